@@ -1,0 +1,79 @@
+# NYC taxi streaming pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+include conf/versions.env
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK_HOME ?= $(CURDIR)/.stack
+LIB := $(STACK_HOME)/lib
+MVN := mvn --batch-mode --quiet
+MVN_PROPS := -Dkafka.version=$(KAFKA_VERSION) -Dspark.version=$(SPARK_VERSION) \
+	-Dscala.binary.version=$(SCALA_BINARY_VERSION) -Dapicurio.version=$(APICURIO_VERSION) \
+	-Dlog4j.version=$(LOG4J_VERSION) -Dslf4j.version=$(SLF4J_VERSION)
+# What pyspark's own jars already hold; copying these too would put two versions on Spark's classpath.
+SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-lang.modules,org.slf4j,org.xerial.snappy,at.yawk.lz4,com.google.code.findbugs,org.tukaani \
+	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
+STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
+
+.PHONY: help venv jars up down status logs clean topics test
+
+help: ## this list
+	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## the Python virtual environment with the pinned requirements
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+jars: $(LIB)/kafka/.resolved $(LIB)/spark-connectors/.resolved $(LIB)/apicurio/.resolved ## resolve the JVM artifacts from Maven Central (cached)
+
+$(LIB)/kafka/.resolved: conf/versions.env stack/jvm/kafka.pom.xml
+	@command -v mvn >/dev/null || { echo "Maven (mvn) is needed to resolve the JVM artifacts: apt-get install maven"; exit 1; }
+	rm -rf $(LIB)/kafka
+	$(MVN) -f stack/jvm/kafka.pom.xml $(MVN_PROPS) dependency:copy-dependencies -DoutputDirectory=$(LIB)/kafka
+	touch $@
+
+$(LIB)/spark-connectors/.resolved: conf/versions.env stack/jvm/spark-connectors.pom.xml
+	rm -rf $(LIB)/spark-connectors
+	$(MVN) -f stack/jvm/spark-connectors.pom.xml $(MVN_PROPS) dependency:copy-dependencies \
+		-DoutputDirectory=$(LIB)/spark-connectors $(SPARK_PROVIDED)
+	touch $@
+
+# Apicurio's runnable distribution (a Quarkus fast-jar); its parent pom is not on Maven Central, so the archive
+# is copied on its own rather than resolved as a dependency.
+$(LIB)/apicurio/.resolved: conf/versions.env
+	rm -rf $(LIB)/apicurio $(LIB)/apicurio-download
+	$(MVN) dependency:copy -Dartifact=io.apicurio:apicurio-registry-app:$(APICURIO_VERSION):tar.gz:all \
+		-DoutputDirectory=$(LIB)/apicurio-download
+	mkdir -p $(LIB)/apicurio
+	tar -xzf $(LIB)/apicurio-download/apicurio-registry-app-$(APICURIO_VERSION)-all.tar.gz -C $(LIB)/apicurio
+	rm -rf $(LIB)/apicurio-download
+	touch $@
+
+up: venv jars ## start Kafka, the schema registry and Spark (BROKERS=3, WORKERS=2 to scale)
+	@$(STACK) up
+
+down: venv ## stop what `make up` started; data is kept
+	@$(STACK) down
+
+status: venv ## each service with its address, web UI, health and memory
+	@$(STACK) status
+
+logs: venv ## a service's log: make logs SERVICE=kafka-1 (FOLLOW=1 to follow)
+	@$(STACK) logs $(SERVICE) $(if $(FOLLOW),--follow)
+
+clean: venv ## remove the stack's data and logs (after make down)
+	@$(STACK) clean
+
+topics: venv ## apply conf/topics.yaml and list topics
+	@$(STACK) topics --apply
+
+test: venv jars ## the test suite; starts the services it needs and stops them afterwards
+	$(PY) -m pytest $(PYTEST_ARGS)

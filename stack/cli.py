@@ -1,0 +1,166 @@
+"""`python -m stack`: the commands behind `make up`, `make down`, `make status`, `make logs`, `make clean`
+and `make topics`.
+
+Without a Docker engine the stack runs as local processes (Kafka in KRaft mode, Apicurio Registry, a Spark
+standalone master and workers); with one, docker-compose.yml runs instead. STACK_MODE=local|docker forces
+either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+from stack import compose, lifecycle, submit
+from stack.processes import tail
+from stack.services import StackError, build_services, quiet_kafka_admin
+from stack.settings import SettingsError, load_settings
+from stack.topics import TopicError, apply_topics, describe_topics, load_topic_specs
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m stack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    up = commands.add_parser("up", help="start every service and wait until all answer (BROKERS=3, WORKERS=2 to scale)")
+    up.add_argument("only", nargs="*", metavar="SERVICE", help="start only these, e.g. kafka or spark-master")
+    commands.add_parser("down", help="stop what `up` started, by its own PIDs; data is kept")
+    commands.add_parser("status", help="each service, its PID, address, web UI, health and memory")
+    logs = commands.add_parser("logs", help="show a service's log (all services' last lines without a name)")
+    logs.add_argument("service", nargs="?", help="e.g. kafka-1, schema-registry, spark-master, spark-worker-1")
+    logs.add_argument("-n", "--lines", type=int, default=60, help="how many lines (default 60)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines, as tail -f")
+    commands.add_parser("clean", help="remove data, logs and PID files (the stack must be down)")
+    commands.add_parser(
+        "init", help="apply conf/topics.yaml and the registry's default compatibility to a running stack"
+    )
+    topics = commands.add_parser("topics", help="list topics with partitions, replication and configs")
+    topics.add_argument("--apply", action="store_true", help="first create or update the topics of conf/topics.yaml")
+    submit = commands.add_parser(
+        "submit",
+        help="spark-submit an application to the standalone master with the Kafka and Avro connector jars",
+    )
+    submit.add_argument("application", help="a .py file, e.g. jobs/vendor_counts.py")
+    submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the application")
+    submit.add_argument("--print", action="store_true", help="print the spark-submit command instead of running it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        mode = compose.choose_mode()
+        if mode == "docker" and args.command in ("up", "down", "status", "logs", "clean", "submit"):
+            return _docker(args, settings)
+        return _local(args, settings)
+    except (SettingsError, StackError, TopicError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _docker(args: argparse.Namespace, settings) -> int:
+    print("A Docker engine answers: running docker-compose.yml (STACK_MODE=local runs local processes instead).")
+    if args.command == "up":
+        return compose.compose(settings, "up", "--detach", "--build", "--wait", "--wait-timeout", "300")
+    if args.command == "down":
+        return compose.compose(settings, "down")
+    if args.command == "clean":
+        return compose.compose(settings, "down", "--volumes")
+    if args.command == "status":
+        return compose.compose(settings, "ps")
+    if args.command == "submit":
+        # The driver runs inside the cluster's network, where executors can reach it; the repository is
+        # mounted at /opt/pipeline and the connector jars are already on the image's classpath.
+        return compose.compose(
+            settings, "exec", "spark-master", "/opt/spark/bin/spark-submit",
+            "--properties-file", "/opt/pipeline/conf/spark-defaults.conf",
+            "--master", "spark://spark-master:7077",
+            "--conf", "spark.driver.host=spark-master", "--conf", "spark.driver.bindAddress=0.0.0.0",
+            f"/opt/pipeline/{args.application}", *args.args,
+        )
+    follow = ["--follow"] if args.follow else []
+    return compose.compose(
+        settings, "logs", f"--tail={args.lines}", *follow, *([args.service] if args.service else [])
+    )
+
+
+def _local(args: argparse.Namespace, settings) -> int:
+    if args.command == "up":
+        began = time.monotonic()
+        print(f"Starting the local stack (state in {settings.state_dir}):")
+        started = lifecycle.up(settings, only=tuple(args.only))
+        verb = "started" if started else "was already running"
+        print(f"The stack {verb}; ready in {time.monotonic() - began:.1f}s.\n")
+        _print_status(settings)
+        return 0
+    if args.command == "down":
+        lifecycle.down(settings)
+        return 0
+    if args.command == "status":
+        rows = _print_status(settings)
+        return 0 if all(row.health == "healthy" for row in rows) else 3
+    if args.command == "logs":
+        return _logs(settings, args)
+    if args.command == "clean":
+        lifecycle.clean(settings)
+        return 0
+    if args.command == "init":
+        lifecycle.initialize(settings)
+        return 0
+    if args.command == "topics":
+        admin = quiet_kafka_admin(settings.kafka.bootstrap_servers)
+        if args.apply:
+            print(f"topics: {apply_topics(admin, load_topic_specs()).summary()}")
+        _print_topics(admin)
+        return 0
+    if args.command == "submit":
+        command = submit.submit_command(settings, args.application, args.args)
+        if args.print:
+            print(" ".join(command))
+            return 0
+        return subprocess.call(command, env=submit.submit_environment(settings))
+    raise AssertionError(args.command)
+
+
+def _print_status(settings) -> list:
+    rows = lifecycle.status(settings)
+    header = f"{'SERVICE':<16} {'PID':>7} {'MEM MiB':>8}  {'ADDRESS':<38} {'WEB UI':<52} HEALTH"
+    print(header)
+    for row in rows:
+        pid = str(row.pid) if row.pid else "-"
+        memory = f"{row.rss_mib:.0f}" if row.rss_mib is not None else "-"
+        print(f"{row.name:<16} {pid:>7} {memory:>8}  {row.address:<38} {row.web_ui:<52} {row.health}")
+    return rows
+
+
+def _print_topics(admin) -> None:
+    rows = describe_topics(admin)
+    print(f"{'TOPIC':<28} {'PARTITIONS':>10} {'RF':>3}  CONFIG")
+    for row in rows:
+        config = ", ".join(f"{k}={v}" for k, v in sorted(row["config"].items()))
+        print(f"{row['topic']:<28} {row['partitions']:>10} {row['replication_factor']:>3}  {config}")
+
+
+def _logs(settings, args) -> int:
+    services = {service.name: service for service in build_services(settings)}
+    if args.service is None:
+        for name, service in services.items():
+            print(f"==> {name} ({service.log_path}) <==\n{tail(service.log_path, min(args.lines, 15))}\n")
+        return 0
+    if args.service not in services:
+        print(f"error: no service {args.service!r}; known: {', '.join(services)}", file=sys.stderr)
+        return 2
+    path = services[args.service].log_path
+    if args.follow:
+        return subprocess.call(["tail", "-n", str(args.lines), "-F", str(path)])
+    print(tail(path, args.lines))
+    return 0

@@ -1,0 +1,54 @@
+"""The Docker side of `make up`: docker-compose.yml, used when a Docker engine answers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+from stack.settings import CONF_DIR, REPO_ROOT, StackSettings
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+
+
+def docker_engine_available() -> bool:
+    """True only when a Docker engine answers; the docker client alone is not enough."""
+    if shutil.which("docker") is None:
+        return False
+    try:
+        result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
+def choose_mode(requested: str | None = None) -> str:
+    """`local` or `docker`: STACK_MODE forces one, otherwise docker when an engine runs."""
+    mode = (requested or os.environ.get("STACK_MODE") or "auto").lower()
+    if mode not in ("auto", "local", "docker"):
+        raise ValueError(f"STACK_MODE must be auto, local or docker, got {mode!r}")
+    if mode == "auto":
+        return "docker" if docker_engine_available() else "local"
+    return mode
+
+
+def compose_environment(settings: StackSettings) -> dict[str, str]:
+    """BROKERS=3 adds the `cluster` profile and the replication defaults of the local three-broker cluster."""
+    env = dict(os.environ)
+    if settings.kafka.brokers > 1:
+        profiles = [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
+        env["COMPOSE_PROFILES"] = ",".join([*profiles, "cluster"])
+        env["KAFKA_REPLICATION_FACTOR"] = str(settings.kafka.replication_factor)
+        env["KAFKA_MIN_INSYNC_REPLICAS"] = str(settings.kafka.min_insync_replicas)
+    return env
+
+
+def compose(settings: StackSettings, *args: str) -> int:
+    command = [
+        "docker", "compose",
+        "--project-directory", str(REPO_ROOT),
+        "--env-file", str(CONF_DIR / "versions.env"),
+        "-f", str(COMPOSE_FILE),
+        *args,
+    ]
+    return subprocess.call(command, env=compose_environment(settings))

@@ -1,0 +1,197 @@
+"""Typed, validated settings of the local stack: conf/stack.yaml, conf/versions.env and the environment.
+
+Environment overrides: BROKERS, WORKERS, STACK_HOME, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL.
+
+Loaded once into frozen objects and passed down; a bad key is refused at start-up with its name.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONF_DIR = REPO_ROOT / "conf"
+
+
+class SettingsError(Exception):
+    """A configuration file or variable is missing or wrong; the message names it."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Frozen):
+    brokers: int = Field(1, ge=1, le=3)
+    first_port: int = Field(9092, ge=1024, le=65000)
+    heap: str = Field("512m", pattern=r"^\d+[mg]$")
+    num_partitions: int = Field(3, ge=1)
+    # Set from KAFKA_BOOTSTRAP_SERVERS where clients reach Kafka elsewhere (inside compose: kafka:29092).
+    bootstrap: str | None = None
+
+    def broker_port(self, node_id: int) -> int:
+        return self.first_port + 2 * (node_id - 1)
+
+    def controller_port(self, node_id: int) -> int:
+        return self.broker_port(node_id) + 1
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if self.bootstrap:
+            return self.bootstrap
+        return ",".join(f"127.0.0.1:{self.broker_port(n)}" for n in range(1, self.brokers + 1))
+
+    @property
+    def replication_factor(self) -> int:
+        return min(self.brokers, 3)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        return 2 if self.replication_factor >= 3 else 1
+
+
+class RegistrySettings(_Frozen):
+    port: int = 8081
+    heap: str = Field("256m", pattern=r"^\d+[mg]$")
+    compatibility: str = Field(
+        "BACKWARD",
+        pattern=r"^(NONE|BACKWARD|FORWARD|FULL)(_TRANSITIVE)?$",
+    )
+    # Set from SCHEMA_REGISTRY_URL where clients reach the registry elsewhere.
+    url_override: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL of the Confluent-compatible API, as confluent-kafka's SchemaRegistryClient wants it."""
+        return self.url_override or f"http://127.0.0.1:{self.port}/apis/ccompat/v7"
+
+
+class SparkSettings(_Frozen):
+    master_port: int = 7077
+    master_ui_port: int = 8080
+    workers: int = Field(1, ge=1)
+    worker_ui_ports: tuple[int, ...] = (8082, 8084)
+    worker_cores: int = Field(2, ge=1)
+    worker_memory: str = Field("2g", pattern=r"^\d+[mg]$")
+    daemon_memory: str = Field("256m", pattern=r"^\d+[mg]$")
+
+    @model_validator(mode="after")
+    def _enough_ui_ports(self) -> "SparkSettings":
+        if self.workers > len(self.worker_ui_ports):
+            raise ValueError(
+                f"spark.workers is {self.workers} but spark.worker_ui_ports lists only "
+                f"{len(self.worker_ui_ports)} ports; add one per worker"
+            )
+        return self
+
+    @property
+    def master_url(self) -> str:
+        return f"spark://127.0.0.1:{self.master_port}"
+
+
+class StackSettings(_Frozen):
+    state_dir: Path = Path(".stack")
+    bind_host: str = "127.0.0.1"
+    startup_timeout_s: float = Field(150, gt=0)
+    kafka: KafkaSettings = KafkaSettings()
+    registry: RegistrySettings = RegistrySettings()
+    spark: SparkSettings = SparkSettings()
+    versions: Mapping[str, str] = Field(default_factory=dict)
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.state_dir / "lib"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "data"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines, comments and blank lines ignored (the format make, shells and compose share)."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise SettingsError(f"{path}:{number}: expected KEY=VALUE, found {raw!r}")
+        values[key.strip()] = value.strip()
+    return values
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        loaded = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise SettingsError(f"{path} is missing") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise SettingsError(f"{path} must hold a mapping at the top level, found {type(loaded).__name__}")
+    return loaded
+
+
+def _int_from_env(env: Mapping[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name} must be a whole number, got {raw!r}") from None
+
+
+def describe_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"{source} is invalid:"]
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        lines.append(f"  {key}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(
+    conf_dir: Path = CONF_DIR,
+    env: Mapping[str, str] | None = None,
+) -> StackSettings:
+    """Read conf/stack.yaml and conf/versions.env, apply environment overrides, validate."""
+    env = os.environ if env is None else env
+    raw = _read_yaml(conf_dir / "stack.yaml")
+    raw["versions"] = read_env_file(conf_dir / "versions.env")
+
+    brokers = _int_from_env(env, "BROKERS")
+    if brokers is not None:
+        raw.setdefault("kafka", {})["brokers"] = brokers
+    workers = _int_from_env(env, "WORKERS")
+    if workers is not None:
+        raw.setdefault("spark", {})["workers"] = workers
+    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        raw.setdefault("kafka", {})["bootstrap"] = env["KAFKA_BOOTSTRAP_SERVERS"]
+    if env.get("SCHEMA_REGISTRY_URL"):
+        raw.setdefault("registry", {})["url_override"] = env["SCHEMA_REGISTRY_URL"]
+    if env.get("STACK_HOME"):
+        raw["state_dir"] = env["STACK_HOME"]
+
+    try:
+        settings = StackSettings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(str(conf_dir / "stack.yaml"), exc)) from None
+
+    state_dir = settings.state_dir
+    if not state_dir.is_absolute():
+        state_dir = (REPO_ROOT / state_dir).resolve()
+    return settings.model_copy(update={"state_dir": state_dir})

@@ -1,0 +1,85 @@
+"""Taking the stack down and up again: data survives, nothing is left behind; the three-broker cluster.
+
+These tests stop and start services themselves, so they run after every other test (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psutil
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import ConfigResource
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+from stack import lifecycle
+from stack.processes import listening_pid
+from stack.services import build_services, quiet_kafka_admin
+from stack.settings import load_settings
+from stack.topics import describe_topics
+
+pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
+
+
+def _service_processes(settings) -> list[psutil.Process]:
+    processes = []
+    for service in build_services(settings):
+        proc = service.pid_file.alive()
+        if proc is not None:
+            processes += [proc, *proc.children(recursive=True)]
+    return processes
+
+
+def _all_ports(settings) -> list[int]:
+    return [port for service in build_services(settings) for port in service.ports]
+
+
+def test_down_leaves_no_port_or_process_and_schemas_survive_the_restart(local_stack):
+    client = SchemaRegistryClient({"url": local_stack.registry.url})
+    subject = f"test_restart_{uuid.uuid4().hex[:8]}-value"
+    schema_id = client.register_schema(
+        subject, Schema('{"type":"record","name":"Kept","fields":[{"name":"x","type":"long"}]}', "AVRO")
+    )
+    processes = _service_processes(local_stack)
+    assert len(processes) >= 4
+
+    lifecycle.down(local_stack, say=lambda line: None)
+
+    assert not [p.pid for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert {port: listening_pid(port) for port in _all_ports(local_stack)} == dict.fromkeys(_all_ports(local_stack))
+    assert not list(local_stack.run_dir.glob("*.pid"))
+
+    lifecycle.up(local_stack, say=lambda line: None)
+    fresh_client = SchemaRegistryClient({"url": local_stack.registry.url})
+    assert subject in fresh_client.get_subjects()
+    assert fresh_client.get_latest_version(subject).schema_id == schema_id
+
+
+def test_three_broker_cluster_replicates_topics_three_ways_with_min_insync_two(local_stack, tmp_path):
+    was_running = bool(_service_processes(local_stack))
+    lifecycle.down(local_stack, say=lambda line: None)  # the three nodes need the same ports
+
+    state = tmp_path / "three-brokers"
+    state.mkdir()
+    (state / "lib").symlink_to(local_stack.lib_dir)
+    cluster = load_settings(env={"STACK_HOME": str(state), "BROKERS": "3"})
+    try:
+        lifecycle.up(cluster, say=lambda line: None, only=("kafka",))
+        admin = quiet_kafka_admin(cluster.kafka.bootstrap_servers)
+        assert sorted(admin.list_topics(timeout=10).brokers) == [1, 2, 3]
+
+        rows = {row["topic"]: row for row in describe_topics(admin)}
+        assert rows["rides_green"]["replication_factor"] == 3
+        topic_config = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "rides_green")])
+        entries = next(iter(topic_config.values())).result(30)
+        assert entries["min.insync.replicas"].value == "2"
+
+        producer = Producer({"bootstrap.servers": cluster.kafka.bootstrap_servers, "acks": "all"})
+        producer.produce("rides_green", key="k", value="v")
+        assert producer.flush(30) == 0
+    finally:
+        lifecycle.down(cluster, say=lambda line: None)
+        assert all(listening_pid(port) is None for port in (9092, 9093, 9094, 9095, 9096, 9097))
+        if was_running:
+            lifecycle.up(local_stack, say=lambda line: None)

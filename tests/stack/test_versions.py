@@ -1,0 +1,39 @@
+"""One Spark version across pyspark, the connector jars and the image; every JVM version in one place."""
+
+from __future__ import annotations
+
+import re
+
+import pyspark
+
+from stack.settings import REPO_ROOT, load_settings, read_env_file
+
+VERSIONS = read_env_file(REPO_ROOT / "conf" / "versions.env")
+
+
+def test_installed_pyspark_is_the_pinned_spark_version():
+    assert pyspark.__version__ == VERSIONS["SPARK_VERSION"]
+    requirements = (REPO_ROOT / "requirements.txt").read_text()
+    assert f"pyspark=={VERSIONS['SPARK_VERSION']}\n" in requirements
+
+
+def test_every_python_requirement_is_pinned_exactly():
+    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[\w.]+", line), f"not pinned: {line}"
+
+
+def test_poms_take_versions_from_properties_not_literals():
+    for pom in (REPO_ROOT / "stack" / "jvm").glob("*.pom.xml"):
+        for version in re.findall(r"<version>([^<]+)</version>", pom.read_text()):
+            assert version == "1" or version.startswith("${"), f"{pom.name} pins {version} outside versions.env"
+
+
+def test_resolved_connector_jars_are_for_the_pinned_spark_and_scala():
+    lib = load_settings(env={}).lib_dir / "spark-connectors"
+    names = sorted(path.name for path in lib.glob("*.jar"))
+    suffix = f"_{VERSIONS['SCALA_BINARY_VERSION']}-{VERSIONS['SPARK_VERSION']}.jar"
+    assert f"spark-sql-kafka-0-10{suffix}" in names
+    assert f"spark-avro{suffix}" in names
+    assert not [n for n in names if n.startswith(("scala-library", "hadoop-client", "slf4j"))], names
