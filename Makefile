@@ -18,7 +18,7 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars up down status logs clean topics test
+.PHONY: help venv jars up down status logs clean topics data produce consume submit test
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,19 @@ clean: venv ## remove the stack's data and logs (after make down)
 
 topics: venv ## apply conf/topics.yaml and list topics
 	@$(STACK) topics --apply
+
+data: venv ## download real TLC trip files and the zone lookup into data/ (DATA_ARGS="--kind yellow --month 2024-02")
+	$(PY) -m producers.download $(DATA_ARGS)
+
+produce: venv ## produce rides: make produce ARGS="--source generator --limit 1000" (see --help)
+	$(PY) -m producers.produce $(ARGS)
+
+consume: venv ## print messages: make consume ARGS="rides_green --max 5"
+	$(PY) -m producers.consume $(ARGS)
+
+submit: venv jars ## spark-submit a job to the cluster: make submit JOB=vendor_counts ARGS=...
+	@test -n "$(JOB)" || { echo "usage: make submit JOB=<name of a module in jobs/> [ARGS=...]"; exit 2; }
+	$(STACK) submit jobs/$(JOB).py $(ARGS)
 
 test: venv jars ## the test suite; starts the services it needs and stops them afterwards
 	$(PY) -m pytest $(PYTEST_ARGS)

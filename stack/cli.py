@@ -15,6 +15,7 @@ import time
 
 from stack import compose, lifecycle, submit
 from stack.processes import tail
+from stack.groups import group_lags
 from stack.services import StackError, build_services, quiet_kafka_admin
 from stack.settings import SettingsError, load_settings
 from stack.topics import TopicError, apply_topics, describe_topics, load_topic_specs
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "init", help="apply conf/topics.yaml and the registry's default compatibility to a running stack"
     )
-    topics = commands.add_parser("topics", help="list topics with partitions, replication and configs")
+    topics = commands.add_parser("topics", help="list topics (partitions, replication, messages, configs) and consumer group lag")
     topics.add_argument("--apply", action="store_true", help="first create or update the topics of conf/topics.yaml")
     submit = commands.add_parser(
         "submit",
@@ -120,7 +121,7 @@ def _local(args: argparse.Namespace, settings) -> int:
         admin = quiet_kafka_admin(settings.kafka.bootstrap_servers)
         if args.apply:
             print(f"topics: {apply_topics(admin, load_topic_specs()).summary()}")
-        _print_topics(admin)
+        _print_topics(admin, settings.kafka.bootstrap_servers)
         return 0
     if args.command == "submit":
         command = submit.submit_command(settings, args.application, args.args)
@@ -142,12 +143,19 @@ def _print_status(settings) -> list:
     return rows
 
 
-def _print_topics(admin) -> None:
-    rows = describe_topics(admin)
-    print(f"{'TOPIC':<28} {'PARTITIONS':>10} {'RF':>3}  CONFIG")
+def _print_topics(admin, bootstrap: str) -> None:
+    rows = describe_topics(admin, bootstrap)
+    print(f"{'TOPIC':<28} {'PARTITIONS':>10} {'RF':>3} {'MESSAGES':>10}  CONFIG")
     for row in rows:
         config = ", ".join(f"{k}={v}" for k, v in sorted(row["config"].items()))
-        print(f"{row['topic']:<28} {row['partitions']:>10} {row['replication_factor']:>3}  {config}")
+        print(f"{row['topic']:<28} {row['partitions']:>10} {row['replication_factor']:>3} {row['messages']:>10}  {config}")
+    lags = group_lags(admin, bootstrap)
+    print(f"\n{'CONSUMER GROUP':<28} {'TOPIC':<28} {'PARTITION':>9} {'COMMITTED':>10} {'END':>10} {'LAG':>8}")
+    for lag in lags:
+        committed = "-" if lag.committed is None else str(lag.committed)
+        print(f"{lag.group:<28} {lag.topic:<28} {lag.partition:>9} {committed:>10} {lag.end:>10} {lag.lag:>8}")
+    if not lags:
+        print("(no consumer group has committed offsets yet)")
 
 
 def _logs(settings, args) -> int:

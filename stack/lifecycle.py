@@ -8,6 +8,7 @@ import time
 import requests
 from dataclasses import dataclass
 
+from stack.schemas import apply_subject_compatibility, load_subject_compatibility
 from stack.processes import describe_pid, listening_pid, rss_mib, spawn, stop, tail
 from stack.services import KafkaNode, SchemaRegistry, Service, StackError, build_services, quiet_kafka_admin
 from stack.settings import StackSettings
@@ -93,7 +94,8 @@ def initialize(settings: StackSettings, say=print, topics: bool = True, registry
         level = settings.registry.compatibility
         response = requests.put(f"{settings.registry.url}/config", json={"compatibility": level}, timeout=10)
         response.raise_for_status()
-        say(f"  schema registry: global compatibility {level}")
+        changed = apply_subject_compatibility(settings.registry.url, load_subject_compatibility())
+        say(f"  schema registry: global compatibility {level}; subjects set: {', '.join(changed) or 'none changed'}")
 
 
 def _wait_healthy(service: Service, deadline: float, say) -> None:

@@ -134,7 +134,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
     try:
         loaded = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError:
@@ -170,7 +170,7 @@ def load_settings(
 ) -> StackSettings:
     """Read conf/stack.yaml and conf/versions.env, apply environment overrides, validate."""
     env = os.environ if env is None else env
-    raw = _read_yaml(conf_dir / "stack.yaml")
+    raw = read_yaml(conf_dir / "stack.yaml")
     raw["versions"] = read_env_file(conf_dir / "versions.env")
 
     brokers = _int_from_env(env, "BROKERS")

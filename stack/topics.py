@@ -22,7 +22,7 @@ from confluent_kafka.admin import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stack.settings import CONF_DIR, SettingsError, _read_yaml, describe_validation_error
+from stack.settings import CONF_DIR, SettingsError, read_yaml, describe_validation_error
 
 ADMIN_TIMEOUT_S = 30
 
@@ -59,7 +59,7 @@ def _stringify(config: dict | None) -> dict[str, str]:
 
 
 def load_topic_specs(path: Path = CONF_DIR / "topics.yaml") -> list[TopicSpec]:
-    raw = _read_yaml(path)
+    raw = read_yaml(path)
     # Kafka configs are strings; YAML may have read a number or a bool.
     raw.setdefault("defaults", {})
     if isinstance(raw["defaults"], dict) and "config" in raw["defaults"]:
@@ -226,8 +226,9 @@ def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
     raise TopicError(f"topics {names} were created but have no partition leaders after {ADMIN_TIMEOUT_S}s")
 
 
-def describe_topics(admin: AdminClient) -> list[dict]:
-    """Name, partitions, replication factor and non-default configs of every non-internal topic."""
+def describe_topics(admin: AdminClient, bootstrap: str | None = None) -> list[dict]:
+    """Name, partitions, replication factor and non-default configs of every non-internal topic, and with
+    `bootstrap` the number of messages each holds."""
     metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
     names = sorted(name for name in metadata.topics if not name.startswith("__"))
     if not names:
@@ -254,6 +255,22 @@ def describe_topics(admin: AdminClient) -> list[dict]:
                 "partitions": len(partitions),
                 "replication_factor": max(replicas) if replicas else 0,
                 "config": configs.get(name, {}),
+                "messages": message_count(bootstrap, name, partitions) if bootstrap else None,
             }
         )
     return rows
+
+
+def message_count(bootstrap: str, topic: str, partitions) -> int:
+    """End minus start offset over all partitions: what the topic holds now (after retention)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "stack-size-probe", "log_level": 0})
+    try:
+        total = 0
+        for partition in partitions:
+            low, high = probe.get_watermark_offsets(TopicPartition(topic, partition), timeout=ADMIN_TIMEOUT_S)
+            total += high - low
+        return total
+    finally:
+        probe.close()

@@ -6,12 +6,16 @@ started is stopped at the end, so CI leaves nothing behind.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from stack import lifecycle
-from stack.settings import load_settings
+from stack.settings import REPO_ROOT, load_settings
+from tests.kafka_helpers import create_topic, delete_topic
+
+# Real NYC TLC data, read in place (never copied into the repository).
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+GREEN_FILE = SHARED_DATA / "green_tripdata_2020-10.csv.gz"
+ZONE_LOOKUP = SHARED_DATA / "taxi_zone_lookup.csv"
 
 
 def pytest_collection_modifyitems(items):
@@ -36,12 +40,20 @@ def local_stack(stack_settings):
 @pytest.fixture()
 def fresh_topic(local_stack):
     """A topic of its own for one test (3 partitions), deleted afterwards."""
-    from confluent_kafka.admin import NewTopic
-
-    from stack.services import quiet_kafka_admin
-
-    admin = quiet_kafka_admin(local_stack.kafka.bootstrap_servers)
-    name = f"test_{uuid.uuid4().hex[:10]}"
-    admin.create_topics([NewTopic(name, num_partitions=3)])[name].result(30)
+    name = create_topic(local_stack.kafka.bootstrap_servers)
     yield name
-    admin.delete_topics([name])[name].result(30)
+    delete_topic(local_stack.kafka.bootstrap_servers, name)
+
+
+@pytest.fixture()
+def topic_factory(local_stack):
+    """Makes topics of its own for one test, all deleted afterwards."""
+    made = []
+
+    def make(partitions: int = 3, prefix: str = "test") -> str:
+        made.append(create_topic(local_stack.kafka.bootstrap_servers, partitions, prefix))
+        return made[-1]
+
+    yield make
+    for name in made:
+        delete_topic(local_stack.kafka.bootstrap_servers, name)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 import requests
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -17,32 +17,10 @@ from stack import lifecycle
 from stack.services import master_state, quiet_kafka_admin
 from stack.settings import REPO_ROOT
 from stack.submit import submit_command, submit_environment
+from tests.kafka_helpers import read_topic
 from stack.topics import TopicError, TopicSpec, apply_topics, describe_topics, load_topic_specs
 
 pytestmark = pytest.mark.stack
-
-
-def _consume_all(bootstrap: str, topic: str, expected: int, timeout_s: float = 30) -> list:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
-    messages = []
-    try:
-        import time
-
-        deadline = time.monotonic() + timeout_s
-        while len(messages) < expected and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                messages.append(message)
-    finally:
-        consumer.close()
-    return messages
 
 
 def test_every_service_reports_healthy(local_stack):
@@ -59,7 +37,7 @@ def test_message_produced_with_confluent_kafka_is_consumed_back(local_stack, fre
         producer.produce(fresh_topic, key=key, value=value)
     assert producer.flush(30) == 0
 
-    received = _consume_all(local_stack.kafka.bootstrap_servers, fresh_topic, expected=len(sent))
+    received = read_topic(local_stack.kafka.bootstrap_servers, fresh_topic, expected=len(sent))
     assert {m.key().decode(): m.value().decode() for m in received} == sent
     assert {m.partition() for m in received} <= {0, 1, 2}
 

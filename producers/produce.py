@@ -1,0 +1,394 @@
+"""Produce NYC taxi ride events into Kafka, from a TLC file (CSV, CSV.gz, Parquet) or the generator.
+
+Examples:
+  python -m producers.produce --source ../shared/data/green_tripdata_2020-10.csv.gz --topic rides_green
+  python -m producers.produce --source generator --limit 10000 --rate 200 --format json --topic rides_all
+  python -m producers.produce --source FILE --replay-speed 60          # paced by event time, 60x real time
+  python -m producers.produce --source FILE --lifecycle                # "ride started"/"ride ended" events
+
+Each ride is one message; its Kafka timestamp is the ride's event time (pickup; dropoff for "ride ended")
+and its key is the --key-field value, hashed with murmur2 as the Java clients do, so keys land on the
+partitions Spark and other clients expect. Rows that cannot be read go to the dead-letter topic with their
+line and reason. The exit status is non-zero if any message failed or was still queued at the end.
+Defaults come from conf/clients.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from confluent_kafka import KafkaException, Producer
+
+from producers.client_config import ProducerDefaults, load_client_defaults
+from producers.client_logging import QUIET_CLIENT_LOG, log_client_error
+from producers.dead_letter import dead_letter
+from producers.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names
+from producers.generator import GeneratorSettings, RideGenerator
+from producers.serialization import (
+    RegistryUnavailableError,
+    SchemaRefusedError,
+    SerializationError,
+    avro_serializers,
+    key_bytes,
+    registry_client,
+    to_json,
+)
+from producers.tlc import LayoutError, ReadReport, read_rides
+from stack.settings import SettingsError, load_settings
+
+log = logging.getLogger("producers.produce")
+PROGRESS_EVERY_S = 5.0
+BUFFER_FULL_RETRIES = 100
+
+
+class ProducerError(Exception):
+    """The run cannot start or could not deliver; the message says what and what to do."""
+
+
+# ---- what to send --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    event: dict
+    timestamp_ms: int
+
+
+def single_messages(events: Iterable[dict], topic: str) -> Iterator[Message]:
+    for event in events:
+        yield Message(topic, event, event_time_millis(event))
+
+
+def lifecycle_messages(events: Iterable[dict], started_topic: str, ended_topic: str) -> Iterator[Message]:
+    """Each ride as 'ride started' at pickup and 'ride ended' at dropoff, merged in event-time order.
+
+    An 'ended' event waits in a heap until the input's pickups pass its dropoff time. A ride without a
+    dropoff never ends, which is what the lifecycle job's outer join reports.
+    """
+    pending_ends: list[tuple[int, int, dict]] = []
+    sequence = 0
+    for event in events:
+        pickup_ms = event_time_millis(event)
+        while pending_ends and pending_ends[0][0] <= pickup_ms:
+            dropoff_ms, _, ended = heapq.heappop(pending_ends)
+            yield Message(ended_topic, ended, dropoff_ms)
+        yield Message(started_topic, event, pickup_ms)
+        dropoff_ms = event_time_millis(event, "dropoff_datetime")
+        if dropoff_ms is not None:
+            sequence += 1
+            heapq.heappush(pending_ends, (dropoff_ms, sequence, event))
+    while pending_ends:
+        dropoff_ms, _, ended = heapq.heappop(pending_ends)
+        yield Message(ended_topic, ended, dropoff_ms)
+
+
+class Pacer:
+    """Paces sending: a fixed rate in events per second, or event time replayed N times faster."""
+
+    def __init__(self, rate: float | None = None, replay_speed: float | None = None, clock=time.monotonic, sleep=time.sleep):
+        self.rate, self.replay_speed = rate, replay_speed
+        self.clock, self.sleep = clock, sleep
+        self.started = clock()
+        self.sent = 0
+        self.first_event_ms: int | None = None
+
+    def wait(self, event_time_ms: int) -> None:
+        if self.rate:
+            due = self.started + self.sent / self.rate
+        elif self.replay_speed:
+            if self.first_event_ms is None:
+                self.first_event_ms = event_time_ms
+            # Out-of-order events are due at once; the replay never goes back in time.
+            due = self.started + max(0, event_time_ms - self.first_event_ms) / 1000 / self.replay_speed
+        else:
+            return
+        self.sent += 1
+        delay = due - self.clock()
+        if delay > 0:
+            self.sleep(delay)
+
+
+# ---- sending -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DeliveryStats:
+    sent: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead_letters: int = 0
+    first_errors: list[str] = field(default_factory=list)
+
+    def on_delivery(self, error, message) -> None:
+        if error is None:
+            self.delivered += 1
+            return
+        self.failed += 1
+        key = message.key()
+        text = f"topic {message.topic()} partition {message.partition()} key {key!r}: {error.str()}"
+        if len(self.first_errors) < 5:
+            self.first_errors.append(text)
+        log.error("delivery failed: %s", text)
+
+
+def producer_config(bootstrap: str, options: argparse.Namespace) -> dict:
+    """librdkafka settings, spelled as librdkafka spells them."""
+    config = {
+        "bootstrap.servers": bootstrap,
+        "acks": options.acks,
+        "enable.idempotence": options.idempotence,
+        "compression.type": options.compression,
+        "linger.ms": options.linger_ms,
+        "batch.size": options.batch_size,
+        # The Java clients' partitioner: the same key lands on the same partition from Spark, Java and here.
+        "partitioner": "murmur2_random",
+        "queue.buffering.max.messages": 500_000,
+        "error_cb": log_client_error,
+        # librdkafka's own log lines repeat each reconnect attempt; errors that matter reach error_cb.
+        "logger": QUIET_CLIENT_LOG,
+    }
+    if options.idempotence and options.acks != "all":
+        raise ProducerError(f"idempotence needs --acks all (got --acks {options.acks}); add --no-idempotence")
+    return config
+
+
+class Sender:
+    """Serializes and produces; counts deliveries; sends unreadable rows to the dead-letter topic."""
+
+    def __init__(self, producer: Producer, encode_key: Callable, encode_value: Callable, key_field: str,
+                 dead_letter_topic: str, stats: DeliveryStats):
+        self.producer = producer
+        self.encode_key, self.encode_value = encode_key, encode_value
+        self.key_field = key_field
+        self.dead_letter_topic = dead_letter_topic
+        self.stats = stats
+
+    def _produce(self, topic: str, value: bytes, key: bytes | None, timestamp_ms: int | None, headers=None) -> None:
+        for _ in range(BUFFER_FULL_RETRIES):
+            try:
+                self.producer.produce(
+                    topic, value=value, key=key, timestamp=timestamp_ms or 0, headers=headers,
+                    on_delivery=self.stats.on_delivery,
+                )
+                self.stats.sent += 1
+                self.producer.poll(0)
+                return
+            except BufferError:
+                self.producer.poll(0.1)  # the local queue is full: let deliveries drain it
+        raise ProducerError(f"the producer queue stayed full for {BUFFER_FULL_RETRIES * 0.1:.0f}s; is the broker down?")
+
+    def send(self, message: Message) -> None:
+        event = message.event
+        try:
+            value = self.encode_value(event)
+            key_value = event.get(self.key_field)
+            key = None if key_value is None else self.encode_key(str(key_value))
+        except SerializationError as exc:
+            self.send_dead_letter(str(exc), f"ride {event.get('ride_id')}", repr(event))
+            return
+        self._produce(message.topic, value, key, message.timestamp_ms)
+
+    def send_dead_letter(self, reason: str, source: str, original: str) -> None:
+        value, headers = dead_letter(reason, source, "producer", original)
+        self.stats.dead_letters += 1
+        self._produce(self.dead_letter_topic, value, source.encode(), None, headers)
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m producers.produce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    source = parser.add_argument_group("what to send")
+    source.add_argument("--source", required=True, help="a TLC file (.csv, .csv.gz, .parquet) or 'generator'")
+    source.add_argument("--kind", choices=RIDE_TYPES, help="the file's layout (default: detected from its header)")
+    source.add_argument("--limit", type=int, help="stop after this many rides")
+    source.add_argument("--seed", type=int, default=42, help="generator seed (same seed, same rides)")
+    source.add_argument("--late-share", type=float, default=0.01, help="generator: share of rides sent 30 min late")
+    source.add_argument("--out-of-order-share", type=float, default=0.05, help="generator: share sent out of order")
+    source.add_argument("--lifecycle", action="store_true",
+                        help=f"send 'ride started' at pickup to {defaults.started_topic} and 'ride ended' at "
+                             f"dropoff to {defaults.ended_topic} (topics: --started-topic/--ended-topic)")
+    source.add_argument("--started-topic", default=defaults.started_topic)
+    source.add_argument("--ended-topic", default=defaults.ended_topic)
+
+    target = parser.add_argument_group("where and how")
+    target.add_argument("--topic", default=defaults.topic, help=f"target topic (default {defaults.topic})")
+    target.add_argument("--format", choices=("avro", "json"), default=defaults.format,
+                        help="avro: Confluent wire format through the schema registry; json: plain JSON")
+    target.add_argument("--schema", type=Path, default=RIDE_EVENT_SCHEMA,
+                        help="Avro value schema (default schemas/ride_event.avsc)")
+    target.add_argument("--key-field", default=defaults.key_field,
+                        help=f"event field used as the message key (default {defaults.key_field}); one of: "
+                             + ", ".join(field_names()))
+    target.add_argument("--dead-letter-topic", default=defaults.dead_letter_topic)
+
+    pace = parser.add_argument_group("pace (default: as fast as possible)")
+    exclusive = pace.add_mutually_exclusive_group()
+    exclusive.add_argument("--rate", type=float, help="events per second")
+    exclusive.add_argument("--replay-speed", type=float, help="replay by event time, N times faster than real time")
+
+    kafka = parser.add_argument_group("producer settings")
+    kafka.add_argument("--acks", choices=("0", "1", "all"), default=defaults.acks)
+    kafka.add_argument("--idempotence", action=argparse.BooleanOptionalAction, default=defaults.enable_idempotence,
+                       help="exactly-once per partition from retries (default on)")
+    kafka.add_argument("--compression", choices=("none", "gzip", "snappy", "lz4", "zstd"), default=defaults.compression)
+    kafka.add_argument("--linger-ms", type=int, default=defaults.linger_ms)
+    kafka.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    kafka.add_argument("--flush-timeout", type=float, default=defaults.flush_timeout_s,
+                       help="seconds to wait for outstanding deliveries at the end")
+    kafka.add_argument("--bootstrap-servers", help="default: conf/stack.yaml or KAFKA_BOOTSTRAP_SERVERS")
+    kafka.add_argument("--registry-url", help="default: conf/stack.yaml or SCHEMA_REGISTRY_URL")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    return parser
+
+
+def _events(options, report: ReadReport) -> Iterator[dict]:
+    if options.source == "generator":
+        settings = GeneratorSettings(
+            seed=options.seed, late_share=options.late_share, out_of_order_share=options.out_of_order_share
+        )
+        return RideGenerator(settings).rides(options.limit)
+    events = read_rides(options.source, options.kind, report)
+    if options.limit is not None:
+        return (event for _, event in zip(range(options.limit), events))
+    return events
+
+
+def _check_kafka(producer: Producer, bootstrap: str, topics: list[str]) -> None:
+    try:
+        metadata = producer.list_topics(timeout=10)
+    except KafkaException as exc:
+        raise ProducerError(f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}); is the stack up? (make up)") from None
+    missing = [topic for topic in topics if topic not in metadata.topics]
+    if missing:
+        raise ProducerError(
+            f"topic(s) {', '.join(missing)} do not exist on {bootstrap}; declare them in conf/topics.yaml "
+            f"and run `make topics`"
+        )
+
+
+def _encoders(options, registry_url: str, topics: list[str]):
+    if options.format == "json":
+        return {topic: (key_bytes, to_json) for topic in topics}
+    client = registry_client(registry_url)
+    return {topic: avro_serializers(client, topic, options.schema) for topic in topics}
+
+
+class _Interrupts:
+    """First SIGINT/SIGTERM: stop the loop and still flush. Second: abort."""
+
+    def __init__(self):
+        self.stop = False
+
+    def __call__(self, signum, frame):
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+        log.warning("stopping: flushing what is queued (interrupt again to abort)")
+
+
+def run(options: argparse.Namespace) -> int:
+    settings = load_settings()
+    bootstrap = options.bootstrap_servers or settings.kafka.bootstrap_servers
+    registry_url = options.registry_url or settings.registry.url
+    topics = [options.started_topic, options.ended_topic] if options.lifecycle else [options.topic]
+    if options.key_field not in field_names():
+        raise ProducerError(f"--key-field {options.key_field!r} is not a ride event field; one of: {', '.join(field_names())}")
+
+    report = ReadReport(source=options.source)
+    events = _events(options, report)  # opens the file and checks its layout before anything is sent
+    producer = Producer(producer_config(bootstrap, options))
+    _check_kafka(producer, bootstrap, [*topics, options.dead_letter_topic])
+    encoders = _encoders(options, registry_url, topics)  # registers schemas: a refused one stops us here
+
+    stats = DeliveryStats()
+    senders = {
+        topic: Sender(producer, key_enc, value_enc, options.key_field, options.dead_letter_topic, stats)
+        for topic, (key_enc, value_enc) in encoders.items()
+    }
+    messages = (
+        lifecycle_messages(events, options.started_topic, options.ended_topic)
+        if options.lifecycle else single_messages(events, options.topic)
+    )
+    pacer = Pacer(options.rate, options.replay_speed)
+    interrupts = _Interrupts()
+    previous = {sig: signal.signal(sig, interrupts) for sig in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    last_progress = started
+    bad_reported = 0
+    try:
+        for message in messages:
+            if interrupts.stop:
+                break
+            pacer.wait(message.timestamp_ms)
+            senders[message.topic].send(message)
+            while bad_reported < len(report.bad_rows):
+                bad = report.bad_rows[bad_reported]
+                senders[topics[0]].send_dead_letter(bad.reason, f"{report.source}:{bad.line}", bad.raw)
+                bad_reported += 1
+            now = time.monotonic()
+            if not options.quiet and now - last_progress >= PROGRESS_EVERY_S:
+                last_progress = now
+                log.info("sent %d, delivered %d, failed %d, %.0f msg/s", stats.sent, stats.delivered,
+                         stats.failed, stats.sent / (now - started))
+        while bad_reported < len(report.bad_rows):  # rows after the last good one
+            bad = report.bad_rows[bad_reported]
+            senders[topics[0]].send_dead_letter(bad.reason, f"{report.source}:{bad.line}", bad.raw)
+            bad_reported += 1
+    finally:
+        queued = producer.flush(options.flush_timeout)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    elapsed = time.monotonic() - started
+    _print_summary(options, report, stats, queued, elapsed, interrupted=interrupts.stop)
+    return 0 if stats.failed == 0 and queued == 0 else 1
+
+
+def _print_summary(options, report, stats, queued, elapsed, interrupted) -> None:
+    rate = stats.delivered / elapsed if elapsed > 0 else 0.0
+    target = f"{options.started_topic} + {options.ended_topic}" if options.lifecycle else options.topic
+    lines = [
+        f"{'interrupted' if interrupted else 'done'}: {stats.delivered:,} of {stats.sent:,} messages delivered to "
+        f"{target} as {options.format} in {elapsed:.1f}s ({rate:,.0f} msg/s)",
+    ]
+    if options.source != "generator":
+        lines.append(f"read {report.summary()}")
+    if stats.dead_letters:
+        lines.append(f"{stats.dead_letters:,} unreadable rows sent to {options.dead_letter_topic} with their reasons")
+    if stats.failed:
+        lines.append(f"FAILED: {stats.failed:,} messages; first errors: " + "; ".join(stats.first_errors))
+    if queued:
+        lines.append(f"FAILED: {queued:,} messages still queued after {options.flush_timeout}s and not delivered")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per registry request otherwise
+    try:
+        defaults = load_client_defaults().producer
+        options = _parser(defaults).parse_args(argv)
+        return run(options)
+    except (ProducerError, SchemaRefusedError, RegistryUnavailableError, LayoutError, SettingsError,
+            FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aborted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Ride events to bytes and back: JSON, and Avro in the Confluent wire format through the schema registry.
+
+Serializers are callables that parse their schema once and write with fastavro; failures raise the
+project's own errors with the subject, the rule or the field named.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import struct
+from datetime import datetime, timezone
+from pathlib import Path
+
+import fastavro
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+from producers.events import RIDE_EVENT_SCHEMA, RIDE_KEY_SCHEMA, parsed_schema, schema_text, to_epoch_millis
+
+MAGIC_BYTE = 0
+WIRE_HEADER = struct.Struct(">bI")  # magic byte, 4-byte big-endian schema id
+
+
+class SerializationError(Exception):
+    """An event could not be written in the chosen format."""
+
+
+class DeserializationError(Exception):
+    """Bytes could not be decoded; the message says why (unknown schema id, truncated Avro, bad JSON...)."""
+
+
+class SchemaRefusedError(Exception):
+    """The registry refused a schema; the message names the subject, its compatibility rule and the breach."""
+
+
+class RegistryUnavailableError(Exception):
+    """The schema registry could not be reached."""
+
+
+# ---- JSON ----------------------------------------------------------------------------------------------------
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def to_json(event: dict) -> bytes:
+    try:
+        return json.dumps(event, default=_json_default, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"event {event.get('ride_id')} cannot be written as JSON: {exc}") from None
+
+
+def key_bytes(value) -> bytes | None:
+    """The plain (JSON-format) key: the key field's value as UTF-8 text; None stays a null key."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _json_default(value).encode()
+    return str(value).encode()
+
+
+# ---- Avro, Confluent wire format ------------------------------------------------------------------------------
+
+
+def registry_client(url: str) -> SchemaRegistryClient:
+    return SchemaRegistryClient({"url": url, "timeout": 10})
+
+
+def _is_connection_failure(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(word in text for word in ("connect", "timeout", "timed out", "refused", "unreachable"))
+
+
+def subject_compatibility(client: SchemaRegistryClient, subject: str) -> str:
+    """The level that governs a subject: its own, else the global one. Apicurio answers NONE (Confluent
+    answers 404) for a subject without a level of its own, and then applies the global rule."""
+    try:
+        level = client.get_compatibility(subject)
+    except SchemaRegistryError:
+        level = "NONE"
+    return level if level != "NONE" else client.get_compatibility()
+
+
+def register(client: SchemaRegistryClient, subject: str, schema_path: Path) -> int:
+    """Register (or find) the schema under the subject; refusals name the compatibility rule broken."""
+    schema = Schema(schema_text(schema_path), "AVRO")
+    try:
+        return client.register_schema(subject, schema)
+    except SchemaRegistryError as exc:
+        if exc.http_status_code == 409:
+            try:
+                level = subject_compatibility(client, subject)
+            except Exception:
+                level = "unknown"
+            raise SchemaRefusedError(
+                f"the registry refused {schema_path.name} for subject {subject}: it breaks the subject's "
+                f"{level} compatibility rule ({exc.error_message})"
+            ) from None
+        if exc.http_status_code in (400, 422):
+            raise SchemaRefusedError(
+                f"the registry refused {schema_path.name} for subject {subject} as invalid: {exc.error_message}"
+            ) from None
+        raise
+    except Exception as exc:
+        if _is_connection_failure(exc):
+            raise RegistryUnavailableError(f"cannot reach the schema registry: {exc}") from None
+        raise
+
+
+class AvroWireSerializer:
+    """dict -> magic byte + schema id + Avro body, for one registered schema."""
+
+    def __init__(self, schema_id: int, schema_path: Path = RIDE_EVENT_SCHEMA):
+        self.schema_id = schema_id
+        self.schema = parsed_schema(schema_path)
+        self.header = WIRE_HEADER.pack(MAGIC_BYTE, schema_id)
+        self.timestamp_fields = timestamp_millis_fields(schema_text(schema_path))
+
+    def __call__(self, record) -> bytes:
+        if self.timestamp_fields:
+            # Epoch millis instead of datetimes: fastavro's datetime conversion is a third of its time.
+            record = dict(record)
+            for name in self.timestamp_fields:
+                value = record.get(name)
+                if isinstance(value, datetime):
+                    record[name] = to_epoch_millis(value)
+        buffer = io.BytesIO()
+        buffer.write(self.header)
+        try:
+            fastavro.schemaless_writer(buffer, self.schema, record)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            ride = record.get("ride_id") if isinstance(record, dict) else record
+            raise SerializationError(f"record {ride!r} does not fit schema {self.schema.get('name')}: {exc}") from None
+        return buffer.getvalue()
+
+
+def timestamp_millis_fields(schema_json: str) -> tuple[str, ...]:
+    schema = json.loads(schema_json)
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return ()
+
+    def is_millis(kind) -> bool:
+        if isinstance(kind, list):
+            return any(is_millis(branch) for branch in kind)
+        return isinstance(kind, dict) and kind.get("logicalType") == "timestamp-millis"
+
+    return tuple(field["name"] for field in schema["fields"] if is_millis(field["type"]))
+
+
+def avro_serializers(
+    client: SchemaRegistryClient,
+    topic: str,
+    value_schema: Path = RIDE_EVENT_SCHEMA,
+    key_schema: Path = RIDE_KEY_SCHEMA,
+) -> tuple[AvroWireSerializer, AvroWireSerializer]:
+    """Key and value serializers for a topic, their schemas registered as <topic>-key and <topic>-value."""
+    value_id = register(client, f"{topic}-value", value_schema)
+    key_id = register(client, f"{topic}-key", key_schema)
+    return AvroWireSerializer(key_id, key_schema), AvroWireSerializer(value_id, value_schema)
+
+
+def is_avro_wire(payload: bytes | None) -> bool:
+    return bool(payload) and len(payload) >= WIRE_HEADER.size and payload[0] == MAGIC_BYTE
+
+
+class AvroWireDeserializer:
+    """Confluent wire format -> dict, with the writer's schema fetched by id (cached), optionally resolved
+    to a reader schema: that is how a v1 reader reads v2 data and a v2 reader reads v1 data."""
+
+    def __init__(self, client: SchemaRegistryClient, reader_schema: Path | None = None):
+        self.client = client
+        self.reader = parsed_schema(reader_schema) if reader_schema else None
+        self.writers: dict[int, dict] = {}
+
+    def writer_schema(self, schema_id: int) -> dict:
+        if schema_id not in self.writers:
+            try:
+                registered = self.client.get_schema(schema_id)
+            except SchemaRegistryError as exc:
+                raise DeserializationError(f"unknown schema id {schema_id}: {exc.error_message}") from None
+            except Exception as exc:
+                if _is_connection_failure(exc):
+                    raise RegistryUnavailableError(f"cannot reach the schema registry: {exc}") from None
+                raise
+            self.writers[schema_id] = fastavro.parse_schema(json.loads(registered.schema_str))
+        return self.writers[schema_id]
+
+    def __call__(self, payload: bytes):
+        if not is_avro_wire(payload):
+            raise DeserializationError("not in the Avro wire format (no magic byte 0 and schema id)")
+        _, schema_id = WIRE_HEADER.unpack_from(payload)
+        writer = self.writer_schema(schema_id)
+        body = io.BytesIO(payload[WIRE_HEADER.size:])
+        try:
+            record = fastavro.schemaless_reader(body, writer, self.reader)
+        except (EOFError, StopIteration, ValueError, IndexError, UnicodeDecodeError) as exc:
+            raise DeserializationError(f"truncated or corrupt Avro for schema id {schema_id}: {exc!r}") from None
+        if body.read(1):
+            raise DeserializationError(f"trailing bytes after the Avro record of schema id {schema_id}")
+        return record
+
+
+def describe_bytes(payload: bytes | None) -> str:
+    """Bytes as text for a dead letter: UTF-8 when it is, base64 otherwise."""
+    if payload is None:
+        return ""
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(payload).decode()
