@@ -99,6 +99,8 @@ class Layout:
     columns: dict[str, tuple[str, Callable]]
     # a column whose presence identifies the layout
     marker: str
+    # the columns in the order the TLC publishes them: the order of a CSV line of this layout
+    header: tuple[str, ...] = ()
 
     @property
     def expected_columns(self) -> list[str]:
@@ -122,6 +124,12 @@ _MONEY = {
 YELLOW = Layout(
     ride_type="yellow",
     marker="tpep_pickup_datetime",
+    header=(
+        "VendorID", "tpep_pickup_datetime", "tpep_dropoff_datetime", "passenger_count", "trip_distance",
+        "RatecodeID", "store_and_fwd_flag", "PULocationID", "DOLocationID", "payment_type", "fare_amount", "extra",
+        "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge", "total_amount", "congestion_surcharge",
+        "airport_fee",
+    ),
     columns={
         "VendorID": ("VendorID", parse_int),
         "pickup_datetime": ("tpep_pickup_datetime", parse_timestamp),
@@ -141,6 +149,12 @@ YELLOW = Layout(
 GREEN = Layout(
     ride_type="green",
     marker="lpep_pickup_datetime",
+    header=(
+        "VendorID", "lpep_pickup_datetime", "lpep_dropoff_datetime", "store_and_fwd_flag", "RatecodeID",
+        "PULocationID", "DOLocationID", "passenger_count", "trip_distance", "fare_amount", "extra", "mta_tax",
+        "tip_amount", "tolls_amount", "ehail_fee", "improvement_surcharge", "total_amount", "payment_type",
+        "trip_type", "congestion_surcharge",
+    ),
     columns={
         "VendorID": ("VendorID", parse_int),
         "pickup_datetime": ("lpep_pickup_datetime", parse_timestamp),
@@ -161,6 +175,10 @@ GREEN = Layout(
 FHV = Layout(
     ride_type="fhv",
     marker="dispatching_base_num",
+    header=(
+        "dispatching_base_num", "pickup_datetime", "dropOff_datetime", "PUlocationID", "DOlocationID", "SR_Flag",
+        "Affiliated_base_number",
+    ),
     columns={
         "dispatching_base_num": ("dispatching_base_num", parse_text),
         "pickup_datetime": ("pickup_datetime", parse_timestamp),
@@ -173,6 +191,11 @@ FHV = Layout(
 )
 
 LAYOUTS = {layout.ride_type: layout for layout in (YELLOW, GREEN, FHV)}
+
+
+def field_of_column(layout: Layout) -> dict[str, str]:
+    """TLC column -> event field, for every column of the layout's header."""
+    return {column: field_name for field_name, (column, _) in layout.columns.items()}
 # Columns a layout may lack in some years' files; they are null when absent.
 OPTIONAL_COLUMNS = {"airport_fee", "congestion_surcharge", "ehail_fee", "sr_flag", "affiliated_base_number"}
 

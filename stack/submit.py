@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from stack.services import StackError, spark_home
-from stack.settings import CONF_DIR, StackSettings
+from stack.settings import CONF_DIR, REPO_ROOT, StackSettings
 
 SPARK_DEFAULTS = CONF_DIR / "spark-defaults.conf"
 
@@ -28,6 +28,8 @@ def submit_environment(settings: StackSettings) -> dict[str, str]:
             "SPARK_LOCAL_IP": settings.bind_host,
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
+            # The driver imports the project's packages (jobs, producers, stack) from the repository.
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
         }
     )
     return env
@@ -45,6 +47,8 @@ def submit_command(
         "--properties-file", str(SPARK_DEFAULTS),
         "--master", master or settings.spark.master_url,
         "--jars", ",".join(str(jar) for jar in connector_jars(settings)),
+        # Executors run on this machine too and import the same packages (pandas UDFs, state functions).
+        "--conf", f"spark.executorEnv.PYTHONPATH={REPO_ROOT}",
     ]
     for key, value in (conf or {}).items():
         command += ["--conf", f"{key}={value}"]

@@ -59,7 +59,8 @@ def _stringify(config: dict | None) -> dict[str, str]:
 
 
 def load_topic_specs(path: Path = CONF_DIR / "topics.yaml") -> list[TopicSpec]:
-    raw = read_yaml(path)
+    # Top-level keys starting with x- hold YAML anchors for reuse, as in compose files.
+    raw = {key: value for key, value in read_yaml(path).items() if not str(key).startswith("x-")}
     # Kafka configs are strings; YAML may have read a number or a bool.
     raw.setdefault("defaults", {})
     if isinstance(raw["defaults"], dict) and "config" in raw["defaults"]:

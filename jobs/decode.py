@@ -1,0 +1,223 @@
+"""Kafka records to ride rows, whatever their format, and the split of what cannot be decoded or validated.
+
+Each record's format is detected from its bytes: the Confluent Avro wire format (magic byte 0 and a schema
+id; decoded with that writer's schema from the registry and resolved to schemas/ride_event.avsc, so v1 and
+v2 messages both decode), JSON (a value starting with '{'), or the seed's CSV line (the TLC columns of the
+topic's layout, comma-separated). A record that fails gets a `dead_letter_reason`; nothing becomes a
+silent row of nulls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+import pyspark.sql.functions as F
+import requests
+from pyspark.sql import Column, DataFrame
+from pyspark.sql.avro.functions import from_avro
+from pyspark.sql.types import StructType
+
+from jobs.ride_schema import RIDE_FIELDS, RIDE_SCHEMA, RIDE_SCHEMA_JSON, csv_layout_schema, csv_to_ride_columns
+
+REASON = "dead_letter_reason"
+KAFKA_METADATA = ("topic", "partition", "offset", "timestamp")
+VALID_RIDE_TYPES = ("yellow", "green", "fhv")
+DECODE_BRANCHES = 3 + len(VALID_RIDE_TYPES)  # avro, json, empty, and one CSV branch per layout
+ZONE_RANGE = (1, 265)
+
+
+@dataclass(frozen=True)
+class WriterSchema:
+    schema_id: int
+    schema_json: str
+
+
+def registered_writer_schemas(registry_url: str, topics: list[str]) -> list[WriterSchema]:
+    """Every schema registered under <topic>-value for the topics, by id, fetched once at job start.
+
+    A schema registered after the job started is unknown to it: its records go to the dead-letter topic
+    with 'unknown schema id', and a restart of the job picks the new schema up.
+    """
+    found: dict[int, str] = {}
+    for topic in topics:
+        subject = f"{topic}-value"
+        response = requests.get(f"{registry_url}/subjects/{subject}/versions", timeout=10)
+        if response.status_code == 404:
+            continue
+        response.raise_for_status()
+        for version in response.json():
+            detail = requests.get(f"{registry_url}/subjects/{subject}/versions/{version}", timeout=10)
+            detail.raise_for_status()
+            body = detail.json()
+            if body.get("schemaType", "AVRO") == "AVRO":
+                found[int(body["id"])] = body["schema"]
+    return [WriterSchema(schema_id, text) for schema_id, text in sorted(found.items())]
+
+
+def _detected_format(value: Column) -> Column:
+    text = F.ltrim(value.cast("string"))
+    return (
+        F.when(value.isNull() | (F.length(value) == 0), F.lit("empty"))
+        .when((F.substring(value, 1, 1) == F.lit(b"\x00")) & (F.length(value) >= 5), F.lit("avro"))
+        .when(text.startswith("{"), F.lit("json"))
+        .otherwise(F.lit("csv"))
+    )
+
+
+def _schema_id(value: Column) -> Column:
+    return F.conv(F.hex(F.substring(value, 2, 4)), 16, 10).cast("long")
+
+
+def _avro_rides(value: Column, writers: list[WriterSchema]) -> Column:
+    """One from_avro per known writer schema, each resolved to the current reader schema."""
+    payload = F.expr("substring(value, 6)")
+    branches = [
+        F.when(
+            _schema_id(value) == F.lit(writer.schema_id),
+            from_avro(payload, writer.schema_json, {"mode": "PERMISSIVE", "avroSchema": RIDE_SCHEMA_JSON}),
+        )
+        for writer in writers
+    ]
+    if not branches:
+        return F.lit(None).cast(RIDE_SCHEMA)
+    return F.coalesce(*branches) if len(branches) > 1 else branches[0]
+
+
+def _json_rides(value: Column) -> Column:
+    with_corrupt = StructType([*RIDE_SCHEMA.fields]).add("_corrupt_record", "string")
+    return F.from_json(
+        value.cast("string"),
+        with_corrupt,
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record", "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss[.SSS]XXX"},
+    )
+
+
+def _parsed_csv(value: Column, ride_type: str) -> Column:
+    layout = csv_layout_schema(ride_type)
+    with_corrupt = StructType([*layout.fields]).add("_corrupt_record", "string")
+    return F.from_csv(
+        value.cast("string"),
+        with_corrupt.simpleString(),
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record", "timestampFormat": "yyyy-MM-dd HH:mm:ss"},
+    )
+
+
+def _csv_problem(value: Column, parsed: Column, ride_type: str) -> Column:
+    """Why a CSV line of this layout is unusable: the wrong number of fields, or the first field whose text
+    did not parse as its type. Null when the line is fine or is not a line of this layout."""
+    columns = csv_layout_schema(ride_type).fieldNames()
+    tokens = F.split(value.cast("string"), ",")
+    wrong_width = F.size(tokens) != F.lit(len(columns))
+    problem = F.when(
+        wrong_width,
+        F.concat(F.lit("CSV line has "), F.size(tokens).cast("string"),
+                 F.lit(f" fields where the {ride_type} layout has {len(columns)}")),
+    )
+    for position, column in enumerate(columns):
+        token = F.trim(tokens.getItem(position))
+        problem = problem.when(
+            (token != F.lit("")) & parsed[column].isNull(),
+            F.concat(F.lit(f"CSV field {column} '"), token, F.lit("' is not a valid value")),
+        )
+    return F.when(parsed.isNotNull(), problem)
+
+
+def _ride_type_of_topic(topic: Column) -> Column:
+    """The seed's CSV lines carry no ride type: the topic name says it (rides_yellow, rides_fhv, ...)."""
+    return (
+        F.when(topic.contains("yellow"), F.lit("yellow"))
+        .when(topic.contains("fhv"), F.lit("fhv"))
+        .otherwise(F.lit("green"))
+    )
+
+
+def _with_ride(framed_df: DataFrame, ride: Column, decode_error: Column) -> DataFrame:
+    """Kafka metadata and original bytes, the ride fields flattened, and why decoding failed (or null)."""
+    return framed_df.select(
+        "key", "value", *KAFKA_METADATA, ride.alias("_ride"), decode_error.alias("_decode_error")
+    ).select("key", "value", *KAFKA_METADATA, *[F.col(f"_ride.{name}").alias(name) for name in RIDE_FIELDS], "_decode_error")
+
+
+def _decode_avro(avro_df: DataFrame, writers: list[WriterSchema]) -> DataFrame:
+    schema_id = _schema_id(F.col("value"))
+    with_struct = avro_df.select("key", "value", *KAFKA_METADATA, schema_id.alias("_schema_id"),
+                                 _avro_rides(F.col("value"), writers).alias("_avro"))
+    known_ids = [writer.schema_id for writer in writers]
+    unknown_schema_id = ~F.col("_schema_id").isin(known_ids) if known_ids else F.lit(True)
+    # from_avro in PERMISSIVE mode may hand back a half-read record rather than null: a record without its
+    # required fields (required in every version of the schema) was not Avro of that schema.
+    corrupt = F.col("_avro").isNull() | F.col("_avro.ride_id").isNull() | F.col("_avro.pickup_datetime").isNull()
+    error = (
+        F.when(unknown_schema_id, F.concat(F.lit("unknown schema id "), F.col("_schema_id").cast("string")))
+        .when(corrupt, F.concat(F.lit("corrupt Avro for schema id "), F.col("_schema_id").cast("string")))
+    )
+    return _with_ride(with_struct, F.col("_avro"), error)
+
+
+def _decode_json(json_df: DataFrame) -> DataFrame:
+    with_struct = json_df.select("key", "value", *KAFKA_METADATA, _json_rides(F.col("value")).alias("_json"))
+    error = F.when(F.col("_json._corrupt_record").isNotNull(), F.lit("malformed JSON or a field of the wrong type"))
+    return _with_ride(with_struct, F.col("_json").dropFields("_corrupt_record"), error)
+
+
+def _decode_csv(csv_df: DataFrame, ride_type: str) -> DataFrame:
+    with_struct = csv_df.select("key", "value", *KAFKA_METADATA, _parsed_csv(F.col("value"), ride_type).alias("_csv"))
+    ride = csv_to_ride_columns(F.col("_csv").dropFields("_corrupt_record"), ride_type)
+    return _with_ride(with_struct, ride, _csv_problem(F.col("value"), F.col("_csv"), ride_type))
+
+
+def _undecodable(df: DataFrame, reason: str) -> DataFrame:
+    return _with_ride(df, F.lit(None).cast(RIDE_SCHEMA), F.lit(reason))
+
+
+def decode_rides(raw_df: DataFrame, writers: list[WriterSchema]) -> DataFrame:
+    """Kafka source rows -> one row per record: the ride fields, the Kafka metadata, the original bytes,
+    and `dead_letter_reason` (null for a good ride).
+
+    Each format is decoded on its own filtered branch and the branches are unioned: one projection that
+    tried every decoder on every row compiled to code too large for Spark's code generator and ran ten
+    times slower.
+    """
+    fmt = _detected_format(F.col("value"))
+    framed_df = raw_df.withColumn("_format", fmt).withColumn("_kind", _ride_type_of_topic(F.col("topic")))
+    is_format = {name: F.col("_format") == name for name in ("avro", "json", "csv", "empty")}
+    branches = [
+        _decode_avro(framed_df.filter(is_format["avro"]), writers),
+        _decode_json(framed_df.filter(is_format["json"])),
+        *[_decode_csv(framed_df.filter(is_format["csv"] & (F.col("_kind") == kind)), kind) for kind in VALID_RIDE_TYPES],
+        _undecodable(framed_df.filter(is_format["empty"]), "empty value"),
+    ]
+    assert len(branches) == DECODE_BRANCHES
+    decoded_df = reduce(DataFrame.unionByName, branches)
+    return decoded_df.withColumn(REASON, F.coalesce(F.col("_decode_error"), validation_error())).drop("_decode_error")
+
+
+def validation_error() -> Column:
+    """Why a decoded ride cannot be used, or null. Named sub-conditions, first failure wins."""
+    missing_pickup = F.col("pickup_datetime").isNull()
+    bad_ride_type = F.col("ride_type").isNull() | ~F.col("ride_type").isin(*VALID_RIDE_TYPES)
+    low, high = ZONE_RANGE
+    bad_pickup_zone = F.col("PULocationID").isNotNull() & ~F.col("PULocationID").between(low, high)
+    bad_dropoff_zone = F.col("DOLocationID").isNotNull() & ~F.col("DOLocationID").between(low, high)
+    negative_passengers = F.col("passenger_count") < 0
+    dropoff_before_pickup = F.col("dropoff_datetime") < F.col("pickup_datetime")
+    return (
+        F.when(missing_pickup, F.lit("pickup_datetime is missing"))
+        .when(bad_ride_type, F.concat(F.lit("ride_type is not yellow, green or fhv: "), F.coalesce(F.col("ride_type"), F.lit("null"))))
+        .when(bad_pickup_zone, F.concat(F.lit(f"PULocationID outside {low}..{high}: "), F.col("PULocationID").cast("string")))
+        .when(bad_dropoff_zone, F.concat(F.lit(f"DOLocationID outside {low}..{high}: "), F.col("DOLocationID").cast("string")))
+        .when(negative_passengers, F.lit("passenger_count is negative"))
+        .when(dropoff_before_pickup, F.lit("dropoff_datetime is before pickup_datetime"))
+    )
+
+
+def good_rides(decoded_df: DataFrame) -> DataFrame:
+    """The rides that decoded and validated, with their Kafka timestamp kept for latency measurements."""
+    return decoded_df.filter(F.col(REASON).isNull()).select(
+        *[field.name for field in RIDE_SCHEMA.fields], F.col("timestamp").alias("kafka_timestamp")
+    )
+
+
+def bad_records(decoded_df: DataFrame) -> DataFrame:
+    return decoded_df.filter(F.col(REASON).isNotNull()).select("key", "value", *KAFKA_METADATA, REASON)

@@ -1,0 +1,163 @@
+"""Sources and sinks shared by the jobs: Kafka in, Kafka and console out, dead letters, triggers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import pyspark.sql.functions as F
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from jobs.decode import REASON, bad_records, decode_rides, registered_writer_schemas
+from jobs.settings import JobSettings
+
+log = logging.getLogger("jobs")
+JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "ignoreNullFields": "false"}
+
+
+def read_kafka(spark: SparkSession, settings: JobSettings, topics: list[str]) -> DataFrame:
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("subscribe", ",".join(topics))
+        .option("startingOffsets", settings.starting_offsets)
+        # A topic deleted and recreated (tests do it) must not stop a job that has a checkpoint for it.
+        .option("failOnDataLoss", "false")
+    )
+    if settings.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+    return reader.load()
+
+
+def read_rides(spark: SparkSession, settings: JobSettings, topics: list[str]) -> DataFrame:
+    """Decoded ride records of the topics, good and bad, with `dead_letter_reason` set on the bad ones."""
+    writers = registered_writer_schemas(settings.registry_url, topics)
+    return decode_rides(read_kafka(spark, settings, topics), writers)
+
+
+def trigger_of(settings: JobSettings) -> dict:
+    if settings.trigger == "available-now":
+        return {"availableNow": True}
+    return {"processingTime": settings.trigger}
+
+
+def to_kafka_record(df: DataFrame, key: Column, value_columns: list[str] | None = None) -> DataFrame:
+    """The Kafka projection: a deterministic key and the row as JSON (timestamps in UTC ISO-8601)."""
+    columns = value_columns or df.columns
+    return df.select(key.cast("string").alias("key"), F.to_json(F.struct(*columns), JSON_OPTIONS).alias("value"))
+
+
+def window_key(window_start: Column, *groups: Column) -> Column:
+    """'2020-10-01T00:05:00Z|2' style keys: deterministic, so a downstream reader keeps the latest value
+    per key (the output topics are compacted)."""
+    rendered = [F.date_format(window_start, "yyyy-MM-dd'T'HH:mm:ss'Z'")]
+    rendered += [F.coalesce(group.cast("string"), F.lit("null")) for group in groups]
+    return F.concat_ws("|", *rendered)
+
+
+def write_kafka_batch(batch_df: DataFrame, settings: JobSettings, topic: str) -> None:
+    (
+        batch_df.write.format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("topic", topic)
+        .save()
+    )
+
+
+def start_batch_query(
+    df: DataFrame,
+    settings: JobSettings,
+    query: str,
+    handle_batch: Callable[[DataFrame, int], None],
+    output_mode: str = "update",
+) -> StreamingQuery:
+    """A query whose micro-batches go to a function (Kafka and console in one pass), with its own
+    name and checkpoint."""
+    return (
+        df.writeStream.queryName(query)
+        .outputMode(output_mode)
+        .option("checkpointLocation", settings.checkpoint(query))
+        .trigger(**trigger_of(settings))
+        .foreachBatch(handle_batch)
+        .start()
+    )
+
+
+def kafka_and_console(
+    settings: JobSettings,
+    topic: str,
+    to_record: Callable[[DataFrame], DataFrame],
+    title: str,
+    order_by: list[str],
+    enrich: Callable[[DataFrame], DataFrame] = lambda df: df,
+) -> Callable[[DataFrame, int], None]:
+    """A foreachBatch handler: enrich the batch, write it to the topic, show it on the console."""
+
+    def handle(batch_df: DataFrame, batch_id: int) -> None:
+        enriched_df = enrich(batch_df).persist()
+        try:
+            write_kafka_batch(to_record(enriched_df), settings, topic)
+            if settings.console:
+                rows = enriched_df.orderBy(*order_by).limit(settings.console_rows).collect()
+                if rows:
+                    print(f"\n{title} (batch {batch_id}, {enriched_df.count()} updated)", flush=True)
+                    print(_table(rows), flush=True)
+        finally:
+            enriched_df.unpersist()
+
+    return handle
+
+
+def _table(rows) -> str:
+    names = list(rows[0].asDict().keys())
+    values = [[_cell(row[name]) for name in names] for row in rows]
+    widths = [max(len(name), *(len(v[i]) for v in values)) for i, name in enumerate(names)]
+    line = "  ".join(name.ljust(width) for name, width in zip(names, widths))
+    body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in values]
+    return "\n".join([line, *body])
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def dead_letter_records(bad_df: DataFrame, stage: str) -> DataFrame:
+    """Bad records as dead letters (schemas/dead_letter.avsc as JSON), with the reason in a header too."""
+    source = F.concat_ws("/", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string"))
+    original = F.when(F.col("value").isNull(), F.lit("")).otherwise(F.concat(F.lit("base64:"), F.base64("value")))
+    letter = F.struct(
+        F.col(REASON).alias("reason"),
+        source.alias("source"),
+        F.lit(stage).alias("stage"),
+        original.alias("original"),
+        F.current_timestamp().alias("occurred_at"),
+    )
+    headers = F.array(
+        F.struct(F.lit("dlq.reason").alias("key"), F.col(REASON).cast("binary").alias("value")),
+        F.struct(F.lit("dlq.source").alias("key"), source.cast("binary").alias("value")),
+        F.struct(F.lit("dlq.stage").alias("key"), F.lit(stage).cast("binary").alias("value")),
+    )
+    return bad_df.select(
+        source.alias("key"), F.to_json(letter, JSON_OPTIONS).alias("value"), headers.alias("headers")
+    )
+
+
+def start_dead_letter_query(decoded_df: DataFrame, settings: JobSettings) -> StreamingQuery:
+    """Every record that could not be decoded or validated, to the dead-letter topic with its reason."""
+    query = f"{settings.name}_dead_letters"
+    return (
+        dead_letter_records(bad_records(decoded_df), settings.name)
+        .writeStream.queryName(query)
+        .format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("topic", settings.dead_letter_topic)
+        .option("checkpointLocation", settings.checkpoint(query))
+        .trigger(**trigger_of(settings))
+        .start()
+    )
+

@@ -1,0 +1,83 @@
+"""What every job's main() does around its queries: the SparkSession, progress lines per micro-batch
+(input rows, rows dropped as late, dead letters), and waiting until the queries end or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+
+from jobs.decode import DECODE_BRANCHES
+
+log = logging.getLogger("jobs")
+
+
+def spark_session(app_name: str) -> SparkSession:
+    """The session of a job submitted with spark-submit (master, jars and defaults come from there)."""
+    spark = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+class ProgressReporter(StreamingQueryListener):
+    """One line per micro-batch and query: what came in, what was dropped behind the watermark, what went
+    out. Late rows are counted by Spark's stateful operators (numRowsDroppedByWatermark)."""
+
+    def onQueryStarted(self, event):
+        print(f"[{event.name}] started (id {event.id})", flush=True)
+
+    def onQueryProgress(self, event):
+        progress = event.progress
+        # decode_rides scans the same offsets once per format branch and Spark counts every scan, so the
+        # batch's records are numInputRows divided by the number of branches.
+        rows_in = progress.numInputRows // DECODE_BRANCHES
+        if rows_in == 0 and not progress.stateOperators:
+            return
+        dropped = sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
+        state_rows = sum(op.numRowsTotal for op in progress.stateOperators)
+        output = progress.sink.numOutputRows if progress.sink is not None else -1
+        watermark = progress.eventTime.get("watermark", "-") if progress.eventTime else "-"
+        print(
+            f"[{progress.name}] batch {progress.batchId}: {rows_in} rows in"
+            f" in {progress.batchDuration / 1000:.1f}s, {dropped} dropped as late,"
+            f" {state_rows} rows of state, {output if output >= 0 else '?'} out, watermark {watermark}",
+            flush=True,
+        )
+
+    def onQueryIdle(self, event):
+        pass
+
+    def onQueryTerminated(self, event):
+        if event.exception:
+            print(f"query {event.id} failed: {event.exception.splitlines()[0]}", file=sys.stderr, flush=True)
+
+
+def run_until_done(spark: SparkSession, queries: list[StreamingQuery]) -> int:
+    """Wait until every query has ended (available-now) or Ctrl-C/SIGTERM, then stop them cleanly.
+
+    Returns 0 when every query ended without an exception.
+    """
+    stopping = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    while not stopping and any(query.isActive for query in queries):
+        time.sleep(0.5)
+    for query in queries:
+        if query.isActive:
+            query.stop()
+    failed = [query for query in queries if query.exception() is not None]
+    for query in failed:
+        print(f"query {query.name} failed: {query.exception()}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def start_job(app_name: str) -> SparkSession:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call between Python and the JVM otherwise
+    spark = spark_session(app_name)
+    spark.streams.addListener(ProgressReporter())
+    return spark

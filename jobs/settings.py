@@ -1,0 +1,98 @@
+"""Settings of the streaming jobs: conf/jobs.yaml (defaults merged into each job), then command-line overrides.
+
+Loaded once in a job's main() into a frozen object and passed down; a bad key is refused with its name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Type, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from stack.settings import CONF_DIR, REPO_ROOT, SettingsError, describe_validation_error, load_settings, read_yaml
+
+INTERVAL = re.compile(r"^\d+ (millisecond|second|minute|hour|day)s?$")
+
+
+def interval(value: str) -> str:
+    if not INTERVAL.match(value):
+        raise ValueError(f"{value!r} is not a duration such as '10 minutes'")
+    return value
+
+
+class JobSettings(BaseModel):
+    """What every job has; subclasses add their windows and topics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    checkpoint_root: Path
+    trigger: str
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int | None = Field(None, ge=1)
+    dead_letter_topic: str
+    console: bool = True
+    console_rows: int = Field(20, ge=1)
+    bootstrap_servers: str = ""
+    registry_url: str = ""
+
+    @field_validator("trigger")
+    @classmethod
+    def _trigger(cls, value: str) -> str:
+        return value if value == "available-now" else interval(value)
+
+    @field_validator("starting_offsets")
+    @classmethod
+    def _offsets(cls, value: str) -> str:
+        if value not in ("earliest", "latest"):
+            raise ValueError(f"must be earliest or latest, got {value!r}")
+        return value
+
+    def checkpoint(self, query: str) -> str:
+        """Each query has its own checkpoint directory."""
+        root = self.checkpoint_root if self.checkpoint_root.is_absolute() else REPO_ROOT / self.checkpoint_root
+        return str(root / self.name / query)
+
+
+S = TypeVar("S", bound=JobSettings)
+
+
+def load_job_settings(cls: Type[S], name: str, overrides: dict | None = None, path: Path = CONF_DIR / "jobs.yaml") -> S:
+    raw = read_yaml(path)
+    if name not in raw:
+        raise SettingsError(f"{path} has no section {name!r}")
+    stack = load_settings()
+    merged = {
+        "name": name,
+        "bootstrap_servers": stack.kafka.bootstrap_servers,
+        "registry_url": stack.registry.url,
+        **(raw.get("defaults") or {}),
+        **(raw[name] or {}),
+        **{key: value for key, value in (overrides or {}).items() if value is not None},
+    }
+    try:
+        return cls.model_validate(merged)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(f"{path} [{name}]", exc)) from None
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Command-line overrides every job accepts; unset flags keep conf/jobs.yaml's values."""
+    parser.add_argument("--input-topics", type=lambda v: v.split(","), help="comma-separated input topics")
+    parser.add_argument("--output-topic", help="topic the results go to")
+    parser.add_argument("--dead-letter-topic", help="topic bad records go to")
+    parser.add_argument("--checkpoint-root", type=Path, help="folder holding one checkpoint folder per query")
+    parser.add_argument("--trigger", help="'5 seconds' style processing-time trigger, or 'available-now'")
+    parser.add_argument("--starting-offsets", choices=("earliest", "latest"))
+    parser.add_argument("--max-offsets-per-trigger", type=int)
+    parser.add_argument("--console", action=argparse.BooleanOptionalAction, default=None,
+                        help="also print results to the terminal")
+    parser.add_argument("--bootstrap-servers", help="Kafka as the cluster's executors reach it")
+    parser.add_argument("--registry-url", help="the schema registry's Confluent API")
+
+
+def overrides_from(options: argparse.Namespace) -> dict:
+    return {key: value for key, value in vars(options).items() if value is not None}

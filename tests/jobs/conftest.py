@@ -1,0 +1,29 @@
+"""One SparkSession for the transformation tests: local[2], few shuffle partitions, UI off, the connector
+jars on the classpath (spark-avro for from_avro)."""
+
+from __future__ import annotations
+
+import pytest
+from pyspark.sql import SparkSession
+
+from stack.settings import load_settings
+from stack.submit import connector_jars
+
+
+@pytest.fixture(scope="session")
+def spark():
+    jars = ",".join(str(jar) for jar in connector_jars(load_settings()))
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("transformation-tests")
+        .config("spark.jars", jars)
+        .config("spark.sql.shuffle.partitions", 2)
+        .config("spark.ui.enabled", False)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

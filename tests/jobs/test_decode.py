@@ -1,0 +1,106 @@
+"""Decoding Kafka records of every format, and the dead-letter split, on batch DataFrames."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from chispa import assert_df_equality
+
+from jobs.decode import REASON, WriterSchema, bad_records, decode_rides, good_rides
+from jobs.io import dead_letter_records
+from producers.events import SCHEMA_DIR, schema_text
+from producers.generator import RideGenerator
+from producers.serialization import AvroWireSerializer, to_json
+
+V1 = SCHEMA_DIR / "evolution" / "ride_event_v1.avsc"
+WRITERS = [WriterSchema(1, schema_text()), WriterSchema(2, schema_text(V1))]
+GREEN_LINE = b"2,2020-10-01 00:31:19,2020-10-01 00:34:55,N,1,7,7,1,.79,5,0.5,0.5,1.58,0,,0.3,7.88,1,1,0"
+RAW_SCHEMA = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp"
+
+
+def _raw(spark, values, topic="rides_green"):
+    return spark.createDataFrame([(None, v, topic, 0, i, None) for i, v in enumerate(values)], RAW_SCHEMA)
+
+
+def _reasons(spark, values, topic="rides_green"):
+    rows = decode_rides(_raw(spark, values, topic), WRITERS).select("offset", REASON).collect()
+    return {row.offset: row[REASON] for row in rows}
+
+
+def test_avro_of_both_schema_versions_and_json_decode_to_the_same_rides(spark):
+    rides = list(RideGenerator().rides(3))
+    v1_ride = {k: v for k, v in rides[1].items() if k != "wheelchair_accessible"}
+    values = [AvroWireSerializer(1)(rides[0]), AvroWireSerializer(2, V1)(v1_ride), to_json(rides[2])]
+    decoded = decode_rides(_raw(spark, values), WRITERS)
+    good = good_rides(decoded).orderBy("pickup_datetime", "ride_id").collect()
+    expected = sorted(rides, key=lambda r: (r["pickup_datetime"], r["ride_id"]))
+    assert [row.ride_id for row in good] == [r["ride_id"] for r in expected]
+    for row, ride in zip(good, expected):
+        assert row.pickup_datetime == ride["pickup_datetime"]
+        assert row.PULocationID == ride["PULocationID"] and row.total_amount == ride["total_amount"]
+        assert row.wheelchair_accessible is None
+
+
+def test_seed_csv_line_decodes_by_the_topics_layout(spark):
+    (row,) = good_rides(decode_rides(_raw(spark, [GREEN_LINE]), WRITERS)).collect()
+    assert row.ride_type == "green" and row.VendorID == 2
+    assert row.pickup_datetime == datetime(2020, 10, 1, 0, 31, 19)
+    assert row.trip_distance == pytest.approx(0.79) and row.total_amount == pytest.approx(7.88)
+    assert row.ride_id.startswith("green-csv-")
+
+
+def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(spark):
+    values = [
+        b"\x00\x00\x00\x00\x09junk",                      # unknown schema id
+        b"\x00\x00\x00\x00\x01\x02",                      # truncated Avro
+        b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2020-10-01T00:00:00.000Z","PULocationID":"abc"}',
+        b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2020-10-01T00:00:00.000Z","PULocationID":999}',
+        b'{"ride_id":"x","ride_type":"taxi","pickup_datetime":"2020-10-01T00:00:00.000Z"}',
+        b'{"ride_id":"x","ride_type":"green"}',
+        b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2020-10-01T01:00:00.000Z","dropoff_datetime":"2020-10-01T00:00:00.000Z"}',
+        GREEN_LINE.replace(b"2020-10-01 00:31:19", b"yesterday"),
+        b"random garbage \xff\xfe",
+        b"",
+    ]
+    assert _reasons(spark, values) == {
+        0: "unknown schema id 9",
+        1: "corrupt Avro for schema id 1",
+        2: "malformed JSON or a field of the wrong type",
+        3: "PULocationID outside 1..265: 999",
+        4: "ride_type is not yellow, green or fhv: taxi",
+        5: "pickup_datetime is missing",
+        6: "dropoff_datetime is before pickup_datetime",
+        7: "CSV field lpep_pickup_datetime 'yesterday' is not a valid value",
+        8: "CSV line has 1 fields where the green layout has 20",
+        9: "empty value",
+    }
+
+
+def test_good_and_bad_records_split_without_loss(spark):
+    rides = list(RideGenerator().rides(4))
+    values = [AvroWireSerializer(1)(r) for r in rides] + [b"{not json", b"\x00\x00\x00\x00\x05xx"]
+    decoded = decode_rides(_raw(spark, values), WRITERS)
+    assert good_rides(decoded).count() == 4
+    assert bad_records(decoded).count() == 2
+    assert decoded.count() == 6
+
+
+def test_dead_letters_carry_reason_source_and_original_bytes(spark):
+    decoded = decode_rides(_raw(spark, [b"\x00\x00\x00\x00\x09junk"], topic="rides_green"), WRITERS)
+    (letter,) = dead_letter_records(bad_records(decoded), "vendor_counts").collect()
+    record = json.loads(letter.value)
+    assert record["reason"] == "unknown schema id 9"
+    assert record["source"] == "rides_green/0/0" and letter.key == "rides_green/0/0"
+    assert record["stage"] == "vendor_counts"
+    assert record["original"] == "base64:AAAAAAlqdW5r"
+    assert {h.key: bytes(h.value).decode() for h in letter.headers}["dlq.reason"] == "unknown schema id 9"
+
+
+def test_good_rides_keep_exactly_the_ride_columns_and_the_kafka_timestamp(spark):
+    decoded = decode_rides(_raw(spark, [GREEN_LINE]), WRITERS)
+    from jobs.ride_schema import RIDE_FIELDS
+
+    assert good_rides(decoded).columns == [*RIDE_FIELDS, "kafka_timestamp"]
+    assert_df_equality(bad_records(decoded), bad_records(decoded).limit(0))
