@@ -3,6 +3,9 @@ jars on the classpath (spark-avro for from_avro)."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 from pyspark.sql import SparkSession
 
@@ -12,6 +15,8 @@ from stack.submit import connector_jars
 
 @pytest.fixture(scope="session")
 def spark():
+    # Python workers (pandas UDFs, state functions) must run this interpreter, which has pyarrow and pandas.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     jars = ",".join(str(jar) for jar in connector_jars(load_settings()))
     session = (
         SparkSession.builder.master("local[2]")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from jobs.ride_schema import RIDE_FIELDS, RIDE_SCHEMA
 
@@ -21,5 +21,5 @@ def rides_df(spark, *rows):
 
 
 def at(minute: float, hour: int = 8) -> datetime:
-    whole = int(minute)
-    return datetime(2020, 10, 1, hour, whole, int(round((minute - whole) * 60)))
+    """2020-10-01 at hour:00 plus `minute` minutes (fractions are seconds; 60 is the next hour)."""
+    return datetime(2020, 10, 1, hour) + timedelta(seconds=round(minute * 60))

@@ -92,3 +92,43 @@ def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(local_stack,
             mismatches.append((key, actual, figures))
     assert not mismatches, mismatches[:5]
     assert sum(f["rides"] for k, f in expected.items() if k.startswith("tumbling")) == 95_120
+
+
+def test_zone_popularity_and_top_zones_equal_a_batch_computation(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+    counts_topic, top_topic = topic_factory(prefix="out_zone_counts"), topic_factory(prefix="out_zone_top")
+    run_job(local_stack, "zone_popularity", tmp_path / "checkpoints",
+            "--input-topics", green_topic, "--output-topic", counts_topic, "--top-topic", top_topic, "--top-n", "5")
+
+    names = {}
+    import csv
+
+    from tests.conftest import ZONE_LOOKUP
+
+    with open(ZONE_LOOKUP, newline="", encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            names[int(row["LocationID"])] = (row["Borough"].strip(), row["Zone"].strip())
+
+    per_hour = defaultdict(lambda: defaultdict(int))
+    for ride in green_rides:
+        if ride["PULocationID"] is not None:
+            per_hour[_floor(ride["pickup_datetime"], 60)][ride["PULocationID"]] += 1
+
+    expected_counts = {
+        f"{_iso(hour)}|{zone}": (rides, *names.get(zone, (None, None)))
+        for hour, zones in per_hour.items() for zone, rides in zones.items()
+    }
+    streamed_counts = {
+        key: (value["rides"], value["borough"], value["zone"])
+        for key, value in latest_per_key(local_stack, counts_topic).items()
+    }
+    assert streamed_counts == expected_counts
+
+    expected_top = {
+        _iso(hour): [zone for zone, _ in sorted(zones.items(), key=lambda item: (-item[1], item[0]))[:5]]
+        for hour, zones in per_hour.items()
+    }
+    streamed_top = {
+        key: [entry["PULocationID"] for entry in value["top_zones"]]
+        for key, value in latest_per_key(local_stack, top_topic).items()
+    }
+    assert streamed_top == expected_top

@@ -1,0 +1,187 @@
+"""Zone popularity: rides per pickup zone per tumbling window, with borough and zone name, and the top zones
+of each window.
+
+Reads:   the ride topics of conf/jobs.yaml [zone_popularity] (rides_green), any format; the taxi zone lookup
+         CSV (a static table, joined in each micro-batch).
+Writes:  `zone_popularity`: one JSON record per (window, zone), key `<window start>|<PULocationID>`;
+         `zone_top`: one JSON record per window with its top N zones ranked, key `<window start>`;
+         both also to the console; bad records to `rides_dead_letter`.
+State:   counts per (window, zone) and, for the ranking, the counts of each open window (applyInPandasWithState),
+         both evicted once the watermark passes the window's end.
+Run:     python -m stack submit jobs/zone_popularity.py     (or: make submit JOB=zone_popularity)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import pyspark.sql.functions as F
+from pydantic import field_validator
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
+
+from jobs.decode import good_rides
+from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, window_key
+from jobs.runtime import run_until_done, start_job
+from jobs.settings import JobSettings, add_common_arguments, interval, load_job_settings, overrides_from
+from stack.settings import REPO_ROOT
+
+TOP_SCHEMA = "window_start timestamp, window_end timestamp, rank int, PULocationID int, rides long"
+
+
+class ZonePopularitySettings(JobSettings):
+    input_topics: list[str]
+    output_topic: str
+    top_topic: str
+    window: str
+    watermark: str
+    top_n: int
+    zone_lookup: list[Path]
+
+    @field_validator("window", "watermark")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        return interval(value)
+
+    def zone_lookup_path(self) -> Path:
+        for candidate in self.zone_lookup:
+            path = candidate if candidate.is_absolute() else REPO_ROOT / candidate
+            if path.exists():
+                return path
+        raise FileNotFoundError(
+            f"no taxi zone lookup at any of {', '.join(map(str, self.zone_lookup))}; `make data` downloads it"
+        )
+
+
+def read_zones(spark: SparkSession, path: Path) -> DataFrame:
+    """The 265 TLC zones (LocationID, Borough, Zone, service_zone); the file has CRLF endings and quotes."""
+    return (
+        spark.read.option("header", True).csv(str(path))
+        .select(
+            F.col("LocationID").cast("int").alias("LocationID"),
+            F.trim("Borough").alias("borough"),
+            F.trim("Zone").alias("zone"),
+        )
+    )
+
+
+def zone_counts(rides_df: DataFrame, window_length: str, watermark: str) -> DataFrame:
+    """Rides per tumbling window and pickup zone; rides without a pickup zone are not anyone's popularity."""
+    return (
+        rides_df.filter(F.col("PULocationID").isNotNull())
+        .withWatermark("pickup_datetime", watermark)
+        .groupBy(F.window("pickup_datetime", window_length).alias("window"), "PULocationID")
+        .agg(F.count(F.lit(1)).alias("rides"))
+        .select(F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), "PULocationID", "rides")
+    )
+
+
+def join_zone_counts_with_zones(counts_df: DataFrame, zones_df: DataFrame) -> DataFrame:
+    """Borough and zone name for each count; an id missing from the lookup keeps null names, not dropped."""
+    return counts_df.join(
+        F.broadcast(zones_df), counts_df["PULocationID"] == zones_df["LocationID"], how="left"
+    ).drop("LocationID")
+
+
+def _top_zones_of_window(top_n: int):
+    """The state function: per window start, the running count of every zone; emits the window's top N."""
+
+    def update(key: tuple, batches: Iterator[pd.DataFrame], state: GroupState) -> Iterator[pd.DataFrame]:
+        if state.hasTimedOut:
+            state.remove()  # the watermark passed the window's end: its ranking is final
+            return
+        counts = {int(k): v for k, v in json.loads(state.get[0]).items()} if state.exists else {}
+        window_end = None
+        for batch in batches:
+            window_end = batch["window_end"].iloc[0]
+            for zone, rides in batch.groupby("PULocationID").size().items():
+                counts[int(zone)] = counts.get(int(zone), 0) + int(rides)
+        state.update((json.dumps(counts),))
+        end_ms = int(pd.Timestamp(window_end).timestamp() * 1000)
+        state.setTimeoutTimestamp(max(end_ms, state.getCurrentWatermarkMs() + 1))
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top_n]
+        yield pd.DataFrame(
+            {
+                "window_start": [key[0]] * len(ranked),
+                "window_end": [window_end] * len(ranked),
+                "rank": list(range(1, len(ranked) + 1)),
+                "PULocationID": [zone for zone, _ in ranked],
+                "rides": [rides for _, rides in ranked],
+            }
+        )
+
+    return update
+
+
+def top_zones(rides_df: DataFrame, window_length: str, watermark: str, top_n: int) -> DataFrame:
+    """The top N pickup zones of each tumbling window (ties broken by the lower zone id), re-emitted as the
+    window's counts change. One row per (window, rank)."""
+    windowed_df = (
+        rides_df.filter(F.col("PULocationID").isNotNull())
+        .withWatermark("pickup_datetime", watermark)
+        .select(
+            F.window("pickup_datetime", window_length).start.alias("window_start"),
+            F.window("pickup_datetime", window_length).end.alias("window_end"),
+            "PULocationID",
+            "pickup_datetime",
+        )
+    )
+    return windowed_df.groupBy("window_start").applyInPandasWithState(
+        _top_zones_of_window(top_n), TOP_SCHEMA, "counts string", "Update", GroupStateTimeout.EventTimeTimeout
+    )
+
+
+def ranked_windows(top_df: DataFrame) -> DataFrame:
+    """One row per window with its ranking as a list, the shape of the `zone_top` records."""
+    entry = F.struct("rank", "PULocationID", "borough", "zone", "rides")
+    return top_df.groupBy("window_start", "window_end").agg(F.sort_array(F.collect_list(entry)).alias("top_zones"))
+
+
+def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list[StreamingQuery]:
+    zones_df = read_zones(spark, settings.zone_lookup_path()).cache()
+    decoded_df = read_rides(spark, settings, settings.input_topics)
+    rides_df = good_rides(decoded_df)
+
+    counts_handler = kafka_and_console(
+        settings,
+        settings.output_topic,
+        lambda df: to_kafka_record(df, window_key(F.col("window_start"), F.col("PULocationID"))),
+        title=f"Rides per pickup zone, windows of {settings.window}",
+        order_by=[F.col("window_start").desc(), F.col("rides").desc()],
+        enrich=lambda df: join_zone_counts_with_zones(df, zones_df),
+    )
+    top_handler = kafka_and_console(
+        settings,
+        settings.top_topic,
+        lambda df: to_kafka_record(df, window_key(F.col("window_start"))),
+        title=f"Top {settings.top_n} pickup zones per window",
+        order_by=[F.col("window_start").desc()],
+        enrich=lambda df: ranked_windows(join_zone_counts_with_zones(df, zones_df)),
+    )
+    return [
+        start_dead_letter_query(decoded_df, settings),
+        start_batch_query(zone_counts(rides_df, settings.window, settings.watermark), settings, "zone_counts", counts_handler),
+        start_batch_query(
+            top_zones(rides_df, settings.window, settings.watermark, settings.top_n), settings, "zone_top", top_handler
+        ),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--top-topic", help="topic of the per-window rankings")
+    parser.add_argument("--top-n", type=int, help="how many zones each ranking holds")
+    settings = load_job_settings(ZonePopularitySettings, "zone_popularity", overrides_from(parser.parse_args(argv)))
+    spark = start_job("zone_popularity")
+    return run_until_done(spark, start_queries(spark, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
