@@ -132,3 +132,97 @@ def test_zone_popularity_and_top_zones_equal_a_batch_computation(local_stack, gr
         for key, value in latest_per_key(local_stack, top_topic).items()
     }
     assert streamed_top == expected_top
+
+
+def _is_valid(ride) -> bool:
+    """The jobs' validation, restated: rides failing it go to the dead-letter topic, not into results."""
+    zones_ok = all(ride[f] is None or 1 <= ride[f] <= 265 for f in ("PULocationID", "DOLocationID"))
+    ordered = ride["dropoff_datetime"] is None or ride["dropoff_datetime"] >= ride["pickup_datetime"]
+    return zones_ok and ordered and (ride["passenger_count"] or 0) >= 0
+
+
+def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+    generated_topic = topic_factory(prefix="jobs_generated")
+    assert produce.main(["--source", "generator", "--limit", "2000", "--format", "json", "--topic", generated_topic,
+                         "--seed", "3", "--quiet"]) == 0
+    from producers.generator import GeneratorSettings, RideGenerator
+
+    generated = list(RideGenerator(GeneratorSettings(seed=3)).rides(2000))
+    merged_topic, leaders_topic = topic_factory(prefix="out_rides_all"), topic_factory(prefix="out_leaders")
+    run_job(local_stack, "rides_all", tmp_path / "checkpoints", "--input-topics", f"{green_topic},{generated_topic}",
+            "--output-topic", merged_topic, "--top-topic", leaders_topic)
+
+    every_ride = [r for r in green_rides + generated if _is_valid(r)]
+    merged = latest_per_key(local_stack, merged_topic)
+    assert set(merged) == {r["ride_id"] for r in every_ride}
+    for ride in every_ride[::97]:
+        got = merged[ride["ride_id"]]
+        assert got["ride_type"] == ride["ride_type"] and got["PULocationID"] == ride["PULocationID"]
+        assert got["pickup_datetime"] == ride["pickup_datetime"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        assert got["total_amount"] == ride["total_amount"] and got["dispatching_base_num"] == ride["dispatching_base_num"]
+
+    per_hour = defaultdict(lambda: defaultdict(int))
+    for ride in every_ride:
+        if ride["PULocationID"] is not None:
+            per_hour[_floor(ride["pickup_datetime"], 60)][ride["PULocationID"]] += 1
+    expected = {_iso(h): min(z.items(), key=lambda item: (-item[1], item[0])) for h, z in per_hour.items()}
+    streamed = {key: (v["PULocationID"], v["rides"]) for key, v in latest_per_key(local_stack, leaders_topic).items()}
+    assert streamed == expected
+
+
+def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(local_stack, green_rides, topic_factory, tmp_path):
+    started, ended, trips = (topic_factory(prefix=p) for p in ("jobs_started", "jobs_ended", "out_trips"))
+    assert produce.main(["--source", str(GREEN_FILE), "--lifecycle", "--started-topic", started,
+                         "--ended-topic", ended, "--quiet"]) == 0
+    run_job(local_stack, "ride_lifecycle", tmp_path / "checkpoints", "--started-topic", started,
+            "--ended-topic", ended, "--output-topic", trips)
+    streamed = latest_per_key(local_stack, trips)
+
+    bound = timedelta(hours=3)
+    valid = [r for r in green_rides if _is_valid(r)]
+    completed = {r["ride_id"]: r for r in valid if timedelta(0) <= r["dropoff_datetime"] - r["pickup_datetime"] <= bound}
+    assert {k for k, v in streamed.items() if v["status"] == "completed"} == set(completed)
+    for ride_id in list(completed)[::211]:
+        ride, got = completed[ride_id], streamed[ride_id]
+        minutes = (ride["dropoff_datetime"] - ride["pickup_datetime"]).total_seconds() / 60
+        assert got["duration_minutes"] == pytest.approx(round(minutes, 2))
+
+    # A start is reported as never ended once the watermark (latest event time minus 30 minutes) has passed
+    # its bound; ends are drawn from all valid rides, starts whose bound is near the watermark are left out.
+    watermark = min(max(r["pickup_datetime"] for r in valid), max(r["dropoff_datetime"] for r in valid)) - timedelta(minutes=30)
+    never = {k for k, v in streamed.items() if v["status"] == "never_ended"}
+    unmatched = [r for r in valid if r["ride_id"] not in completed]
+    must = {r["ride_id"] for r in unmatched if r["pickup_datetime"] + bound < watermark - timedelta(minutes=1)}
+    must_not = {r["ride_id"] for r in unmatched if r["pickup_datetime"] + bound > watermark + timedelta(minutes=1)}
+    assert must and must <= never and not (never & must_not)
+
+
+def test_ride_sessions_equal_a_batch_sessionization(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+    output = topic_factory(prefix="out_sessions")
+    run_job(local_stack, "ride_sessions", tmp_path / "checkpoints", "--input-topics", green_topic,
+            "--output-topic", output, "--gap", "5 minutes", "--min-rides", "2")
+    streamed = {key: v["rides"] for key, v in latest_per_key(local_stack, output).items()}
+
+    gap = timedelta(minutes=5)
+    valid = [r for r in green_rides if _is_valid(r)]
+    routes = defaultdict(list)
+    for ride in valid:
+        if ride["PULocationID"] is not None and ride["DOLocationID"] is not None:
+            routes[(ride["PULocationID"], ride["DOLocationID"])].append(ride["pickup_datetime"])
+    sessions = []  # (start, end, route, rides); a ride at or before the session's end extends it, as in Spark
+    for route, pickups in routes.items():
+        pickups.sort()
+        start, end, count = pickups[0], pickups[0] + gap, 1
+        for pickup in pickups[1:]:
+            if pickup <= end:
+                end, count = max(end, pickup + gap), count + 1
+            else:
+                sessions.append((start, end, route, count))
+                start, end, count = pickup, pickup + gap, 1
+        sessions.append((start, end, route, count))
+
+    watermark = max(r["pickup_datetime"] for r in valid) - timedelta(minutes=30)
+    closed = {f"{_iso(s)}|{pu}|{do}": n for s, e, (pu, do), n in sessions if n >= 2 and e < watermark - timedelta(minutes=1)}
+    still_open = {f"{_iso(s)}|{pu}|{do}" for s, e, (pu, do), n in sessions if e > watermark + timedelta(minutes=1)}
+    assert closed and {k: streamed[k] for k in closed if k in streamed} == closed
+    assert set(closed) <= set(streamed) and not (set(streamed) & still_open)

@@ -1,0 +1,92 @@
+"""Ride sessions: rides between the same pickup and dropoff zones grouped in session windows with a 5-minute
+gap, and the longest streaks.
+
+Reads:   the ride topics of conf/jobs.yaml [ride_sessions] (rides_green), any format.
+Writes:  `ride_sessions`: one JSON record per closed session of at least min_rides rides, key
+         `<session start>|<PULocationID>|<DOLocationID>`, with its rides and span; the console shows the
+         longest streaks of each micro-batch. Bad records to `rides_dead_letter`.
+State:   session windows, append mode: a session is emitted once the watermark (30 minutes) has passed its
+         end, so each is written once, final.
+Run:     python -m stack submit jobs/ride_sessions.py         (or: make submit JOB=ride_sessions)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pyspark.sql.functions as F
+from pydantic import field_validator
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from jobs.decode import good_rides
+from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, window_key
+from jobs.runtime import run_until_done, start_job
+from jobs.settings import JobSettings, add_common_arguments, interval, load_job_settings, overrides_from
+
+
+class RideSessionsSettings(JobSettings):
+    input_topics: list[str]
+    output_topic: str
+    gap: str
+    watermark: str
+    min_rides: int
+
+    @field_validator("gap", "watermark")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        return interval(value)
+
+
+def route_sessions(rides_df: DataFrame, gap: str, watermark: str) -> DataFrame:
+    """Sessions of rides on the same route (pickup zone, dropoff zone): a ride within `gap` of the previous
+    one on that route extends the session. Rides without both zones have no route."""
+    return (
+        rides_df.filter(F.col("PULocationID").isNotNull() & F.col("DOLocationID").isNotNull())
+        .withWatermark("pickup_datetime", watermark)
+        .groupBy(F.session_window("pickup_datetime", gap).alias("session"), "PULocationID", "DOLocationID")
+        .agg(F.count(F.lit(1)).alias("rides"))
+        .select(
+            F.col("session.start").alias("session_start"),
+            F.col("session.end").alias("session_end"),
+            "PULocationID",
+            "DOLocationID",
+            "rides",
+        )
+    )
+
+
+def filter_streaks(sessions_df: DataFrame, min_rides: int) -> DataFrame:
+    return sessions_df.filter(F.col("rides") >= min_rides)
+
+
+def start_queries(spark: SparkSession, settings: RideSessionsSettings) -> list[StreamingQuery]:
+    decoded_df = read_rides(spark, settings, settings.input_topics)
+    sessions_df = route_sessions(good_rides(decoded_df), settings.gap, settings.watermark)
+    handler = kafka_and_console(
+        settings,
+        settings.output_topic,
+        lambda df: to_kafka_record(df, window_key(F.col("session_start"), F.col("PULocationID"), F.col("DOLocationID"))),
+        title=f"Longest streaks on one route (sessions with a {settings.gap} gap)",
+        order_by=[F.col("rides").desc(), F.col("session_start")],
+        enrich=lambda df: filter_streaks(df, settings.min_rides),
+    )
+    return [
+        start_dead_letter_query(decoded_df, settings),
+        start_batch_query(sessions_df, settings, "ride_sessions", handler, output_mode="append"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--gap", help="session gap, e.g. '5 minutes'")
+    parser.add_argument("--min-rides", type=int, help="smallest session reported as a streak")
+    settings = load_job_settings(RideSessionsSettings, "ride_sessions", overrides_from(parser.parse_args(argv)))
+    spark = start_job("ride_sessions")
+    return run_until_done(spark, start_queries(spark, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""All rides: the green, yellow and FHV topics merged into one normalized `rides_all` topic, and the most
+popular pickup location of each hour over the merged stream.
+
+Reads:   the topics of conf/jobs.yaml [rides_all] (rides_green, rides_yellow, rides_fhv), any format.
+Writes:  `rides_all`: every good ride as JSON in the normalized model (schemas/ride_event.avsc), key ride_id;
+         `pickup_leaders`: per hour, the pickup zone with the most rides of any kind, key `<window start>`;
+         the leaders also to the console; bad records to `rides_dead_letter`.
+State:   none for the merge (a stateless query, the one to run with the real-time trigger); the leaders keep
+         the counts of each open hour until the watermark closes it.
+Run:     python -m stack submit jobs/rides_all.py            (or: make submit JOB=rides_all)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pyspark.sql.functions as F
+from pydantic import field_validator
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from jobs.decode import good_rides
+from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, trigger_of, window_key
+from jobs.ride_schema import RIDE_FIELDS
+from jobs.runtime import run_until_done, start_job
+from jobs.settings import JobSettings, add_common_arguments, interval, load_job_settings, overrides_from
+from jobs.zone_popularity import top_zones
+
+
+class RidesAllSettings(JobSettings):
+    input_topics: list[str]
+    output_topic: str
+    top_topic: str
+    window: str
+    watermark: str
+
+    @field_validator("window", "watermark")
+    @classmethod
+    def _durations(cls, value: str) -> str:
+        return interval(value)
+
+
+def to_ride_records(rides_df: DataFrame) -> DataFrame:
+    """The normalized ride as JSON, keyed by ride_id (the same ride replayed lands on the same key)."""
+    return to_kafka_record(rides_df, F.col("ride_id"), RIDE_FIELDS)
+
+
+def pickup_leaders(rides_df: DataFrame, window_length: str, watermark: str) -> DataFrame:
+    """The most popular pickup zone of each window, over rides of every kind."""
+    return top_zones(rides_df, window_length, watermark, top_n=1).drop("rank")
+
+
+def start_merge_query(rides_df: DataFrame, settings: RidesAllSettings, trigger: dict | None = None) -> StreamingQuery:
+    query = "rides_all_merge"
+    return (
+        to_ride_records(rides_df)
+        .writeStream.queryName(query)
+        .format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .option("topic", settings.output_topic)
+        .option("checkpointLocation", settings.checkpoint(query))
+        .trigger(**(trigger or trigger_of(settings)))
+        .start()
+    )
+
+
+def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[StreamingQuery]:
+    decoded_df = read_rides(spark, settings, settings.input_topics)
+    rides_df = good_rides(decoded_df)
+    leaders_handler = kafka_and_console(
+        settings,
+        settings.top_topic,
+        lambda df: to_kafka_record(df, window_key(F.col("window_start"))),
+        title=f"Most popular pickup zone per {settings.window}, all ride kinds",
+        order_by=[F.col("window_start").desc()],
+    )
+    return [
+        start_dead_letter_query(decoded_df, settings),
+        start_merge_query(rides_df, settings),
+        start_batch_query(pickup_leaders(rides_df, settings.window, settings.watermark), settings, "pickup_leaders",
+                          leaders_handler),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--top-topic", help="topic of the hourly leaders")
+    settings = load_job_settings(RidesAllSettings, "rides_all", overrides_from(parser.parse_args(argv)))
+    spark = start_job("rides_all")
+    return run_until_done(spark, start_queries(spark, settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
