@@ -18,7 +18,7 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars up down status logs clean topics data produce consume submit test
+.PHONY: help venv jars up down status logs clean topics stream data produce consume submit test
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ clean: venv ## remove the stack's data and logs (after make down)
 
 topics: venv ## apply conf/topics.yaml and list topics
 	@$(STACK) topics --apply
+
+stream: venv jars ## run the pipeline and watch results (DURATION=60 stops by itself, SPEED=120 replay speed)
+	@$(STACK) stream $(if $(DURATION),--duration $(DURATION)) $(if $(SPEED),--speed $(SPEED)) $(STREAM_ARGS)
 
 data: venv ## download real TLC trip files and the zone lookup into data/ (DATA_ARGS="--kind yellow --month 2024-02")
 	$(PY) -m producers.download $(DATA_ARGS)

@@ -101,7 +101,7 @@ def kafka_and_console(
             if settings.console:
                 rows = enriched_df.orderBy(*order_by).limit(settings.console_rows).collect()
                 if rows:
-                    print(f"\n{title} (batch {batch_id}, {enriched_df.count()} updated)", flush=True)
+                    print(f"\n{title} (batch {batch_id}, latest {len(rows)} updated rows)", flush=True)
                     print(_table(rows), flush=True)
         finally:
             enriched_df.unpersist()

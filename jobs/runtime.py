@@ -67,12 +67,21 @@ def run_until_done(spark: SparkSession, queries: list[StreamingQuery]) -> int:
     while not stopping and any(query.isActive for query in queries):
         time.sleep(0.5)
     for query in queries:
-        if query.isActive:
-            query.stop()
+        _stop_between_batches(query)
     failed = [query for query in queries if query.exception() is not None]
     for query in failed:
         print(f"query {query.name} failed: {query.exception()}", file=sys.stderr)
+    spark.stop()
     return 1 if failed else 0
+
+
+def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None:
+    """Let a running micro-batch finish before stopping, so that no batch is interrupted half-written."""
+    deadline = time.monotonic() + patience_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if query.isActive:
+        query.stop()
 
 
 def start_job(app_name: str) -> SparkSession:

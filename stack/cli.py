@@ -49,11 +49,19 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("application", help="a .py file, e.g. jobs/vendor_counts.py")
     submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the application")
     submit.add_argument("--print", action="store_true", help="print the spark-submit command instead of running it")
+    stream = commands.add_parser("stream", help="run the pipeline: jobs on the cluster, a producer, live results",
+                                 add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # `stream` has options of its own (see stack/stream.py); everything after the word goes to it.
+    args, extra = _parser().parse_known_args(argv)
+    if args.command == "stream":
+        args.args = extra
+    elif extra:
+        _parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         settings = load_settings()
         mode = compose.choose_mode()
@@ -78,6 +86,10 @@ def _docker(args: argparse.Namespace, settings) -> int:
         return compose.compose(settings, "down", "--volumes")
     if args.command == "status":
         return compose.compose(settings, "ps")
+    if args.command == "stream":
+        from stack import stream
+
+        return stream.run(settings, args.args)
     if args.command == "submit":
         # The driver runs inside the cluster's network, where executors can reach it; the repository is
         # mounted at /opt/pipeline and the connector jars are already on the image's classpath.
@@ -123,6 +135,10 @@ def _local(args: argparse.Namespace, settings) -> int:
             print(f"topics: {apply_topics(admin, load_topic_specs()).summary()}")
         _print_topics(admin, settings.kafka.bootstrap_servers)
         return 0
+    if args.command == "stream":
+        from stack import stream
+
+        return stream.run(settings, args.args)
     if args.command == "submit":
         command = submit.submit_command(settings, args.application, args.args)
         if args.print:

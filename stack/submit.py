@@ -49,6 +49,7 @@ def submit_command(
         "--jars", ",".join(str(jar) for jar in connector_jars(settings)),
         # Executors run on this machine too and import the same packages (pandas UDFs, state functions).
         "--conf", f"spark.executorEnv.PYTHONPATH={REPO_ROOT}",
+        "--driver-java-options", f"-Dlog4j2.configurationFile=file:{CONF_DIR / 'log4j2-driver.properties'}",
     ]
     for key, value in (conf or {}).items():
         command += ["--conf", f"{key}={value}"]

@@ -1,0 +1,134 @@
+"""`make stream`: the pipeline at work. Starts the streaming jobs on the cluster, then a producer (the real
+green file replayed at a chosen speed when it is there, otherwise the generator), shows the jobs' windowed
+results as they arrive, and stops everything cleanly on Ctrl-C or after --duration seconds.
+
+Each run starts from the end of the ride topic with checkpoints of its own, so what you see is this run's rides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from stack.services import StackError
+from stack.settings import REPO_ROOT, StackSettings
+from stack.submit import submit_command, submit_environment
+
+GREEN_CANDIDATES = (
+    REPO_ROOT.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz",
+    REPO_ROOT / "data" / "green_tripdata_2020-10.csv.gz",
+)
+JOBS_READY_TIMEOUT_S = 180
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m stack stream", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    parser.add_argument("--speed", type=float, default=120.0,
+                        help="replay speed of the real file, times real time (default 120: an hour in 30 s)")
+    parser.add_argument("--rate", type=float, default=200.0, help="generator rides per second (without a file)")
+    parser.add_argument("--source", type=Path, help="a TLC file to replay (default: the green October 2020 file)")
+    parser.add_argument("--jobs", default="vendor_counts",
+                        help="jobs to run in one application, comma-separated (e.g. vendor_counts,zone_popularity)")
+    parser.add_argument("--topic", default="rides_green")
+    return parser
+
+
+def _source(options) -> list[str]:
+    path = options.source or next((p for p in GREEN_CANDIDATES if p.exists()), None)
+    if path is not None:
+        print(f"Replaying {path} at {options.speed:g}x real time into {options.topic}.", flush=True)
+        return ["--source", str(path), "--replay-speed", str(options.speed)]
+    print(f"No TLC file found (make data fetches one): generating {options.rate:g} rides/s into {options.topic}.")
+    return ["--source", "generator", "--rate", str(options.rate)]
+
+
+def _relay(stream, ready: threading.Event, marker: str) -> None:
+    """Copy the driver's output to the terminal, leaving out the JVM's warnings; note when the jobs run."""
+    for line in stream:
+        if marker in line:
+            ready.set()
+        if " WARN " in line or " INFO " in line or line.startswith(("\tat ", "WARNING:", "Using Spark's")):
+            continue
+        sys.stdout.write(line)
+        sys.stdout.flush()
+
+
+def run(settings: StackSettings, argv: list[str] | None = None) -> int:
+    options = parser().parse_args(argv)
+    checkpoints = settings.state_dir / "checkpoints" / f"stream-{time.strftime('%Y%m%d-%H%M%S')}"
+    job_command = submit_command(
+        settings,
+        str(REPO_ROOT / "jobs" / "pipeline.py"),
+        ["--jobs", options.jobs, "--input-topics", options.topic, "--starting-offsets", "latest",
+         "--checkpoint-root", str(checkpoints), "--trigger", "5 seconds"],
+    )
+    print(f"Starting the jobs ({options.jobs}) on {settings.spark.master_url} ...", flush=True)
+    jobs = subprocess.Popen(job_command, env=submit_environment(settings), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    ready = threading.Event()
+    relay = threading.Thread(target=_relay, args=(jobs.stdout, ready, "] started (id"), daemon=True)
+    relay.start()
+    producer = None
+    interrupted = []
+    previous = {sig: signal.signal(sig, lambda *_: interrupted.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    began = time.monotonic()
+    try:
+        while not ready.wait(1):
+            if jobs.poll() is not None:
+                raise StackError("the jobs exited before they started; their output is above")
+            if interrupted or time.monotonic() - began > JOBS_READY_TIMEOUT_S:
+                raise StackError("the jobs did not start in time" if not interrupted else "interrupted")
+        time.sleep(3)  # the queries' first (empty) batch fixes their start offsets at the topic's end
+        producer = subprocess.Popen(
+            [sys.executable, "-m", "producers.produce", *_source(options), "--topic", options.topic],
+            cwd=REPO_ROOT, start_new_session=True,
+        )
+        print("Results appear below as windows fill up. Ctrl-C stops everything.", flush=True)
+        deadline = began + options.duration if options.duration else None
+        while not interrupted and jobs.poll() is None:
+            if deadline and time.monotonic() > deadline:
+                print(f"\n{options.duration:g} s are up: stopping.", flush=True)
+                break
+            time.sleep(0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        _stop(producer, "producer", signal.SIGINT, 30)
+        _stop(jobs, "jobs", signal.SIGTERM, 60)
+        relay.join(timeout=5)
+    return 0 if jobs.returncode in (0, -signal.SIGTERM, 143) else jobs.returncode
+
+
+def _python_driver(process: subprocess.Popen) -> int:
+    """spark-submit runs a JVM that runs the Python driver: the driver is the one to ask to stop, so that it
+    stops its queries before the JVM's shutdown hooks tear the SparkContext down under them."""
+    try:
+        for child in psutil.Process(process.pid).children(recursive=True):
+            if "pipeline.py" in " ".join(child.cmdline()) and "python" in child.name():
+                return child.pid
+    except psutil.Error:
+        pass
+    return process.pid
+
+
+def _stop(process: subprocess.Popen | None, name: str, sig: int, grace_s: float) -> None:
+    if process is None or process.poll() is not None:
+        return
+    os.kill(_python_driver(process), sig)
+    try:
+        process.wait(grace_s)
+        print(f"{name} stopped.", flush=True)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+        print(f"{name} did not stop in {grace_s:g}s and was killed.", flush=True)

@@ -1,0 +1,61 @@
+"""A job killed mid-stream resumes from its checkpoint to the same final output; `make stream` shows results."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+from producers import produce
+from stack.settings import REPO_ROOT
+from stack.submit import submit_command, submit_environment
+from tests.conftest import GREEN_FILE
+from tests.jobs.cluster import latest_per_key, run_job
+
+pytestmark = pytest.mark.stack
+
+
+def test_a_job_killed_mid_stream_resumes_to_the_same_final_output(local_stack, topic_factory, tmp_path):
+    source = topic_factory(prefix="restart_in")
+    assert produce.main(["--source", str(GREEN_FILE), "--topic", source, "--quiet"]) == 0
+    uninterrupted, resumed = topic_factory(prefix="restart_a"), topic_factory(prefix="restart_b")
+    # Several micro-batches of 30,000 records, so that late rows are dropped by the same batch boundaries.
+    common = ["--input-topics", source, "--max-offsets-per-trigger", "30000"]
+    run_job(local_stack, "vendor_counts", tmp_path / "a", *common, "--output-topic", uninterrupted)
+
+    command = submit_command(local_stack, str(REPO_ROOT / "jobs" / "vendor_counts.py"),
+                             [*common, "--output-topic", resumed, "--checkpoint-root", str(tmp_path / "b"),
+                              "--trigger", "1 second", "--no-console"])
+    job = subprocess.Popen(command, env=submit_environment(local_stack), stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        for line in job.stdout:  # kill it for real (SIGKILL, driver and JVM) once it is past its first batch
+            if "[vendor_counts_sliding] batch 1:" in line:
+                break
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(30)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    for proc in psutil.process_iter(["cmdline"]):  # the Python driver is in the same process group: gone too
+        assert str(tmp_path / "b") not in " ".join(proc.info["cmdline"] or [])
+
+    log = run_job(local_stack, "vendor_counts", tmp_path / "b", *common, "--output-topic", resumed)
+    assert "[vendor_counts_sliding] batch 0:" not in log  # it resumed from the checkpoint, not from scratch
+    assert latest_per_key(local_stack, resumed) == latest_per_key(local_stack, uninterrupted)
+
+
+def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stack):
+    began = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "stack", "stream", "--duration", "75", "--speed", "300"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Rides per vendor, " in out and "window_start" in out
+    assert "75 s are up: stopping." in out and "producer stopped." in out and "jobs stopped." in out
+    assert time.monotonic() - began < 200
