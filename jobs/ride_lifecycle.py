@@ -13,31 +13,24 @@ Run:     python -m stack submit jobs/ride_lifecycle.py        (or: make submit J
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import pyspark.sql.functions as F
-from pydantic import field_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record
-from jobs.runtime import run_until_done, start_job
-from jobs.settings import JobSettings, add_common_arguments, interval, load_job_settings, overrides_from
+from jobs.runtime import job_main
+from jobs.settings import Duration, JobSettings
 
 
 class RideLifecycleSettings(JobSettings):
     started_topic: str
     ended_topic: str
     output_topic: str
-    max_ride_duration: str
-    watermark: str
-
-    @field_validator("max_ride_duration", "watermark")
-    @classmethod
-    def _durations(cls, value: str) -> str:
-        return interval(value)
+    max_ride_duration: Duration
+    watermark: Duration
 
 
 def ride_starts(rides_df: DataFrame, watermark: str) -> DataFrame:
@@ -111,14 +104,11 @@ def start_queries(spark: SparkSession, settings: RideLifecycleSettings) -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--started-topic")
-    parser.add_argument("--ended-topic")
-    parser.add_argument("--max-ride-duration", help="e.g. '3 hours'")
-    settings = load_job_settings(RideLifecycleSettings, "ride_lifecycle", overrides_from(parser.parse_args(argv)))
-    spark = start_job("ride_lifecycle")
-    return run_until_done(spark, start_queries(spark, settings))
+    return job_main("ride_lifecycle", RideLifecycleSettings, start_queries, argv, __doc__, extra_arguments=(
+        ('--started-topic', "topic of 'ride started' events"),
+        ('--ended-topic', "topic of 'ride ended' events"),
+        ('--max-ride-duration', "e.g. '3 hours'"),
+    ))
 
 
 if __name__ == "__main__":

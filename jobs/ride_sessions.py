@@ -12,31 +12,24 @@ Run:     python -m stack submit jobs/ride_sessions.py         (or: make submit J
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import pyspark.sql.functions as F
-from pydantic import field_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, window_key
-from jobs.runtime import run_until_done, start_job
-from jobs.settings import JobSettings, add_common_arguments, interval, load_job_settings, overrides_from
+from jobs.runtime import job_main
+from jobs.settings import Duration, JobSettings
 
 
 class RideSessionsSettings(JobSettings):
     input_topics: list[str]
     output_topic: str
-    gap: str
-    watermark: str
+    gap: Duration
+    watermark: Duration
     min_rides: int
-
-    @field_validator("gap", "watermark")
-    @classmethod
-    def _durations(cls, value: str) -> str:
-        return interval(value)
 
 
 def route_sessions(rides_df: DataFrame, gap: str, watermark: str) -> DataFrame:
@@ -79,13 +72,10 @@ def start_queries(spark: SparkSession, settings: RideSessionsSettings) -> list[S
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--gap", help="session gap, e.g. '5 minutes'")
-    parser.add_argument("--min-rides", type=int, help="smallest session reported as a streak")
-    settings = load_job_settings(RideSessionsSettings, "ride_sessions", overrides_from(parser.parse_args(argv)))
-    spark = start_job("ride_sessions")
-    return run_until_done(spark, start_queries(spark, settings))
+    return job_main("ride_sessions", RideSessionsSettings, start_queries, argv, __doc__, extra_arguments=(
+        ('--gap', "session gap, e.g. '5 minutes'"),
+        ('--min-rides', 'smallest session reported as a streak'),
+    ))
 
 
 if __name__ == "__main__":

@@ -12,19 +12,17 @@ Run:     python -m stack submit jobs/rides_all.py            (or: make submit JO
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import pyspark.sql.functions as F
-from pydantic import field_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, trigger_of, window_key
 from jobs.ride_schema import RIDE_FIELDS
-from jobs.runtime import run_until_done, start_job
-from jobs.settings import JobSettings, add_common_arguments, interval, load_job_settings, overrides_from
+from jobs.runtime import job_main
+from jobs.settings import Duration, JobSettings
 from jobs.zone_popularity import top_zones
 
 
@@ -32,13 +30,8 @@ class RidesAllSettings(JobSettings):
     input_topics: list[str]
     output_topic: str
     top_topic: str
-    window: str
-    watermark: str
-
-    @field_validator("window", "watermark")
-    @classmethod
-    def _durations(cls, value: str) -> str:
-        return interval(value)
+    window: Duration
+    watermark: Duration
 
 
 def to_ride_records(rides_df: DataFrame) -> DataFrame:
@@ -84,12 +77,9 @@ def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[Strea
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--top-topic", help="topic of the hourly leaders")
-    settings = load_job_settings(RidesAllSettings, "rides_all", overrides_from(parser.parse_args(argv)))
-    spark = start_job("rides_all")
-    return run_until_done(spark, start_queries(spark, settings))
+    return job_main("rides_all", RidesAllSettings, start_queries, argv, __doc__, extra_arguments=(
+        ('--top-topic', 'topic of the hourly leaders'),
+    ))
 
 
 if __name__ == "__main__":

@@ -90,3 +90,23 @@ def start_job(app_name: str) -> SparkSession:
     spark = spark_session(app_name)
     spark.streams.addListener(ProgressReporter())
     return spark
+
+
+def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arguments=()) -> int:
+    """The main() of every job: parse the command line over conf/jobs.yaml [name], start the queries on a
+    session of its own, and wait. `extra_arguments` are (flag, help) pairs of the job's own settings."""
+    import argparse
+
+    from jobs.settings import add_common_arguments, load_job_settings, overrides_from
+
+    parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    for flag, help_text in extra_arguments:
+        parser.add_argument(flag, type=int if flag in INTEGER_FLAGS else str, help=help_text)
+    settings = load_job_settings(settings_class, name, overrides_from(parser.parse_args(argv)))
+    spark = start_job(name)
+    return run_until_done(spark, start_queries(spark, settings))
+
+
+INTEGER_FLAGS = {"--top-n", "--min-rides"}

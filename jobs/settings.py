@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Type, TypeVar
+from typing import Annotated, Type, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from stack.settings import CONF_DIR, REPO_ROOT, SettingsError, describe_validation_error, load_settings, read_yaml
 
@@ -21,6 +21,10 @@ def interval(value: str) -> str:
     if not INTERVAL.match(value):
         raise ValueError(f"{value!r} is not a duration such as '10 minutes'")
     return value
+
+
+# A Spark interval such as "10 minutes", checked when the settings load.
+Duration = Annotated[str, AfterValidator(interval)]
 
 
 class JobSettings(BaseModel):

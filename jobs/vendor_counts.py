@@ -13,32 +13,25 @@ Run:     python -m stack submit jobs/vendor_counts.py            (or: make submi
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 import pyspark.sql.functions as F
-from pydantic import field_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, window_key
-from jobs.runtime import run_until_done, start_job
-from jobs.settings import JobSettings, add_common_arguments, interval, load_job_settings, overrides_from
+from jobs.runtime import job_main
+from jobs.settings import Duration, JobSettings
 
 
 class VendorCountsSettings(JobSettings):
     input_topics: list[str]
     output_topic: str
-    sliding_window: str
-    sliding_slide: str
-    tumbling_window: str
-    watermark: str
-
-    @field_validator("sliding_window", "sliding_slide", "tumbling_window", "watermark")
-    @classmethod
-    def _durations(cls, value: str) -> str:
-        return interval(value)
+    sliding_window: Duration
+    sliding_slide: Duration
+    tumbling_window: Duration
+    watermark: Duration
 
 
 def windowed_vendor_counts(rides_df: DataFrame, window_length: str, slide: str, watermark: str, kind: str) -> DataFrame:
@@ -91,12 +84,9 @@ def start_queries(spark: SparkSession, settings: VendorCountsSettings) -> list[S
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--watermark", help="how late a ride may arrive, e.g. '30 minutes'")
-    settings = load_job_settings(VendorCountsSettings, "vendor_counts", overrides_from(parser.parse_args(argv)))
-    spark = start_job("vendor_counts")
-    return run_until_done(spark, start_queries(spark, settings))
+    return job_main("vendor_counts", VendorCountsSettings, start_queries, argv, __doc__, extra_arguments=(
+        ('--watermark', "how late a ride may arrive, e.g. '30 minutes'"),
+    ))
 
 
 if __name__ == "__main__":

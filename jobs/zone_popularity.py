@@ -13,7 +13,6 @@ Run:     python -m stack submit jobs/zone_popularity.py     (or: make submit JOB
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -21,15 +20,14 @@ from typing import Iterator
 
 import pandas as pd
 import pyspark.sql.functions as F
-from pydantic import field_validator
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, window_key
-from jobs.runtime import run_until_done, start_job
-from jobs.settings import JobSettings, add_common_arguments, interval, load_job_settings, overrides_from
+from jobs.runtime import job_main
+from jobs.settings import Duration, JobSettings
 from stack.settings import REPO_ROOT
 
 TOP_SCHEMA = "window_start timestamp, window_end timestamp, rank int, PULocationID int, rides long"
@@ -39,15 +37,11 @@ class ZonePopularitySettings(JobSettings):
     input_topics: list[str]
     output_topic: str
     top_topic: str
-    window: str
-    watermark: str
+    window: Duration
+    watermark: Duration
     top_n: int
     zone_lookup: list[Path]
 
-    @field_validator("window", "watermark")
-    @classmethod
-    def _durations(cls, value: str) -> str:
-        return interval(value)
 
     def zone_lookup_path(self) -> Path:
         for candidate in self.zone_lookup:
@@ -174,13 +168,10 @@ def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--top-topic", help="topic of the per-window rankings")
-    parser.add_argument("--top-n", type=int, help="how many zones each ranking holds")
-    settings = load_job_settings(ZonePopularitySettings, "zone_popularity", overrides_from(parser.parse_args(argv)))
-    spark = start_job("zone_popularity")
-    return run_until_done(spark, start_queries(spark, settings))
+    return job_main("zone_popularity", ZonePopularitySettings, start_queries, argv, __doc__, extra_arguments=(
+        ('--top-topic', 'topic of the per-window rankings'),
+        ('--top-n', 'how many zones each ranking holds'),
+    ))
 
 
 if __name__ == "__main__":

@@ -49,8 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("application", help="a .py file, e.g. jobs/vendor_counts.py")
     submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the application")
     submit.add_argument("--print", action="store_true", help="print the spark-submit command instead of running it")
-    stream = commands.add_parser("stream", help="run the pipeline: jobs on the cluster, a producer, live results",
-                                 add_help=False)
+    commands.add_parser("stream", add_help=False,
+                        help="run the pipeline: jobs on the cluster, a producer, live results (stream --help)")
     return parser
 
 

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from producers import consume, produce
+from producers import produce
 from producers.events import RIDE_EVENT_SCHEMA, SCHEMA_DIR
 from producers.serialization import AvroWireDeserializer, registry_client
 from producers.tlc import read_rides
