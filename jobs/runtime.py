@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import time
@@ -47,6 +48,8 @@ class ProgressReporter(StreamingQueryListener):
             f" {state_rows} rows of state, {output if output >= 0 else '?'} out, watermark {watermark}",
             flush=True,
         )
+        if os.environ.get("JOBS_DEBUG_DURATIONS"):
+            print(f"[{progress.name}] durations {dict(progress.durationMs)}", flush=True)
 
     def onQueryIdle(self, event):
         pass

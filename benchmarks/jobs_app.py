@@ -1,0 +1,119 @@
+"""The Spark side of benchmarks/jobs_throughput.py and benchmarks/jobs_latency.py: one application on the
+cluster that runs each job's main query over the same input topic and prints what it measured.
+
+  throughput: for a bare Kafka-to-Kafka pass-through and for each job, an available-now run over the whole
+              input, timed from start to end; prints `RESULT {"query": ..., "rows": ..., "seconds": ...}`.
+  latency:    one query (pass-through or the rides_all merge) with the default or the real-time trigger,
+              running until stopped, from the end of the input topic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import pyspark.sql.functions as F
+from pyspark.sql import SparkSession
+
+from jobs.decode import good_rides
+from jobs.io import read_kafka, read_rides
+from jobs.ride_sessions import route_sessions
+from jobs.rides_all import to_ride_records
+from jobs.settings import JobSettings
+from jobs.vendor_counts import to_vendor_count_records, windowed_vendor_counts
+from jobs.zone_popularity import zone_counts
+from jobs.io import to_kafka_record, window_key
+
+
+def _settings(bootstrap: str, registry: str, checkpoint_root: str, name: str) -> JobSettings:
+    return JobSettings(name=name, checkpoint_root=checkpoint_root, trigger="available-now",
+                       dead_letter_topic="unused", bootstrap_servers=bootstrap, registry_url=registry)
+
+
+def _to_kafka(df, settings: JobSettings, topic: str, query: str, output_mode: str, trigger: dict):
+    return (
+        df.writeStream.queryName(query).outputMode(output_mode).format("kafka")
+        .option("kafka.bootstrap.servers", settings.bootstrap_servers).option("topic", topic)
+        .option("checkpointLocation", settings.checkpoint(query)).trigger(**trigger).start()
+    )
+
+
+def queries(spark: SparkSession, settings: JobSettings, source: str):
+    """name -> (DataFrame to write, output mode). Each is the job's main query over the same input."""
+    def rides():
+        return good_rides(read_rides(spark, settings, [source]))
+
+    return {
+        "pass-through": lambda: (read_kafka(spark, settings, [source]).select("key", "value"), "append"),
+        "rides_all (merge)": lambda: (to_ride_records(rides()), "append"),
+        "vendor_counts (sliding)": lambda: (
+            to_vendor_count_records(windowed_vendor_counts(rides(), "10 minutes", "5 minutes", "30 minutes", "sliding")),
+            "update",
+        ),
+        "zone_popularity (counts)": lambda: (
+            to_kafka_record(zone_counts(rides(), "1 hour", "30 minutes"),
+                            window_key(F.col("window_start"), F.col("PULocationID"))),
+            "update",
+        ),
+        "ride_sessions": lambda: (
+            to_kafka_record(route_sessions(rides(), "5 minutes", "30 minutes"),
+                            window_key(F.col("session_start"), F.col("PULocationID"), F.col("DOLocationID"))),
+            "append",
+        ),
+    }
+
+
+def throughput(spark, settings, source: str, sink: str, rows: int) -> None:
+    plan = queries(spark, settings, source)
+    order = ["pass-through", *plan]  # the first pass-through warms the JVM and the Kafka clients up
+    for run, name in enumerate(order):
+        df, mode = plan[name]()
+        began = time.perf_counter()
+        _to_kafka(df, settings, sink, f"bench_{run}", mode, {"availableNow": True}).awaitTermination()
+        seconds = time.perf_counter() - began
+        if run > 0:
+            print("RESULT " + json.dumps({"query": name, "rows": rows, "seconds": seconds}), flush=True)
+
+
+def latency(spark, settings, source: str, sink: str, query: str, trigger: str, seconds: float) -> None:
+    settings = settings.model_copy(update={"starting_offsets": "latest"})
+    df, mode = queries(spark, settings, source)[query]()
+    if trigger == "realtime":
+        kind = {"realTime": "5 seconds"}
+        mode = "update"
+    else:
+        kind = {}  # Spark's default: the next micro-batch starts as soon as the previous one ends
+    running = _to_kafka(df, settings, sink, "bench_latency", mode, kind or {"processingTime": "0 seconds"})
+    print("RESULT " + json.dumps({"started": True}), flush=True)
+    running.awaitTermination(seconds)
+    running.stop()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("mode", choices=("throughput", "latency"))
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--sink", required=True)
+    parser.add_argument("--rows", type=int, default=0)
+    parser.add_argument("--query", default="pass-through")
+    parser.add_argument("--trigger", choices=("default", "realtime"), default="default")
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--registry", required=True)
+    parser.add_argument("--checkpoints", required=True)
+    options = parser.parse_args(argv)
+    spark = SparkSession.builder.appName(f"bench-{options.mode}").config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    settings = _settings(options.bootstrap, options.registry, options.checkpoints, "bench")
+    if options.mode == "throughput":
+        throughput(spark, settings, options.source, options.sink, options.rows)
+    else:
+        latency(spark, settings, options.source, options.sink, options.query, options.trigger, options.seconds)
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Streaming jobs on the cluster: throughput against a bare pass-through, and end-to-end latency, in one run.
+
+  .venv/bin/python -m benchmarks.jobs_benchmark [--copies 3] [--rate 200] [--latency-seconds 40]
+
+Throughput: the real green file is produced --copies times into one topic; one Spark application on the
+standalone cluster runs, over that same topic, a Kafka-to-Kafka pass-through (the ceiling for this machine)
+and each job's main query to the end of the input (available-now), and the rows per second are printed side
+by side with their ratio to the pass-through.
+
+Latency: generated rides are produced at --rate per second into a topic stamped with the broker's append time;
+a query (the pass-through, then the rides_all merge) writes them to a topic also stamped with append time, and
+the latency of each ride is the difference of the two stamps: p50 and p99, with Spark's default trigger and
+with the real-time trigger. Needs the stack (make up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from confluent_kafka.admin import NewTopic
+
+from producers import produce
+from stack.services import quiet_kafka_admin
+from stack.settings import REPO_ROOT, load_settings
+from stack.submit import submit_command, submit_environment
+from tests.kafka_helpers import read_all
+
+GREEN_FILE = REPO_ROOT.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz"
+APPEND_TIME = {"message.timestamp.type": "LogAppendTime", "retention.ms": "-1"}
+
+
+def _topic(admin, prefix: str, config: dict) -> str:
+    name = f"bench_{prefix}_{uuid.uuid4().hex[:6]}"
+    admin.create_topics([NewTopic(name, num_partitions=3, config=config)])[name].result(30)
+    time.sleep(1)
+    return name
+
+
+def _app(settings, mode: str, *args: str, background: bool = False):
+    command = submit_command(settings, str(REPO_ROOT / "benchmarks" / "jobs_app.py"), [
+        mode, "--bootstrap", settings.kafka.bootstrap_servers, "--registry", settings.registry.url,
+        "--checkpoints", tempfile.mkdtemp(prefix="bench-checkpoints-"), *args,
+    ], conf={"spark.cores.max": "4"})  # real-time mode holds a task slot per source partition for the whole batch
+    if background:
+        return subprocess.Popen(command, env=submit_environment(settings), stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+    result = subprocess.run(command, env=submit_environment(settings), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark application failed:\n{result.stderr[-3000:]}")
+    return [json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+
+
+def throughput(settings, admin, copies: int) -> list[dict]:
+    source = _topic(admin, "in", {"retention.ms": "-1"})
+    sink = _topic(admin, "out", {"retention.ms": "3600000"})
+    for _ in range(copies):
+        assert produce.main(["--source", str(GREEN_FILE), "--topic", source, "--quiet"]) == 0
+    return _app(settings, "throughput", "--source", source, "--sink", sink, "--rows", str(95_120 * copies))
+
+
+def latency(settings, admin, query: str, trigger: str, rate: float, seconds: float) -> dict:
+    source, sink = _topic(admin, "lat_in", APPEND_TIME), _topic(admin, "lat_out", APPEND_TIME)
+    app = _app(settings, "latency", "--source", source, "--sink", sink, "--query", query, "--trigger", trigger,
+               "--seconds", str(seconds + 40), background=True)
+    for line in app.stdout:
+        if line.startswith("RESULT "):
+            break
+    time.sleep(10)  # the query's first batches (plan compilation) are not what a steady stream sees
+    assert produce.main(["--source", "generator", "--rate", str(rate), "--limit", str(int(rate * seconds)),
+                         "--format", "json", "--topic", source, "--quiet", "--linger-ms", "0"]) == 0
+    time.sleep(8)
+    app.terminate()
+    app.wait(60)
+    sent = {m.key(): m.timestamp()[1] for m in read_all(settings.kafka.bootstrap_servers, source)}
+    latencies = [m.timestamp()[1] - sent[m.key()] for m in read_all(settings.kafka.bootstrap_servers, sink)
+                 if m.key() in sent]
+    if len(latencies) < 2:
+        return {"query": query, "trigger": trigger, "rides": len(latencies)}
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"query": query, "trigger": trigger, "rides": len(latencies), "of": len(sent),
+            "p50_ms": cuts[49], "p99_ms": cuts[98]}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--copies", type=int, default=3, help="how many times the green file is produced")
+    parser.add_argument("--rate", type=float, default=200, help="rides per second for the latency runs")
+    parser.add_argument("--latency-seconds", type=float, default=40)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    options = parser.parse_args(argv)
+    settings = load_settings()
+    admin = quiet_kafka_admin(settings.kafka.bootstrap_servers)
+
+    if not options.skip_throughput:
+        results = throughput(settings, admin, options.copies)
+        ceiling = next(r for r in results if r["query"] == "pass-through")
+        ceiling_rate = ceiling["rows"] / ceiling["seconds"]
+        print(f"\nThroughput, {results[0]['rows']:,} rides ({options.copies} x the green file), available-now, one application")
+        print(f"{'query':<28} {'seconds':>8} {'rows/s':>10} {'of pass-through':>16}")
+        for r in results:
+            rate = r["rows"] / r["seconds"]
+            print(f"{r['query']:<28} {r['seconds']:>8.1f} {rate:>10,.0f} {rate / ceiling_rate:>15.2f}x")
+
+    if not options.skip_latency:
+        print(f"\nEnd-to-end latency at {options.rate:g} rides/s for {options.latency_seconds:g} s "
+              f"(broker append time in, broker append time out)")
+        print(f"{'query':<22} {'trigger':<10} {'rides':>12} {'p50 ms':>8} {'p99 ms':>8}")
+        for query in ("pass-through", "rides_all (merge)"):
+            for trigger in ("default", "realtime"):
+                r = latency(settings, admin, query, trigger, options.rate, options.latency_seconds)
+                if "p50_ms" in r:
+                    print(f"{query:<22} {trigger:<10} {r['rides']:>6}/{r['of']:<5} {r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f}")
+                else:
+                    print(f"{query:<22} {trigger:<10} {r['rides']:>12} {'-':>8} {'-':>8}  (no output)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
