@@ -52,7 +52,7 @@ def test_a_job_killed_mid_stream_resumes_to_the_same_final_output(local_stack, t
 
 def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stack):
     began = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "stack", "stream", "--duration", "75", "--speed", "300"],
+    result = subprocess.run([sys.executable, "-m", "stack", "stream", "--duration", "120", "--speed", "300"],
                             cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
