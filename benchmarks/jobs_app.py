@@ -27,8 +27,8 @@ from jobs.zone_popularity import zone_counts
 from jobs.io import to_kafka_record, window_key
 
 
-def _settings(bootstrap: str, registry: str, checkpoint_root: str, name: str) -> JobSettings:
-    return JobSettings(name=name, checkpoint_root=checkpoint_root, trigger="available-now",
+def _settings(bootstrap: str, registry: str, checkpoint_root: str, name: str, input_format: str) -> JobSettings:
+    return JobSettings(name=name, checkpoint_root=checkpoint_root, trigger="available-now", input_format=input_format,
                        dead_letter_topic="unused", bootstrap_servers=bootstrap, registry_url=registry)
 
 
@@ -103,10 +103,11 @@ def main(argv=None) -> int:
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--registry", required=True)
     parser.add_argument("--checkpoints", required=True)
+    parser.add_argument("--input-format", default="auto", choices=("auto", "avro", "json"))
     options = parser.parse_args(argv)
     spark = SparkSession.builder.appName(f"bench-{options.mode}").config("spark.sql.session.timeZone", "UTC").getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    settings = _settings(options.bootstrap, options.registry, options.checkpoints, "bench")
+    settings = _settings(options.bootstrap, options.registry, options.checkpoints, "bench", options.input_format)
     if options.mode == "throughput":
         throughput(spark, settings, options.source, options.sink, options.rows)
     else:

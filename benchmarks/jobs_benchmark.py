@@ -7,7 +7,8 @@ standalone cluster runs, over that same topic, a Kafka-to-Kafka pass-through (th
 and each job's main query to the end of the input (available-now), and the rows per second are printed side
 by side with their ratio to the pass-through.
 
-Latency: generated rides are produced at --rate per second into a topic stamped with the broker's append time;
+Latency: generated rides are produced as JSON at --rate per second into a topic stamped with the broker's append
+time (the jobs decode with --input-format json, a single pass, which the real-time trigger needs);
 a query (the pass-through, then the rides_all merge) writes them to a topic also stamped with append time, and
 the latency of each ride is the difference of the two stamps: p50 and p99, with Spark's default trigger and
 with the real-time trigger. Needs the stack (make up).
@@ -57,18 +58,19 @@ def _app(settings, mode: str, *args: str, background: bool = False):
     return [json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
 
 
-def throughput(settings, admin, copies: int) -> list[dict]:
+def throughput(settings, admin, copies: int, input_format: str) -> list[dict]:
     source = _topic(admin, "in", {"retention.ms": "-1"})
     sink = _topic(admin, "out", {"retention.ms": "3600000"})
     for _ in range(copies):
         assert produce.main(["--source", str(GREEN_FILE), "--topic", source, "--quiet"]) == 0
-    return _app(settings, "throughput", "--source", source, "--sink", sink, "--rows", str(95_120 * copies))
+    return _app(settings, "throughput", "--source", source, "--sink", sink, "--rows", str(95_120 * copies),
+                "--input-format", input_format)
 
 
 def latency(settings, admin, query: str, trigger: str, rate: float, seconds: float) -> dict:
     source, sink = _topic(admin, "lat_in", APPEND_TIME), _topic(admin, "lat_out", APPEND_TIME)
     app = _app(settings, "latency", "--source", source, "--sink", sink, "--query", query, "--trigger", trigger,
-               "--seconds", str(seconds + 40), background=True)
+               "--seconds", str(seconds + 40), "--input-format", "json", background=True)
     for line in app.stdout:
         if line.startswith("RESULT "):
             break
@@ -95,15 +97,18 @@ def main(argv=None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=40)
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--input-format", default="auto", choices=("auto", "avro"),
+                        help="how the jobs decode the (Avro) input in the throughput runs")
     options = parser.parse_args(argv)
     settings = load_settings()
     admin = quiet_kafka_admin(settings.kafka.bootstrap_servers)
 
     if not options.skip_throughput:
-        results = throughput(settings, admin, options.copies)
+        results = throughput(settings, admin, options.copies, options.input_format)
         ceiling = next(r for r in results if r["query"] == "pass-through")
         ceiling_rate = ceiling["rows"] / ceiling["seconds"]
-        print(f"\nThroughput, {results[0]['rows']:,} rides ({options.copies} x the green file), available-now, one application")
+        print(f"\nThroughput, {results[0]['rows']:,} rides ({options.copies} x the green file), available-now, "
+              f"one application, input format {options.input_format}")
         print(f"{'query':<28} {'seconds':>8} {'rows/s':>10} {'of pass-through':>16}")
         for r in results:
             rate = r["rows"] / r["seconds"]

@@ -33,7 +33,7 @@ def read_kafka(spark: SparkSession, settings: JobSettings, topics: list[str]) ->
 def read_rides(spark: SparkSession, settings: JobSettings, topics: list[str]) -> DataFrame:
     """Decoded ride records of the topics, good and bad, with `dead_letter_reason` set on the bad ones."""
     writers = registered_writer_schemas(settings.registry_url, topics)
-    return decode_rides(read_kafka(spark, settings, topics), writers)
+    return decode_rides(read_kafka(spark, settings, topics), writers, settings.input_format)
 
 
 def trigger_of(settings: JobSettings) -> dict:

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(JOBS)}")
     overrides = {k: v for k, v in overrides_from(options).items() if k != "jobs"}
     settings = {name: load_job_settings(JOBS[name][0], name, overrides) for name in names}
-    spark = start_job("pipeline")
+    spark = start_job("pipeline", overrides.get("input_format", "auto"))
     queries = [query for name in names for query in JOBS[name][1](spark, settings[name])]
     return run_until_done(spark, queries)
 

@@ -12,7 +12,7 @@ import time
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
-from jobs.decode import DECODE_BRANCHES
+from jobs.decode import decode_branches
 
 log = logging.getLogger("jobs")
 
@@ -28,6 +28,9 @@ class ProgressReporter(StreamingQueryListener):
     """One line per micro-batch and query: what came in, what was dropped behind the watermark, what went
     out. Late rows are counted by Spark's stateful operators (numRowsDroppedByWatermark)."""
 
+    def __init__(self, scans_per_batch: int = 1):
+        self.scans_per_batch = scans_per_batch
+
     def onQueryStarted(self, event):
         print(f"[{event.name}] started (id {event.id})", flush=True)
 
@@ -35,7 +38,7 @@ class ProgressReporter(StreamingQueryListener):
         progress = event.progress
         # decode_rides scans the same offsets once per format branch and Spark counts every scan, so the
         # batch's records are numInputRows divided by the number of branches.
-        rows_in = progress.numInputRows // DECODE_BRANCHES
+        rows_in = progress.numInputRows // self.scans_per_batch
         if rows_in == 0 and not progress.stateOperators:
             return
         dropped = sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
@@ -87,11 +90,11 @@ def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None
         query.stop()
 
 
-def start_job(app_name: str) -> SparkSession:
+def start_job(app_name: str, input_format: str = "auto") -> SparkSession:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call between Python and the JVM otherwise
     spark = spark_session(app_name)
-    spark.streams.addListener(ProgressReporter())
+    spark.streams.addListener(ProgressReporter(decode_branches(input_format)))
     return spark
 
 
@@ -108,7 +111,7 @@ def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arg
     for flag, help_text in extra_arguments:
         parser.add_argument(flag, type=int if flag in INTEGER_FLAGS else str, help=help_text)
     settings = load_job_settings(settings_class, name, overrides_from(parser.parse_args(argv)))
-    spark = start_job(name)
+    spark = start_job(name, settings.input_format)
     return run_until_done(spark, start_queries(spark, settings))
 
 

@@ -24,6 +24,8 @@ def spark():
         .config("spark.jars", jars)
         .config("spark.sql.shuffle.partitions", 2)
         .config("spark.ui.enabled", False)
+        # The decoder's plans are large; 1 GiB (the default) runs out over a whole session of tests.
+        .config("spark.driver.memory", "2g")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.driver.host", "127.0.0.1")

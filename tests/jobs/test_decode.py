@@ -104,3 +104,29 @@ def test_good_rides_keep_exactly_the_ride_columns_and_the_kafka_timestamp(spark)
 
     assert good_rides(decoded).columns == [*RIDE_FIELDS, "kafka_timestamp"]
     assert_df_equality(bad_records(decoded), bad_records(decoded).limit(0))
+
+
+def _single(spark, values, input_format, topic="rides_green"):
+    rows = decode_rides(_raw(spark, values, topic), WRITERS, input_format).select("offset", "ride_id", REASON).collect()
+    return {row.offset: (row.ride_id, row[REASON]) for row in rows}
+
+
+def test_a_single_format_job_decodes_its_format_and_dead_letters_the_others_saying_so(spark):
+    ride = next(RideGenerator().rides(1))
+    avro, json_value = AvroWireSerializer(1)(ride), to_json(ride)
+    assert _single(spark, [avro, json_value, b""], "avro") == {
+        0: (ride["ride_id"], None),
+        1: (None, "expected avro, found json"),
+        2: (None, "expected avro, found an empty value"),
+    }
+    assert _single(spark, [json_value, avro], "json") == {
+        0: (ride["ride_id"], None),
+        1: (None, "expected json, found avro"),
+    }
+
+
+def test_single_format_and_auto_decoding_agree_on_good_rides(spark):
+    values = [AvroWireSerializer(1)(r) for r in RideGenerator().rides(50)]
+    auto = good_rides(decode_rides(_raw(spark, values), WRITERS, "auto"))
+    single = good_rides(decode_rides(_raw(spark, values), WRITERS, "avro"))
+    assert_df_equality(auto, single, ignore_row_order=True)
