@@ -41,12 +41,17 @@ class WriterSchema:
 def registered_writer_schemas(registry_url: str, topics: list[str]) -> list[WriterSchema]:
     """Every schema registered under <topic>-value for the topics, by id, fetched once at job start.
 
-    A schema registered after the job started is unknown to it: its records go to the dead-letter topic
-    with 'unknown schema id', and a restart of the job picks the new schema up.
+    The project's own ride schema is registered first (idempotent: the registry returns the existing id), so a
+    job started before any producer, on a fresh registry, still knows the id its producers will use. A schema
+    registered after the job started is unknown to it: its records go to the dead-letter topic with
+    'unknown schema id', and a restart of the job picks the new schema up.
     """
     found: dict[int, str] = {}
     for topic in topics:
         subject = f"{topic}-value"
+        requests.post(  # a refusal (the subject evolved incompatibly) is fine: its versions are read below
+            f"{registry_url}/subjects/{subject}/versions", json={"schema": RIDE_SCHEMA_JSON}, timeout=10
+        )
         response = requests.get(f"{registry_url}/subjects/{subject}/versions", timeout=10)
         if response.status_code == 404:
             continue
