@@ -109,10 +109,10 @@ def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arg
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser)
     for flag, help_text in extra_arguments:
-        parser.add_argument(flag, type=int if flag in INTEGER_FLAGS else str, help=help_text)
+        # The flag's type is its settings field's: --top-n is top_n: int.
+        field = settings_class.model_fields[flag.lstrip("-").replace("-", "_")]
+        parser.add_argument(flag, type=int if field.annotation is int else str, help=help_text)
     settings = load_job_settings(settings_class, name, overrides_from(parser.parse_args(argv)))
     spark = start_job(name, settings.input_format)
     return run_until_done(spark, start_queries(spark, settings))
 
-
-INTEGER_FLAGS = {"--top-n", "--min-rides"}

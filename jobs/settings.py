@@ -12,6 +12,7 @@ from typing import Annotated, Literal, Type, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from jobs.decode import INPUT_FORMATS
 from stack.settings import CONF_DIR, REPO_ROOT, SettingsError, describe_validation_error, load_settings, read_yaml
 
 INTERVAL = re.compile(r"^\d+ (millisecond|second|minute|hour|day)s?$")
@@ -92,7 +93,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-root", type=Path, help="folder holding one checkpoint folder per query")
     parser.add_argument("--trigger", help="'5 seconds' style processing-time trigger, or 'available-now'")
     parser.add_argument("--starting-offsets", choices=("earliest", "latest"))
-    parser.add_argument("--input-format", choices=("auto", "avro", "json"),
+    parser.add_argument("--input-format", choices=INPUT_FORMATS,
                         help="auto detects each record's format; one format decodes in a single pass (faster, "
                              "and needed by the real-time trigger)")
     parser.add_argument("--max-offsets-per-trigger", type=int)
