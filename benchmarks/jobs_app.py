@@ -32,12 +32,27 @@ def _settings(bootstrap: str, registry: str, checkpoint_root: str, name: str, in
                        dead_letter_topic="unused", bootstrap_servers=bootstrap, registry_url=registry)
 
 
-def _to_kafka(df, settings: JobSettings, topic: str, query: str, output_mode: str, trigger: dict):
+def _to_kafka(df, settings: JobSettings, topic: str, query: str, output_mode: str, trigger: dict,
+              options: dict | None = None):
     return (
         df.writeStream.queryName(query).outputMode(output_mode).format("kafka")
         .option("kafka.bootstrap.servers", settings.bootstrap_servers).option("topic", topic)
-        .option("checkpointLocation", settings.checkpoint(query)).trigger(**trigger).start()
+        .option("checkpointLocation", settings.checkpoint(query)).options(**(options or {}))
+        .trigger(**trigger).start()
     )
+
+
+# How each latency run triggers its query: (trigger, writer options, output mode or None for the query's own).
+LATENCY_TRIGGERS = {
+    # Spark's default: the next micro-batch starts as soon as the previous one ends
+    "default": ({"processingTime": "0 seconds"}, {}, None),
+    # the same, with the offset and commit logs written in the background (stateless Kafka-sink queries only)
+    "async-progress": ({"processingTime": "0 seconds"},
+                       {"asyncProgressTrackingEnabled": "true", "asyncProgressTrackingCheckpointIntervalMs": "1000"},
+                       None),
+    # real-time mode with Spark's default batch duration (a checkpoint interval, not a latency target)
+    "realtime": ({"realTime": "5 minutes"}, {}, "update"),
+}
 
 
 def queries(spark: SparkSession, settings: JobSettings, source: str):
@@ -80,12 +95,8 @@ def throughput(spark, settings, source: str, sink: str, rows: int) -> None:
 def latency(spark, settings, source: str, sink: str, query: str, trigger: str, seconds: float) -> None:
     settings = settings.model_copy(update={"starting_offsets": "latest"})
     df, mode = queries(spark, settings, source)[query]()
-    if trigger == "realtime":
-        kind = {"realTime": "5 seconds"}
-        mode = "update"
-    else:
-        kind = {}  # Spark's default: the next micro-batch starts as soon as the previous one ends
-    running = _to_kafka(df, settings, sink, "bench_latency", mode, kind or {"processingTime": "0 seconds"})
+    kind, options, trigger_mode = LATENCY_TRIGGERS[trigger]
+    running = _to_kafka(df, settings, sink, "bench_latency", trigger_mode or mode, kind, options)
     print("RESULT " + json.dumps({"started": True}), flush=True)
     running.awaitTermination(seconds)
     running.stop()
@@ -98,7 +109,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sink", required=True)
     parser.add_argument("--rows", type=int, default=0)
     parser.add_argument("--query", default="pass-through")
-    parser.add_argument("--trigger", choices=("default", "realtime"), default="default")
+    parser.add_argument("--trigger", choices=tuple(LATENCY_TRIGGERS), default="default")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--bootstrap", required=True)
     parser.add_argument("--registry", required=True)

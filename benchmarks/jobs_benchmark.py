@@ -10,8 +10,9 @@ by side with their ratio to the pass-through.
 Latency: generated rides are produced as JSON at --rate per second into a topic stamped with the broker's append
 time (the jobs decode with --input-format json, a single pass, which the real-time trigger needs);
 a query (the pass-through, then the rides_all merge) writes them to a topic also stamped with append time, and
-the latency of each ride is the difference of the two stamps: p50 and p99, with Spark's default trigger and
-with the real-time trigger. Needs the stack (make up).
+the latency of each ride is the difference of the two stamps: p50 and p99, with Spark's default trigger,
+the default trigger with asynchronous progress tracking, and the real-time trigger. Topics the run creates are
+deleted at its end. Needs the stack (make up).
 """
 
 from __future__ import annotations
@@ -31,17 +32,27 @@ from producers import produce
 from stack.services import quiet_kafka_admin
 from stack.settings import REPO_ROOT, load_settings
 from stack.submit import submit_command, submit_environment
-from tests.kafka_helpers import read_all
+from stack.topic_snapshot import read_all
 
 GREEN_FILE = REPO_ROOT.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz"
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime", "retention.ms": "-1"}
 
 
+CREATED_TOPICS: list[str] = []  # deleted when the run ends
+
+
 def _topic(admin, prefix: str, config: dict) -> str:
     name = f"bench_{prefix}_{uuid.uuid4().hex[:6]}"
     admin.create_topics([NewTopic(name, num_partitions=3, config=config)])[name].result(30)
+    CREATED_TOPICS.append(name)
     time.sleep(1)
     return name
+
+
+def _delete_created_topics(admin) -> None:
+    if CREATED_TOPICS:
+        for future in admin.delete_topics(CREATED_TOPICS).values():
+            future.result(30)
 
 
 def _app(settings, mode: str, *args: str, background: bool = False):
@@ -102,7 +113,14 @@ def main(argv=None) -> int:
     options = parser.parse_args(argv)
     settings = load_settings()
     admin = quiet_kafka_admin(settings.kafka.bootstrap_servers)
+    try:
+        report(settings, admin, options)
+    finally:
+        _delete_created_topics(admin)
+    return 0
 
+
+def report(settings, admin, options) -> None:
     if not options.skip_throughput:
         results = throughput(settings, admin, options.copies, options.input_format)
         ceiling = next(r for r in results if r["query"] == "pass-through")
@@ -117,15 +135,14 @@ def main(argv=None) -> int:
     if not options.skip_latency:
         print(f"\nEnd-to-end latency at {options.rate:g} rides/s for {options.latency_seconds:g} s "
               f"(broker append time in, broker append time out)")
-        print(f"{'query':<22} {'trigger':<10} {'rides':>12} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"{'query':<22} {'trigger':<15} {'rides':>12} {'p50 ms':>8} {'p99 ms':>8}")
         for query in ("pass-through", "rides_all (merge)"):
-            for trigger in ("default", "realtime"):
+            for trigger in ("default", "async-progress", "realtime"):
                 r = latency(settings, admin, query, trigger, options.rate, options.latency_seconds)
                 if "p50_ms" in r:
-                    print(f"{query:<22} {trigger:<10} {r['rides']:>6}/{r['of']:<5} {r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f}")
+                    print(f"{query:<22} {trigger:<15} {r['rides']:>6}/{r['of']:<5} {r['p50_ms']:>8.0f} {r['p99_ms']:>8.0f}")
                 else:
-                    print(f"{query:<22} {trigger:<10} {r['rides']:>12} {'-':>8} {'-':>8}  (no output)")
-    return 0
+                    print(f"{query:<22} {trigger:<15} {r['rides']:>12} {'-':>8} {'-':>8}  (no output)")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,10 @@ def decode_branches(input_format: str) -> int:
 ZONE_RANGE = (1, 265)
 
 
+class RegistryUnreachableError(RuntimeError):
+    """The schema registry did not answer when the job looked up its writer schemas."""
+
+
 @dataclass(frozen=True)
 class WriterSchema:
     schema_id: int
@@ -46,6 +50,16 @@ def registered_writer_schemas(registry_url: str, topics: list[str]) -> list[Writ
     registered after the job started is unknown to it: its records go to the dead-letter topic with
     'unknown schema id', and a restart of the job picks the new schema up.
     """
+    try:
+        return _writer_schemas(registry_url, topics)
+    except requests.ConnectionError as exc:
+        raise RegistryUnreachableError(
+            f"cannot reach the schema registry at {registry_url} to read the writer schemas of "
+            f"{', '.join(topics)} ({exc.__class__.__name__}); is the stack up? (make up)"
+        ) from None
+
+
+def _writer_schemas(registry_url: str, topics: list[str]) -> list[WriterSchema]:
     found: dict[int, str] = {}
     for topic in topics:
         subject = f"{topic}-value"

@@ -12,7 +12,8 @@ import time
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
-from jobs.decode import decode_branches
+from jobs.decode import RegistryUnreachableError, decode_branches
+from stack.settings import SettingsError
 
 log = logging.getLogger("jobs")
 
@@ -112,7 +113,17 @@ def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arg
         # The flag's type is its settings field's: --top-n is top_n: int.
         field = settings_class.model_fields[flag.lstrip("-").replace("-", "_")]
         parser.add_argument(flag, type=int if field.annotation is int else str, help=help_text)
-    settings = load_job_settings(settings_class, name, overrides_from(parser.parse_args(argv)))
+    try:
+        settings = load_job_settings(settings_class, name, overrides_from(parser.parse_args(argv)))
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     spark = start_job(name, settings.input_format)
-    return run_until_done(spark, start_queries(spark, settings))
+    try:
+        queries = start_queries(spark, settings)
+    except RegistryUnreachableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        spark.stop()
+        return 2
+    return run_until_done(spark, queries)
 

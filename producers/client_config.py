@@ -32,6 +32,8 @@ class ProducerDefaults(_Frozen):
 class ConsumerDefaults(_Frozen):
     group_id: str = "ride-console"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    session_timeout_ms: int = Field(10_000, ge=1_000)
+    auto_commit_interval_ms: int = Field(1_000, ge=1)
     dead_letter_topic: str = "rides_dead_letter"
 
 

@@ -137,6 +137,7 @@ def _parser(defaults) -> argparse.ArgumentParser:
         prog="python -m producers.consume", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("topics", nargs="+", help="topic(s) to read")
+    parser.set_defaults(client_defaults=defaults)  # conf/clients.yaml values without a flag of their own
     parser.add_argument("--group", default=defaults.group_id, help=f"consumer group id (default {defaults.group_id})")
     parser.add_argument("--offset-reset", choices=("earliest", "latest"), default=defaults.auto_offset_reset,
                         help="where a group without committed offsets starts (auto.offset.reset)")
@@ -165,6 +166,8 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
             # in the background and once more on close.
             "enable.auto.commit": True,
             "enable.auto.offset.store": False,
+            "auto.commit.interval.ms": options.client_defaults.auto_commit_interval_ms,
+            "session.timeout.ms": options.client_defaults.session_timeout_ms,
             "error_cb": log_client_error,
             "logger": QUIET_CLIENT_LOG,
         }
@@ -202,7 +205,14 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
             try:
                 key = decoder.decode_key(message.key())
                 value = decoder(message.value())
-            except (DeserializationError, RegistryUnavailableError) as exc:
+            except RegistryUnavailableError as exc:
+                # Not the message's fault: stop before it, so that a restart with the same group resumes here.
+                raise ConsumerError(
+                    f"{exc} (at {decoder.registry_url}) while decoding {message.topic()}/{message.partition()}/"
+                    f"{message.offset()}; stopped there (its offset is not committed): start again with the same "
+                    f"--group when the registry is back"
+                ) from None
+            except DeserializationError as exc:
                 bad += 1
                 source = f"{message.topic()}/{message.partition()}/{message.offset()}"
                 print(f"undecodable message at {source}: {exc}", file=sys.stderr)

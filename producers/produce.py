@@ -283,7 +283,12 @@ def _encoders(options, registry_url: str, topics: list[str]):
     if options.format == "json":
         return {topic: (key_bytes, to_json) for topic in topics}
     client = registry_client(registry_url)
-    return {topic: avro_serializers(client, topic, options.schema) for topic in topics}
+    try:
+        return {topic: avro_serializers(client, topic, options.schema) for topic in topics}
+    except RegistryUnavailableError as exc:
+        raise RegistryUnavailableError(
+            f"{exc} (at {registry_url}); nothing was sent. Is the stack up? (make up), or use --format json"
+        ) from None
 
 
 class _Interrupts:

@@ -6,9 +6,13 @@ started is stopped at the end, so CI leaves nothing behind.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from stack import lifecycle
+from stack.processes import listening_pid
+from stack.services import build_services
 from stack.settings import REPO_ROOT, load_settings
 from tests.kafka_helpers import create_topic, delete_topic
 
@@ -57,3 +61,24 @@ def topic_factory(local_stack):
     yield make
     for name in made:
         delete_topic(local_stack.kafka.bootstrap_servers, name)
+
+
+@pytest.fixture(scope="module")
+def three_broker_cluster(local_stack, tmp_path_factory):
+    """A three-node KRaft cluster (`BROKERS=3 make up`, Kafka only) with state of its own. The three nodes need
+    the single-node stack's ports, so that stack is stopped meanwhile and started again afterwards; tests that
+    use this are marked stack_lifecycle and run last."""
+    was_running = any(service.pid_file.alive() for service in build_services(local_stack))
+    lifecycle.down(local_stack, say=lambda line: None)
+    state = tmp_path_factory.mktemp("three-brokers")
+    (state / "lib").symlink_to(local_stack.lib_dir)
+    cluster = load_settings(env={**os.environ, "STACK_HOME": str(state), "BROKERS": "3"})
+    try:
+        lifecycle.up(cluster, say=lambda line: None, only=("kafka",))
+        yield cluster
+    finally:
+        lifecycle.down(cluster, say=lambda line: None)
+        assert all(listening_pid(port) is None for service in build_services(cluster) if service.name.startswith("kafka")
+                   for port in service.ports)
+        if was_running:
+            lifecycle.up(local_stack, say=lambda line: None)

@@ -54,33 +54,3 @@ def create_topic(bootstrap: str, partitions: int = 3, prefix: str = "test") -> s
 def delete_topic(bootstrap: str, name: str) -> None:
     admin = quiet_kafka_admin(bootstrap)  # held: a client collected mid-call cancels its futures
     admin.delete_topics([name])[name].result(30)
-
-
-def read_all(bootstrap: str, topic: str, timeout_s: float = 60) -> list:
-    """Every message in the topic now: reads each partition up to its end offset at the time of the call."""
-    from confluent_kafka import TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-all-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {}
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
-                ends[partition] = high
-        # OFFSET_BEGINNING (-2): from the first offset retention kept
-        consumer.assign([TopicPartition(topic, p, -2) for p in partitions])
-        messages, done = [], set()
-        deadline = time.monotonic() + timeout_s
-        while len(done) < len(ends) and time.monotonic() < deadline:
-            for message in consumer.consume(num_messages=10_000, timeout=0.5):
-                if message.error() is not None:
-                    continue
-                messages.append(message)
-                if message.offset() + 1 >= ends.get(message.partition(), 0):
-                    done.add(message.partition())
-        assert len(done) == len(ends), f"read {len(messages)} messages of {topic} but not to the end in {timeout_s}s"
-        return messages
-    finally:
-        consumer.close()

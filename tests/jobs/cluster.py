@@ -7,19 +7,45 @@ import subprocess
 
 from stack.settings import REPO_ROOT, StackSettings
 from stack.submit import submit_command, submit_environment
-from tests.kafka_helpers import read_all
+from stack.topic_snapshot import read_all
 
 
-def run_job(settings: StackSettings, job: str, checkpoint_root, *args: str, timeout: float = 600) -> str:
-    """spark-submit jobs/<job>.py with the available-now trigger; returns the driver's output."""
+def run_job_unchecked(settings: StackSettings, job: str, checkpoint_root, *args: str,
+                      timeout: float = 600) -> tuple[int, str, str]:
+    """spark-submit jobs/<job>.py with the available-now trigger: (exit code, stdout, stderr)."""
     command = submit_command(
         settings,
         str(REPO_ROOT / "jobs" / f"{job}.py"),
         ["--trigger", "available-now", "--no-console", "--checkpoint-root", str(checkpoint_root), *args],
     )
     result = subprocess.run(command, env=submit_environment(settings), capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"{job} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
-    return result.stdout
+    return result.returncode, result.stdout, result.stderr
+
+
+def run_job(settings: StackSettings, job: str, checkpoint_root, *args: str, timeout: float = 600) -> str:
+    """The job run to the end of its input, which must succeed; returns the driver's output."""
+    code, out, err = run_job_unchecked(settings, job, checkpoint_root, *args, timeout=timeout)
+    assert code == 0, f"{job} failed:\n{out[-3000:]}\n{err[-5000:]}"
+    return out
+
+
+def start_job(settings: StackSettings, job: str, checkpoint_root, *args: str) -> subprocess.Popen:
+    """spark-submit jobs/<job>.py in the background, in a process group of its own (so that a test can kill
+    the driver and its JVM together), its output readable line by line from .stdout."""
+    command = submit_command(settings, str(REPO_ROOT / "jobs" / f"{job}.py"),
+                             ["--no-console", "--checkpoint-root", str(checkpoint_root), *args])
+    return subprocess.Popen(command, env=submit_environment(settings), stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+
+
+def read_until(job: subprocess.Popen, text: str) -> list[str]:
+    """The job's output lines up to and including the first that contains `text`."""
+    lines = []
+    for line in job.stdout:
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"the job ended (exit {job.wait()}) before printing {text!r}:\n{''.join(lines[-30:])}")
 
 
 def latest_per_key(settings: StackSettings, topic: str, minimum: int = 1) -> dict[str, dict]:

@@ -4,19 +4,17 @@ its output topic compared with an independent batch computation of the same ques
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import timedelta
 
 import pytest
 
 from producers import produce
 from producers.tlc import read_rides
 from tests.conftest import GREEN_FILE
+from tests.jobs.batch_answers import expected_vendor_counts, floor_minutes, iso_utc, vendor_count_mismatches
 from tests.jobs.cluster import latest_per_key, run_job
 
 pytestmark = pytest.mark.stack
-
-EPOCH = datetime(1970, 1, 1)
 
 
 @pytest.fixture(scope="module")
@@ -35,41 +33,6 @@ def green_topic(local_stack, green_rides):
     delete_topic(local_stack.kafka.bootstrap_servers, topic)
 
 
-def _floor(moment: datetime, minutes: int) -> datetime:
-    step = timedelta(minutes=minutes)
-    return EPOCH + ((moment - EPOCH) // step) * step
-
-
-def _iso(moment: datetime) -> str:
-    return moment.replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _money(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
-
-
-def batch_vendor_counts(rides, length_min: int, slide_min: int, kind: str) -> dict[str, dict]:
-    """Rides, passengers and revenue per (window, VendorID), computed directly from the file's rows."""
-    groups = defaultdict(lambda: {"rides": 0, "passengers": None, "revenue": None})
-    for ride in rides:
-        last_start = _floor(ride["pickup_datetime"], slide_min)
-        start = last_start
-        while start > ride["pickup_datetime"] - timedelta(minutes=length_min):
-            group = groups[(start, ride["VendorID"])]
-            group["rides"] += 1
-            if ride["passenger_count"] is not None:
-                group["passengers"] = (group["passengers"] or 0) + ride["passenger_count"]
-            if ride["total_amount"] is not None:
-                group["revenue"] = (group["revenue"] or Decimal(0)) + _money(ride["total_amount"])
-            start -= timedelta(minutes=slide_min)
-    return {
-        f"{kind}|{_iso(start)}|{'null' if vendor is None else vendor}": {
-            "window_end": _iso(start + timedelta(minutes=length_min)), **figures
-        }
-        for (start, vendor), figures in groups.items()
-    }
-
-
 def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(local_stack, green_topic, green_rides, topic_factory, tmp_path):
     output = topic_factory(prefix="out_vendor_counts")
     log = run_job(local_stack, "vendor_counts", tmp_path / "checkpoints",
@@ -77,19 +40,9 @@ def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(local_stack,
     assert "[vendor_counts_sliding] batch" in log and " 95120 rows in" in log, log[-2000:]
 
     streamed = latest_per_key(local_stack, output)
-    expected = {**batch_vendor_counts(green_rides, 10, 5, "sliding"), **batch_vendor_counts(green_rides, 10, 10, "tumbling")}
+    expected = expected_vendor_counts(green_rides)
     assert set(streamed) == set(expected)
-    mismatches = []
-    for key, figures in expected.items():
-        got = streamed[key]
-        actual = {
-            "window_end": got["window_end"].replace(".000Z", "Z"),
-            "rides": got["rides"],
-            "passengers": got["passengers"],
-            "revenue": None if got["revenue"] is None else Decimal(str(got["revenue"])).quantize(Decimal("0.01")),
-        }
-        if actual != figures:
-            mismatches.append((key, actual, figures))
+    mismatches = vendor_count_mismatches(streamed, expected)
     assert not mismatches, mismatches[:5]
     assert sum(f["rides"] for k, f in expected.items() if k.startswith("tumbling")) == 95_120
 
@@ -111,10 +64,10 @@ def test_zone_popularity_and_top_zones_equal_a_batch_computation(local_stack, gr
     per_hour = defaultdict(lambda: defaultdict(int))
     for ride in green_rides:
         if ride["PULocationID"] is not None:
-            per_hour[_floor(ride["pickup_datetime"], 60)][ride["PULocationID"]] += 1
+            per_hour[floor_minutes(ride["pickup_datetime"], 60)][ride["PULocationID"]] += 1
 
     expected_counts = {
-        f"{_iso(hour)}|{zone}": (rides, *names.get(zone, (None, None)))
+        f"{iso_utc(hour)}|{zone}": (rides, *names.get(zone, (None, None)))
         for hour, zones in per_hour.items() for zone, rides in zones.items()
     }
     streamed_counts = {
@@ -124,7 +77,7 @@ def test_zone_popularity_and_top_zones_equal_a_batch_computation(local_stack, gr
     assert streamed_counts == expected_counts
 
     expected_top = {
-        _iso(hour): [zone for zone, _ in sorted(zones.items(), key=lambda item: (-item[1], item[0]))[:5]]
+        iso_utc(hour): [zone for zone, _ in sorted(zones.items(), key=lambda item: (-item[1], item[0]))[:5]]
         for hour, zones in per_hour.items()
     }
     streamed_top = {
@@ -164,8 +117,8 @@ def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(local
     per_hour = defaultdict(lambda: defaultdict(int))
     for ride in every_ride:
         if ride["PULocationID"] is not None:
-            per_hour[_floor(ride["pickup_datetime"], 60)][ride["PULocationID"]] += 1
-    expected = {_iso(h): min(z.items(), key=lambda item: (-item[1], item[0])) for h, z in per_hour.items()}
+            per_hour[floor_minutes(ride["pickup_datetime"], 60)][ride["PULocationID"]] += 1
+    expected = {iso_utc(h): min(z.items(), key=lambda item: (-item[1], item[0])) for h, z in per_hour.items()}
     streamed = {key: (v["PULocationID"], v["rides"]) for key, v in latest_per_key(local_stack, leaders_topic).items()}
     assert streamed == expected
 
@@ -222,7 +175,7 @@ def test_ride_sessions_equal_a_batch_sessionization(local_stack, green_topic, gr
         sessions.append((start, end, route, count))
 
     watermark = max(r["pickup_datetime"] for r in valid) - timedelta(minutes=30)
-    closed = {f"{_iso(s)}|{pu}|{do}": n for s, e, (pu, do), n in sessions if n >= 2 and e < watermark - timedelta(minutes=1)}
-    still_open = {f"{_iso(s)}|{pu}|{do}" for s, e, (pu, do), n in sessions if e > watermark + timedelta(minutes=1)}
+    closed = {f"{iso_utc(s)}|{pu}|{do}": n for s, e, (pu, do), n in sessions if n >= 2 and e < watermark - timedelta(minutes=1)}
+    still_open = {f"{iso_utc(s)}|{pu}|{do}" for s, e, (pu, do), n in sessions if e > watermark + timedelta(minutes=1)}
     assert closed and {k: streamed[k] for k in closed if k in streamed} == closed
     assert set(closed) <= set(streamed) and not (set(streamed) & still_open)

@@ -14,9 +14,8 @@ import pytest
 
 from producers import produce
 from stack.settings import REPO_ROOT
-from stack.submit import submit_command, submit_environment
 from tests.conftest import GREEN_FILE
-from tests.jobs.cluster import latest_per_key, run_job
+from tests.jobs.cluster import latest_per_key, read_until, run_job, start_job
 
 pytestmark = pytest.mark.stack
 
@@ -29,15 +28,10 @@ def test_a_job_killed_mid_stream_resumes_to_the_same_final_output(local_stack, t
     common = ["--input-topics", source, "--max-offsets-per-trigger", "30000"]
     run_job(local_stack, "vendor_counts", tmp_path / "a", *common, "--output-topic", uninterrupted)
 
-    command = submit_command(local_stack, str(REPO_ROOT / "jobs" / "vendor_counts.py"),
-                             [*common, "--output-topic", resumed, "--checkpoint-root", str(tmp_path / "b"),
-                              "--trigger", "1 second", "--no-console"])
-    job = subprocess.Popen(command, env=submit_environment(local_stack), stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True, start_new_session=True)
-    try:
-        for line in job.stdout:  # kill it for real (SIGKILL, driver and JVM) once it is past its first batch
-            if "[vendor_counts_sliding] batch 1:" in line:
-                break
+    job = start_job(local_stack, "vendor_counts", tmp_path / "b", *common, "--output-topic", resumed,
+                    "--trigger", "1 second")
+    try:  # kill it for real (SIGKILL, driver and JVM) once it is past its first batch
+        read_until(job, "[vendor_counts_sliding] batch 1:")
         os.killpg(job.pid, signal.SIGKILL)
         job.wait(30)
     finally:

@@ -16,7 +16,6 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from stack import lifecycle
 from stack.processes import listening_pid
 from stack.services import build_services, quiet_kafka_admin
-from stack.settings import load_settings
 from stack.topics import describe_topics
 
 pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
@@ -56,30 +55,17 @@ def test_down_leaves_no_port_or_process_and_schemas_survive_the_restart(local_st
     assert fresh_client.get_latest_version(subject).schema_id == schema_id
 
 
-def test_three_broker_cluster_replicates_topics_three_ways_with_min_insync_two(local_stack, tmp_path):
-    was_running = bool(_service_processes(local_stack))
-    lifecycle.down(local_stack, say=lambda line: None)  # the three nodes need the same ports
+def test_three_broker_cluster_replicates_topics_three_ways_with_min_insync_two(three_broker_cluster):
+    cluster = three_broker_cluster
+    admin = quiet_kafka_admin(cluster.kafka.bootstrap_servers)
+    assert sorted(admin.list_topics(timeout=10).brokers) == [1, 2, 3]
 
-    state = tmp_path / "three-brokers"
-    state.mkdir()
-    (state / "lib").symlink_to(local_stack.lib_dir)
-    cluster = load_settings(env={"STACK_HOME": str(state), "BROKERS": "3"})
-    try:
-        lifecycle.up(cluster, say=lambda line: None, only=("kafka",))
-        admin = quiet_kafka_admin(cluster.kafka.bootstrap_servers)
-        assert sorted(admin.list_topics(timeout=10).brokers) == [1, 2, 3]
+    rows = {row["topic"]: row for row in describe_topics(admin)}
+    assert rows["rides_green"]["replication_factor"] == 3
+    topic_config = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "rides_green")])
+    entries = next(iter(topic_config.values())).result(30)
+    assert entries["min.insync.replicas"].value == "2"
 
-        rows = {row["topic"]: row for row in describe_topics(admin)}
-        assert rows["rides_green"]["replication_factor"] == 3
-        topic_config = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "rides_green")])
-        entries = next(iter(topic_config.values())).result(30)
-        assert entries["min.insync.replicas"].value == "2"
-
-        producer = Producer({"bootstrap.servers": cluster.kafka.bootstrap_servers, "acks": "all"})
-        producer.produce("rides_green", key="k", value="v")
-        assert producer.flush(30) == 0
-    finally:
-        lifecycle.down(cluster, say=lambda line: None)
-        assert all(listening_pid(port) is None for port in (9092, 9093, 9094, 9095, 9096, 9097))
-        if was_running:
-            lifecycle.up(local_stack, say=lambda line: None)
+    producer = Producer({"bootstrap.servers": cluster.kafka.bootstrap_servers, "acks": "all"})
+    producer.produce("rides_green", key="k", value="v")
+    assert producer.flush(30) == 0
