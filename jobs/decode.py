@@ -30,6 +30,11 @@ def decode_branches(input_format: str) -> int:
     """How many times decode_rides scans its source per micro-batch (Spark counts each scan's rows)."""
     return 3 + len(VALID_RIDE_TYPES) if input_format == "auto" else 1
 ZONE_RANGE = (1, 265)
+# A pickup outside these bounds is a broken clock or a hostile record, not a ride: the TLC's trip records begin
+# in January 2009, and a ride does not start tomorrow. One such record let through would drag the watermark
+# years ahead (or hold it back) and every windowed job would drop the good rides that follow as late.
+EARLIEST_PICKUP = "2009-01-01 00:00:00"
+LATEST_PICKUP_AHEAD = "1 day"
 
 
 class RegistryUnreachableError(RuntimeError):
@@ -261,10 +266,17 @@ def validation_error() -> Column:
     low, high = ZONE_RANGE
     bad_pickup_zone = F.col("PULocationID").isNotNull() & ~F.col("PULocationID").between(low, high)
     bad_dropoff_zone = F.col("DOLocationID").isNotNull() & ~F.col("DOLocationID").between(low, high)
+    pickup_too_early = F.col("pickup_datetime") < F.lit(EARLIEST_PICKUP).cast("timestamp")
+    pickup_in_future = F.col("pickup_datetime") > F.current_timestamp() + F.expr(f"INTERVAL {LATEST_PICKUP_AHEAD}")
+    pickup_text = F.date_format("pickup_datetime", "yyyy-MM-dd HH:mm:ss")
     negative_passengers = F.col("passenger_count") < 0
     dropoff_before_pickup = F.col("dropoff_datetime") < F.col("pickup_datetime")
     return (
         F.when(missing_pickup, F.lit("pickup_datetime is missing"))
+        .when(pickup_too_early, F.concat(F.lit("pickup_datetime "), pickup_text,
+                                         F.lit(f" is before {EARLIEST_PICKUP[:10]}, the first TLC records")))
+        .when(pickup_in_future, F.concat(F.lit("pickup_datetime "), pickup_text,
+                                         F.lit(f" is more than {LATEST_PICKUP_AHEAD} in the future")))
         .when(bad_ride_type, F.concat(F.lit("ride_type is not yellow, green or fhv: "), F.coalesce(F.col("ride_type"), F.lit("null"))))
         .when(bad_pickup_zone, F.concat(F.lit(f"PULocationID outside {low}..{high}: "), F.col("PULocationID").cast("string")))
         .when(bad_dropoff_zone, F.concat(F.lit(f"DOLocationID outside {low}..{high}: "), F.col("DOLocationID").cast("string")))

@@ -11,8 +11,10 @@ import argparse
 import sys
 
 from jobs import ride_lifecycle, ride_sessions, rides_all, vendor_counts, zone_popularity
-from jobs.runtime import run_until_done, start_job
+from jobs.preflight import PreflightError, check_inputs
+from jobs.runtime import refuse, start_and_run
 from jobs.settings import add_common_arguments, load_job_settings, overrides_from
+from stack.settings import SettingsError
 
 JOBS = {
     "vendor_counts": (vendor_counts.VendorCountsSettings, vendor_counts.start_queries),
@@ -34,10 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(JOBS)}")
     overrides = {k: v for k, v in overrides_from(options).items() if k != "jobs"}
-    settings = {name: load_job_settings(JOBS[name][0], name, overrides) for name in names}
-    spark = start_job("pipeline", overrides.get("input_format", "auto"))
-    queries = [query for name in names for query in JOBS[name][1](spark, settings[name])]
-    return run_until_done(spark, queries)
+    try:
+        settings = {name: load_job_settings(JOBS[name][0], name, overrides) for name in names}
+        for job_settings in settings.values():
+            check_inputs(job_settings)
+    except (SettingsError, PreflightError) as exc:
+        return refuse(exc)
+    input_format = next(iter(settings.values())).input_format
+    return start_and_run("pipeline", input_format, [(settings[name], JOBS[name][1]) for name in names])
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ class RideLifecycleSettings(JobSettings):
     max_ride_duration: Duration
     watermark: Duration
 
+    def input_topic_names(self) -> list[str]:
+        return [self.started_topic, self.ended_topic]
+
 
 def ride_starts(rides_df: DataFrame, watermark: str) -> DataFrame:
     return rides_df.select(

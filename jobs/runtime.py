@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from jobs.decode import RegistryUnreachableError, decode_branches
+from jobs.preflight import PreflightError, check_inputs
 from stack.settings import SettingsError
 
 log = logging.getLogger("jobs")
@@ -115,15 +116,24 @@ def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arg
         parser.add_argument(flag, type=int if field.annotation is int else str, help=help_text)
     try:
         settings = load_job_settings(settings_class, name, overrides_from(parser.parse_args(argv)))
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    spark = start_job(name, settings.input_format)
-    try:
-        queries = start_queries(spark, settings)
-    except RegistryUnreachableError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        spark.stop()
-        return 2
-    return run_until_done(spark, queries)
+        check_inputs(settings)
+    except (SettingsError, PreflightError) as exc:
+        return refuse(exc)
+    return start_and_run(name, settings.input_format, [(settings, start_queries)])
 
+
+def refuse(problem: Exception) -> int:
+    """A job that cannot start says why in one line (no traceback) and exits with status 2."""
+    print(f"error: {problem}", file=sys.stderr)
+    return 2
+
+
+def start_and_run(app_name: str, input_format: str, jobs) -> int:
+    """Start a session, the queries of each (settings, start_queries) pair on it, and wait for them."""
+    spark = start_job(app_name, input_format)
+    try:
+        queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
+    except RegistryUnreachableError as exc:
+        spark.stop()
+        return refuse(exc)
+    return run_until_done(spark, queries)

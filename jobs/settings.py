@@ -57,6 +57,10 @@ class JobSettings(BaseModel):
             raise ValueError(f"must be earliest or latest, got {value!r}")
         return value
 
+    def input_topic_names(self) -> list[str]:
+        """The topics the job reads; a job whose inputs are not `input_topics` says so by overriding this."""
+        return list(getattr(self, "input_topics", []))
+
     def checkpoint(self, query: str) -> str:
         """Each query has its own checkpoint directory."""
         root = self.checkpoint_root if self.checkpoint_root.is_absolute() else REPO_ROOT / self.checkpoint_root
@@ -82,7 +86,8 @@ def load_job_settings(cls: Type[S], name: str, overrides: dict | None = None, pa
     try:
         return cls.model_validate(merged)
     except ValidationError as exc:
-        raise SettingsError(describe_validation_error(f"{path} [{name}]", exc)) from None
+        flags = " with the command-line flags" if any(v is not None for v in (overrides or {}).values()) else ""
+        raise SettingsError(describe_validation_error(f"{path} [{name}]{flags}", exc)) from None
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:

@@ -63,6 +63,9 @@ def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(
         GREEN_LINE.replace(b"2020-10-01 00:31:19", b"yesterday"),
         b"random garbage \xff\xfe",
         b"",
+        b'{"ride_id":"x","ride_type":"green","pickup_datetime":"1999-12-31T23:59:59.000Z"}',
+        b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2999-01-01T00:00:00.000Z"}',
+        b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2009-01-01T00:00:00.000Z"}',   # the first allowed
     ]
     assert _reasons(spark, values) == {
         0: "unknown schema id 9",
@@ -75,6 +78,9 @@ def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(
         7: "CSV field lpep_pickup_datetime 'yesterday' is not a valid value",
         8: "CSV line has 1 fields where the green layout has 20",
         9: "empty value",
+        10: "pickup_datetime 1999-12-31 23:59:59 is before 2009-01-01, the first TLC records",
+        11: "pickup_datetime 2999-01-01 00:00:00 is more than 1 day in the future",
+        12: None,
     }
 
 

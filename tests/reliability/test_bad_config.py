@@ -1,0 +1,103 @@
+"""Bad configuration is refused at start-up with a message that names the file and the key (or the flag or
+address) to fix: malformed YAML, unknown keys, wrong types, and addresses nothing answers at. conf/stack.yaml's
+own cases are in tests/stack/test_settings.py."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from jobs.vendor_counts import VendorCountsSettings
+from jobs.settings import load_job_settings
+from producers.client_config import load_client_defaults
+from stack.schemas import load_subject_compatibility
+from stack.settings import CONF_DIR, REPO_ROOT, SettingsError
+from stack.topics import load_topic_specs
+
+
+def _conf_file(tmp_path, name: str, replace: tuple[str, str] | None = None, append: str = "") -> object:
+    text = (CONF_DIR / name).read_text()
+    if replace:
+        assert replace[0] in text, f"{name} no longer holds {replace[0]!r}"
+        text = text.replace(replace[0], replace[1], 1)
+    path = tmp_path / name
+    path.write_text(text + append)
+    return path
+
+
+CASES = {
+    "jobs.yaml, unknown key": (
+        "jobs.yaml", ("  sliding_slide:", "  sliding_slid:"), "",
+        lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
+        ["jobs.yaml [vendor_counts]", "sliding_slid: Extra inputs are not permitted", "sliding_slide: Field required"]),
+    "jobs.yaml, wrong type": (
+        "jobs.yaml", ("  console_rows: 20", "  console_rows: twenty"), "",
+        lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
+        ["console_rows:", "integer"]),
+    "jobs.yaml, a duration that is not one": (
+        "jobs.yaml", ('  watermark: "30 minutes"', '  watermark: "half an hour"'), "",
+        lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
+        ["watermark:", "'half an hour' is not a duration"]),
+    "jobs.yaml, malformed": (
+        "jobs.yaml", None, "\nvendor_counts: [unclosed\n",
+        lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
+        ["jobs.yaml is not valid YAML"]),
+    "clients.yaml, acks out of range": (
+        "clients.yaml", ("  acks: all", "  acks: 2"), "", load_client_defaults,
+        ["clients.yaml is invalid", "producer.acks:"]),
+    "clients.yaml, unknown key": (
+        "clients.yaml", ("  linger_ms: 20", "  linger: 20"), "", load_client_defaults,
+        ["producer.linger: Extra inputs are not permitted"]),
+    "topics.yaml, partitions not a number": (
+        "topics.yaml", ("  partitions: 3", "  partitions: three"), "", load_topic_specs,
+        ["topics.yaml is invalid", "defaults.partitions:"]),
+    "schemas.yaml, unknown compatibility level": (
+        "schemas.yaml", ("rides_all-value: FULL_TRANSITIVE", "rides_all-value: SOMETIMES"), "",
+        load_subject_compatibility, ["schemas.yaml is invalid", "rides_all-value"]),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_bad_conf_file_is_refused_naming_the_file_and_key(tmp_path, case):
+    name, replace, append, load, expected = CASES[case]
+    with pytest.raises(SettingsError) as refused:
+        load(_conf_file(tmp_path, name, replace, append))
+    for text in expected:
+        assert text in str(refused.value)
+
+
+def _job(*flags: str) -> subprocess.CompletedProcess:
+    """A job's main() run with plain Python: the checks happen before Spark starts."""
+    return subprocess.run([sys.executable, "jobs/vendor_counts.py", *flags], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=120, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
+
+
+def test_a_job_with_a_bad_flag_value_names_the_setting():
+    result = _job("--trigger", "soon")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "[vendor_counts] with the command-line flags is invalid" in result.stderr
+    assert "trigger: Value error, 'soon' is not a duration" in result.stderr
+
+
+def test_a_job_pointed_at_an_address_nothing_answers_names_it():
+    result = _job("--bootstrap-servers", "127.0.0.1:1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot reach Kafka at 127.0.0.1:1" in result.stderr and "bootstrap_servers" in result.stderr
+
+
+@pytest.mark.stack
+def test_a_job_whose_input_topic_does_not_exist_names_it(local_stack):
+    result = _job("--input-topics", "rides_greeen")
+    assert result.returncode == 2
+    assert "input topic(s) rides_greeen do not exist" in result.stderr and "[vendor_counts]" in result.stderr
+
+
+def test_the_producer_pointed_at_an_address_nothing_answers_names_it():
+    result = subprocess.run(
+        [sys.executable, "-m", "producers.produce", "--source", "generator", "--limit", "1",
+         "--bootstrap-servers", "127.0.0.1:1"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot reach Kafka at 127.0.0.1:1" in result.stderr
