@@ -18,7 +18,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import SparkSession
 
 from jobs.decode import good_rides
-from jobs.io import read_kafka, read_rides
+from jobs.io import kafka_options, read_kafka, read_rides
 from jobs.ride_sessions import route_sessions
 from jobs.rides_all import to_ride_records
 from jobs.settings import JobSettings
@@ -36,7 +36,7 @@ def _to_kafka(df, settings: JobSettings, topic: str, query: str, output_mode: st
               options: dict | None = None):
     return (
         df.writeStream.queryName(query).outputMode(output_mode).format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap_servers).option("topic", topic)
+        .options(**kafka_options(settings)).option("topic", topic)
         .option("checkpointLocation", settings.checkpoint(query)).options(**(options or {}))
         .trigger(**trigger).start()
     )

@@ -11,15 +11,22 @@ from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import REASON, bad_records, decode_rides, registered_writer_schemas
 from jobs.settings import JobSettings
+from stack.credentials import spark_kafka_auth
 
 log = logging.getLogger("jobs")
 JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "ignoreNullFields": "false"}
 
 
+def kafka_options(settings: JobSettings) -> dict[str, str]:
+    """Where Kafka is and, on the secured stack, the job's SASL/SCRAM login (from KAFKA_CREDENTIALS_FILE or
+    KAFKA_SASL_USERNAME/PASSWORD in the driver's environment): for every Kafka source and sink of a job."""
+    return {"kafka.bootstrap.servers": settings.bootstrap_servers, **spark_kafka_auth()}
+
+
 def read_kafka(spark: SparkSession, settings: JobSettings, topics: list[str]) -> DataFrame:
     reader = (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .options(**kafka_options(settings))
         .option("subscribe", ",".join(topics))
         .option("startingOffsets", settings.starting_offsets)
         # A topic deleted and recreated (tests do it) must not stop a job that has a checkpoint for it.
@@ -59,7 +66,7 @@ def window_key(window_start: Column, *groups: Column) -> Column:
 def write_kafka_batch(batch_df: DataFrame, settings: JobSettings, topic: str) -> None:
     (
         batch_df.write.format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .options(**kafka_options(settings))
         .option("topic", topic)
         .save()
     )
@@ -154,7 +161,7 @@ def start_dead_letter_query(decoded_df: DataFrame, settings: JobSettings) -> Str
         dead_letter_records(bad_records(decoded_df), settings.name)
         .writeStream.queryName(query)
         .format("kafka")
-        .option("kafka.bootstrap.servers", settings.bootstrap_servers)
+        .options(**kafka_options(settings))
         .option("topic", settings.dead_letter_topic)
         .option("checkpointLocation", settings.checkpoint(query))
         .trigger(**trigger_of(settings))

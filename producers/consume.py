@@ -36,6 +36,8 @@ from producers.serialization import (
     is_avro_wire,
     registry_client,
 )
+from producers.topic_check import topic_problems
+from stack.credentials import client_auth
 from stack.settings import SettingsError, load_settings
 
 log = logging.getLogger("producers.consume")
@@ -84,6 +86,14 @@ class MessageDecoder:
                     return payload.decode()
                 raise DeserializationError(f"neither Avro wire format nor JSON: {exc}") from None
         return describe_bytes(payload)
+
+
+# Errors no retry will cure: the user may not read the topic or join the group, or cannot log in.
+REFUSALS = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError._AUTHENTICATION}
+
+
+def _user(auth: dict) -> str:
+    return auth.get("sasl.username", "(anonymous)")
 
 
 def _is_text(payload: bytes) -> bool:
@@ -157,6 +167,7 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
     settings = load_settings()
     bootstrap = options.bootstrap_servers or settings.kafka.bootstrap_servers
     decoder = MessageDecoder(options.format, options.registry_url or settings.registry.url, options.reader_schema)
+    auth = client_auth()  # SASL/SCRAM on the secured stack (KAFKA_CREDENTIALS_FILE); nothing otherwise
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -170,20 +181,20 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
             "session.timeout.ms": options.client_defaults.session_timeout_ms,
             "error_cb": log_client_error,
             "logger": QUIET_CLIENT_LOG,
+            **auth,
         }
     )
     try:
-        metadata = consumer.list_topics(timeout=10)
+        problems = topic_problems(consumer, options.topics)
     except KafkaException as exc:
         consumer.close()
         raise ConsumerError(f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}); is the stack up? (make up)") from None
-    missing = [topic for topic in options.topics if topic not in metadata.topics]
-    if missing:
+    if problems:
         consumer.close()
-        raise ConsumerError(f"no such topic(s) on {bootstrap}: {', '.join(missing)}")
+        raise ConsumerError(f"cannot consume from {bootstrap}: {'; '.join(problems)}")
 
     dead_letters = (
-        Producer({"bootstrap.servers": bootstrap, "logger": QUIET_CLIENT_LOG}) if options.dead_letter_topic else None
+        Producer({"bootstrap.servers": bootstrap, "logger": QUIET_CLIENT_LOG, **auth}) if options.dead_letter_topic else None
     )
     stopping = []
     previous = {sig: signal.signal(sig, lambda *_: stopping.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -198,7 +209,11 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
                     break
                 continue
             if message.error():
-                if message.error().code() != KafkaError._PARTITION_EOF:
+                code = message.error().code()
+                if code in REFUSALS:
+                    raise ConsumerError(f"Kafka refused this consumer as user {_user(auth)} on {bootstrap}: "
+                                        f"{message.error().str()} (the role's ACLs are in conf/security.yaml)")
+                if code != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", message.error())
                 continue
             last_message_at = time.monotonic()

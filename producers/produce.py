@@ -41,7 +41,9 @@ from producers.serialization import (
     registry_client,
     to_json,
 )
+from producers.topic_check import topic_problems
 from producers.tlc import LayoutError, ReadReport, read_rides
+from stack.credentials import client_auth
 from stack.settings import SettingsError, load_settings
 
 log = logging.getLogger("producers.produce")
@@ -155,6 +157,7 @@ def producer_config(bootstrap: str, options: argparse.Namespace) -> dict:
         "error_cb": log_client_error,
         # librdkafka's own log lines repeat each reconnect attempt; errors that matter reach error_cb.
         "logger": QUIET_CLIENT_LOG,
+        **client_auth(),  # SASL/SCRAM on the secured stack (KAFKA_CREDENTIALS_FILE); nothing otherwise
     }
     if options.idempotence and options.acks != "all":
         raise ProducerError(f"idempotence needs --acks all (got --acks {options.acks}); add --no-idempotence")
@@ -268,14 +271,13 @@ def _events(options, report: ReadReport) -> Iterator[dict]:
 
 def _check_kafka(producer: Producer, bootstrap: str, topics: list[str]) -> None:
     try:
-        metadata = producer.list_topics(timeout=10)
+        problems = topic_problems(producer, topics)
     except KafkaException as exc:
         raise ProducerError(f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}); is the stack up? (make up)") from None
-    missing = [topic for topic in topics if topic not in metadata.topics]
-    if missing:
+    if problems:
         raise ProducerError(
-            f"topic(s) {', '.join(missing)} do not exist on {bootstrap}; declare them in conf/topics.yaml "
-            f"and run `make topics`"
+            f"cannot produce to {bootstrap}: {'; '.join(problems)}. Topics are declared in conf/topics.yaml "
+            f"(`make topics` creates them)"
         )
 
 

@@ -16,7 +16,7 @@ import time
 from stack import compose, lifecycle, submit
 from stack.processes import tail
 from stack.groups import group_lags
-from stack.services import StackError, build_services, quiet_kafka_admin
+from stack.services import StackError, build_services, quiet_kafka_admin, stack_admin_auth
 from stack.settings import SettingsError, load_settings
 from stack.topics import TopicError, apply_topics, describe_topics, load_topic_specs
 
@@ -130,10 +130,11 @@ def _local(args: argparse.Namespace, settings) -> int:
         lifecycle.initialize(settings)
         return 0
     if args.command == "topics":
-        admin = quiet_kafka_admin(settings.kafka.bootstrap_servers)
+        auth = stack_admin_auth(settings)
+        admin = quiet_kafka_admin(settings.kafka.bootstrap_servers, auth)
         if args.apply:
             print(f"topics: {apply_topics(admin, load_topic_specs()).summary()}")
-        _print_topics(admin, settings.kafka.bootstrap_servers)
+        _print_topics(admin, settings.kafka.bootstrap_servers, auth)
         return 0
     if args.command == "stream":
         from stack import stream
@@ -159,13 +160,13 @@ def _print_status(settings) -> list:
     return rows
 
 
-def _print_topics(admin, bootstrap: str) -> None:
-    rows = describe_topics(admin, bootstrap)
+def _print_topics(admin, bootstrap: str, auth: dict) -> None:
+    rows = describe_topics(admin, bootstrap, auth)
     print(f"{'TOPIC':<28} {'PARTITIONS':>10} {'RF':>3} {'MESSAGES':>10}  CONFIG")
     for row in rows:
         config = ", ".join(f"{k}={v}" for k, v in sorted(row["config"].items()))
         print(f"{row['topic']:<28} {row['partitions']:>10} {row['replication_factor']:>3} {row['messages']:>10}  {config}")
-    lags = group_lags(admin, bootstrap)
+    lags = group_lags(admin, bootstrap, auth)
     print(f"\n{'CONSUMER GROUP':<28} {'TOPIC':<28} {'PARTITION':>9} {'COMMITTED':>10} {'END':>10} {'LAG':>8}")
     for lag in lags:
         committed = "-" if lag.committed is None else str(lag.committed)

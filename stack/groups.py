@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from stack.credentials import client_auth
+
 TIMEOUT_S = 30
 
 
@@ -23,12 +25,13 @@ class PartitionLag:
         return self.end - (self.committed or 0)
 
 
-def group_lags(admin: AdminClient, bootstrap: str) -> list[PartitionLag]:
+def group_lags(admin: AdminClient, bootstrap: str, auth: dict | None = None) -> list[PartitionLag]:
     groups = admin.list_consumer_groups().result(timeout=TIMEOUT_S)
     group_ids = sorted(g.group_id for g in groups.valid)
     if not group_ids:
         return []
-    watermarks = Consumer({"bootstrap.servers": bootstrap, "group.id": "stack-lag-probe", "log_level": 0})
+    watermarks = Consumer({"bootstrap.servers": bootstrap, "group.id": "stack-lag-probe", "log_level": 0,
+                           **(client_auth() if auth is None else auth)})
     rows = []
     try:
         for group_id in group_ids:

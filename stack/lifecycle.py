@@ -8,9 +8,13 @@ import time
 import requests
 from dataclasses import dataclass
 
+from stack.credentials import stack_credentials
 from stack.schemas import apply_subject_compatibility, load_subject_compatibility
+from stack.security import apply_security, load_security_spec
 from stack.processes import describe_pid, listening_pid, rss_mib, spawn, stop, tail
-from stack.services import KafkaNode, SchemaRegistry, Service, StackError, build_services, quiet_kafka_admin
+from stack.services import (
+    KafkaNode, SchemaRegistry, Service, StackError, build_services, quiet_kafka_admin, stack_admin_auth,
+)
 from stack.settings import StackSettings
 from stack.topics import apply_topics, load_topic_specs
 
@@ -37,12 +41,16 @@ def _check_ports_free(service: Service) -> None:
             )
 
 
+def _named(service: Service, names: tuple[str, ...]) -> bool:
+    return any(service.name == n or service.name.startswith(f"{n}-") for n in names)
+
+
 def select_services(settings: StackSettings, names: tuple[str, ...] = ()) -> list[Service]:
     """All services, or those whose name starts with one of `names` (`kafka` selects every Kafka node)."""
     services = build_services(settings)
     if not names:
         return services
-    chosen = [s for s in services if any(s.name == n or s.name.startswith(f"{n}-") for n in names)]
+    chosen = [s for s in services if _named(s, names)]
     if not chosen:
         known = ", ".join(s.name for s in services)
         raise StackError(f"no service matches {', '.join(names)}; known: {known} (or a prefix such as kafka, spark)")
@@ -88,8 +96,11 @@ def initialize(settings: StackSettings, say=print, topics: bool = True, registry
     """What a running stack needs once its services answer: the declared topics and the registry's default
     compatibility. Shared by `up` and the compose stack's one-shot init service (`python -m stack init`)."""
     if topics:
-        report = apply_topics(quiet_kafka_admin(settings.kafka.bootstrap_servers), load_topic_specs())
+        admin = quiet_kafka_admin(settings.kafka.bootstrap_servers, stack_admin_auth(settings))
+        report = apply_topics(admin, load_topic_specs())
         say(f"  topics: {report.summary()}")
+        if settings.kafka.secure:
+            say(f"  security: {apply_security(admin, stack_credentials(settings), load_security_spec())}")
     if registry:
         level = settings.registry.compatibility
         response = requests.put(f"{settings.registry.url}/config", json={"compatibility": level}, timeout=10)
@@ -116,10 +127,14 @@ def _wait_healthy(service: Service, deadline: float, say) -> None:
     say(f"  {service.name:<16} healthy after {time.monotonic() - started_waiting:.1f}s")
 
 
-def down(settings: StackSettings, say=print) -> int:
-    """Stop every service this stack started, workers before the master, Kafka last. Keeps the data."""
+def down(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> int:
+    """Stop every service this stack started (or those `only` selects), workers before the master, Kafka last.
+    Keeps the data."""
     stopped = 0
-    for service in reversed(build_services_for_stop(settings)):
+    services = build_services_for_stop(settings)
+    if only:
+        services = [s for s in services if _named(s, only)]
+    for service in reversed(services):
         if stop(service.pid_file):
             say(f"  {service.name:<16} stopped")
             stopped += 1

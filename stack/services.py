@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from stack.credentials import MECHANISM, client_auth, jaas_config, librdkafka_auth, stack_credentials
 from stack.processes import PidFile
 from stack.settings import REPO_ROOT, StackSettings
 
@@ -59,11 +60,20 @@ def _require_dir(path: Path, what: str) -> Path:
     return path
 
 
-def quiet_kafka_admin(bootstrap: str):
-    """An AdminClient that does not spray connection-refused lines while a broker is starting."""
+def quiet_kafka_admin(bootstrap: str, auth: dict[str, str] | None = None):
+    """An AdminClient that does not spray connection-refused lines while a broker is starting. `auth` defaults
+    to the caller's own credentials from its environment (none on the unsecured stack)."""
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "socket.timeout.ms": 3000})
+    auth = client_auth() if auth is None else auth
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 0, "socket.timeout.ms": 3000, **auth})
+
+
+def stack_admin_auth(settings: StackSettings) -> dict[str, str]:
+    """What the stack's own admin operations (health, topics, users, ACLs) connect with."""
+    if not settings.kafka.secure:
+        return {}
+    return librdkafka_auth(stack_credentials(settings)["admin"])
 
 
 @dataclass
@@ -137,8 +147,48 @@ class KafkaNode(Service):
         return f"127.0.0.1:{self.kafka.broker_port(self.node_id)}"
 
     @property
+    def data_dir(self) -> Path:
+        # A secured cluster keeps data of its own: its users and ACLs live in its metadata log.
+        return self.settings.data_dir / (f"{self.name}-secure" if self.kafka.secure else self.name)
+
+    @property
     def config_path(self) -> Path:
         return self.data_dir / "server.properties"
+
+    def _listener_properties(self, broker_port: int, controller_port: int) -> dict[str, str]:
+        host = self.settings.bind_host
+        if not self.kafka.secure:
+            return {
+                "listeners": f"PLAINTEXT://{host}:{broker_port},CONTROLLER://{host}:{controller_port}",
+                "advertised.listeners": f"PLAINTEXT://{host}:{broker_port}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+        admin = stack_credentials(self.settings)["admin"]
+        plain_password = admin.password.replace("\\", "\\\\").replace('"', '\\"')
+        return {
+            # Clients and brokers: SCRAM-SHA-512 over SASL. Controllers: SASL/PLAIN, because SCRAM users are kept
+            # in the metadata log that the controllers are the ones to load (KIP-554).
+            "listeners": f"CLIENT://{host}:{broker_port},CONTROLLER://{host}:{controller_port}",
+            "advertised.listeners": f"CLIENT://{host}:{broker_port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "CLIENT",
+            "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": MECHANISM,
+            "sasl.mechanism.inter.broker.protocol": MECHANISM,
+            "listener.name.client.sasl.enabled.mechanisms": MECHANISM,
+            "listener.name.client.scram-sha-512.sasl.jaas.config": jaas_config(admin),
+            "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.controller.plain.sasl.jaas.config": (
+                "org.apache.kafka.common.security.plain.PlainLoginModule required "
+                f'username="admin" password="{plain_password}" user_admin="{plain_password}";'
+            ),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:admin",
+            "allow.everyone.if.no.acl.found": "false",
+        }
 
     def server_properties(self) -> dict[str, str]:
         kafka = self.kafka
@@ -152,11 +202,7 @@ class KafkaNode(Service):
             "process.roles": "broker,controller",
             "node.id": str(self.node_id),
             "controller.quorum.voters": voters,
-            "listeners": f"PLAINTEXT://{host}:{broker_port},CONTROLLER://{host}:{controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{host}:{broker_port}",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **self._listener_properties(broker_port, controller_port),
             "log.dirs": str(self.data_dir / "log"),
             "num.partitions": str(kafka.num_partitions),
             "default.replication.factor": str(rf),
@@ -171,7 +217,7 @@ class KafkaNode(Service):
         }
 
     def _cluster_file(self) -> Path:
-        return self.settings.data_dir / "kafka-cluster.json"
+        return self.settings.data_dir / ("kafka-cluster-secure.json" if self.kafka.secure else "kafka-cluster.json")
 
     def _cluster_id(self) -> str:
         """One cluster id for all nodes, created on first start; refuses a state folder of another size."""
@@ -212,26 +258,32 @@ class KafkaNode(Service):
     def prepare(self) -> None:
         cluster_id = self._cluster_id()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.touch(mode=0o600)  # holds the admin's password in the secured mode
         self.config_path.write_text(
             "# Written by `python -m stack` from conf/stack.yaml on every start; edit that file instead.\n"
             + "".join(f"{key}={value}\n" for key, value in self.server_properties().items())
         )
         if (self.data_dir / "log" / "meta.properties").exists():
             return
-        result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)),
-            capture_output=True,
-            text=True,
-        )
+        format_args = ["format", "-t", cluster_id, "-c", str(self.config_path)]
+        hidden = []
+        if self.kafka.secure:  # the brokers' own SCRAM user must exist before they can talk to each other
+            admin = stack_credentials(self.settings)["admin"]
+            format_args += ["--add-scram", f"{MECHANISM}=[name={admin.username},password={admin.password}]"]
+            hidden.append(admin.password)
+        result = subprocess.run(self._java("kafka.tools.StorageTool", *format_args), capture_output=True, text=True)
         if result.returncode != 0:
-            raise StackError(f"formatting the storage of {self.name} failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+            problem = result.stdout[-2000:] + result.stderr[-2000:]
+            for secret in hidden:
+                problem = problem.replace(secret, "<hidden>")
+            raise StackError(f"formatting the storage of {self.name} failed:\n{problem}")
 
     def command(self) -> list[str]:
         return self._java("kafka.Kafka", str(self.config_path), heap=self.kafka.heap)
 
     def health(self) -> str | None:
         try:
-            metadata = quiet_kafka_admin(self.address).list_topics(timeout=3)
+            metadata = quiet_kafka_admin(self.address, stack_admin_auth(self.settings)).list_topics(timeout=3)
         except Exception as exc:  # KafkaException while the broker is still starting
             return f"no metadata from {self.address} ({exc})"
         if self.node_id not in metadata.brokers:

@@ -33,6 +33,8 @@ class KafkaSettings(_Frozen):
     num_partitions: int = Field(3, ge=1)
     # Set from KAFKA_BOOTSTRAP_SERVERS where clients reach Kafka elsewhere (inside compose: kafka:29092).
     bootstrap: str | None = None
+    # SECURE=1: SASL/SCRAM authentication and ACLs (conf/security.yaml), with Kafka data of its own.
+    secure: bool = False
 
     def broker_port(self, node_id: int) -> int:
         return self.first_port + 2 * (node_id - 1)
@@ -183,6 +185,8 @@ def load_settings(
         raw.setdefault("kafka", {})["bootstrap"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     if env.get("SCHEMA_REGISTRY_URL"):
         raw.setdefault("registry", {})["url_override"] = env["SCHEMA_REGISTRY_URL"]
+    if env.get("SECURE", "").lower() in ("1", "true", "yes"):
+        raw.setdefault("kafka", {})["secure"] = True
     if env.get("STACK_HOME"):
         raw["state_dir"] = env["STACK_HOME"]
 

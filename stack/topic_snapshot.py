@@ -10,11 +10,13 @@ import uuid
 
 from confluent_kafka import Consumer, TopicPartition
 
+from stack.credentials import client_auth
+
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 60) -> list:
     """Every message in the topic now: reads each partition up to its end offset at the time of the call."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"snapshot-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, **client_auth()})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {}

@@ -22,6 +22,7 @@ from confluent_kafka.admin import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from stack.credentials import client_auth
 from stack.settings import CONF_DIR, SettingsError, read_yaml, describe_validation_error
 
 ADMIN_TIMEOUT_S = 30
@@ -227,7 +228,7 @@ def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
     raise TopicError(f"topics {names} were created but have no partition leaders after {ADMIN_TIMEOUT_S}s")
 
 
-def describe_topics(admin: AdminClient, bootstrap: str | None = None) -> list[dict]:
+def describe_topics(admin: AdminClient, bootstrap: str | None = None, auth: dict | None = None) -> list[dict]:
     """Name, partitions, replication factor and non-default configs of every non-internal topic, and with
     `bootstrap` the number of messages each holds."""
     metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S)
@@ -256,17 +257,18 @@ def describe_topics(admin: AdminClient, bootstrap: str | None = None) -> list[di
                 "partitions": len(partitions),
                 "replication_factor": max(replicas) if replicas else 0,
                 "config": configs.get(name, {}),
-                "messages": message_count(bootstrap, name, partitions) if bootstrap else None,
+                "messages": message_count(bootstrap, name, partitions, auth) if bootstrap else None,
             }
         )
     return rows
 
 
-def message_count(bootstrap: str, topic: str, partitions) -> int:
+def message_count(bootstrap: str, topic: str, partitions, auth: dict | None = None) -> int:
     """End minus start offset over all partitions: what the topic holds now (after retention)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "stack-size-probe", "log_level": 0})
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "stack-size-probe", "log_level": 0,
+                      **(client_auth() if auth is None else auth)})
     try:
         total = 0
         for partition in partitions:
