@@ -6,9 +6,11 @@ import os
 import shutil
 import subprocess
 
+from stack.credentials import stack_credentials
 from stack.settings import CONF_DIR, REPO_ROOT, StackSettings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+SECURE_COMPOSE_FILE = REPO_ROOT / "docker-compose.secure.yml"  # SECURE=1: SASL/SCRAM and ACLs
 
 
 def docker_engine_available() -> bool:
@@ -40,7 +42,15 @@ def compose_environment(settings: StackSettings) -> dict[str, str]:
         env["COMPOSE_PROFILES"] = ",".join([*profiles, "cluster"])
         env["KAFKA_REPLICATION_FACTOR"] = str(settings.kafka.replication_factor)
         env["KAFKA_MIN_INSYNC_REPLICAS"] = str(settings.kafka.min_insync_replicas)
+    if settings.kafka.secure:  # the override file takes every password from these variables
+        for role, credential in stack_credentials(settings, env).items():
+            env[f"KAFKA_{role.upper()}_PASSWORD"] = credential.password
     return env
+
+
+def compose_files(settings: StackSettings) -> list[str]:
+    files = [COMPOSE_FILE, *([SECURE_COMPOSE_FILE] if settings.kafka.secure else [])]
+    return [argument for path in files for argument in ("-f", str(path))]
 
 
 def compose(settings: StackSettings, *args: str) -> int:
@@ -48,7 +58,7 @@ def compose(settings: StackSettings, *args: str) -> int:
         "docker", "compose",
         "--project-directory", str(REPO_ROOT),
         "--env-file", str(CONF_DIR / "versions.env"),
-        "-f", str(COMPOSE_FILE),
+        *compose_files(settings),
         *args,
     ]
     return subprocess.call(command, env=compose_environment(settings))

@@ -85,11 +85,11 @@ def client_credential(env: Mapping[str, str] = os.environ) -> Credential | None:
     return Credential(values["KAFKA_SASL_USERNAME"], values["KAFKA_SASL_PASSWORD"])
 
 
-def librdkafka_auth(credential: Credential | None) -> dict[str, str]:
+def librdkafka_auth(credential: Credential | None, mechanism: str = MECHANISM) -> dict[str, str]:
     """Settings for confluent-kafka clients (producer, consumer, admin); empty without a credential."""
     if credential is None:
         return {}
-    return {"security.protocol": PROTOCOL, "sasl.mechanism": MECHANISM,
+    return {"security.protocol": PROTOCOL, "sasl.mechanism": mechanism,
             "sasl.username": credential.username, "sasl.password": credential.password}
 
 
@@ -98,10 +98,21 @@ def client_auth(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     return librdkafka_auth(client_credential(env))
 
 
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def jaas_config(credential: Credential) -> str:
-    password = credential.password.replace("\\", "\\\\").replace('"', '\\"')
-    return (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
-            f'username="{credential.username}" password="{password}";')
+    """A Java client's SCRAM login."""
+    return (f"org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f"username={_quoted(credential.username)} password={_quoted(credential.password)};")
+
+
+def plain_jaas_config(admin: Credential) -> str:
+    """A broker's SASL/PLAIN login as the admin, with the admin as the listener's only PLAIN user."""
+    return (f"org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f"username={_quoted(admin.username)} password={_quoted(admin.password)} "
+            f"user_{admin.username}={_quoted(admin.password)};")
 
 
 def spark_kafka_auth(env: Mapping[str, str] = os.environ) -> dict[str, str]:

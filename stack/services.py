@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from stack.credentials import MECHANISM, client_auth, jaas_config, librdkafka_auth, stack_credentials
+from stack.credentials import MECHANISM, client_auth, librdkafka_auth, plain_jaas_config, stack_credentials
 from stack.processes import PidFile
 from stack.settings import REPO_ROOT, StackSettings
 
@@ -70,10 +70,11 @@ def quiet_kafka_admin(bootstrap: str, auth: dict[str, str] | None = None):
 
 
 def stack_admin_auth(settings: StackSettings) -> dict[str, str]:
-    """What the stack's own admin operations (health, topics, users, ACLs) connect with."""
+    """What the stack's own admin operations (health, topics, users, ACLs) connect with: on the secured stack the
+    admin over SASL/PLAIN (see KafkaNode._listener_properties)."""
     if not settings.kafka.secure:
         return {}
-    return librdkafka_auth(stack_credentials(settings)["admin"])
+    return librdkafka_auth(stack_credentials(settings)["admin"], mechanism="PLAIN")
 
 
 @dataclass
@@ -165,26 +166,25 @@ class KafkaNode(Service):
                 "inter.broker.listener.name": "PLAINTEXT",
                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             }
-        admin = stack_credentials(self.settings)["admin"]
-        plain_password = admin.password.replace("\\", "\\\\").replace('"', '\\"')
+        admin_login = plain_jaas_config(stack_credentials(self.settings)["admin"])
         return {
-            # Clients and brokers: SCRAM-SHA-512 over SASL. Controllers: SASL/PLAIN, because SCRAM users are kept
-            # in the metadata log that the controllers are the ones to load (KIP-554).
+            # Clients log in with SCRAM-SHA-512 (users created by `make up` from conf/security.yaml). Brokers,
+            # controllers and the stack's own admin tools log in as the admin with SASL/PLAIN, whose only user is
+            # set here: SCRAM users live in the metadata log, which controllers must load before they can check
+            # any (KIP-554). docker-compose.secure.yml sets up the same.
             "listeners": f"CLIENT://{host}:{broker_port},CONTROLLER://{host}:{controller_port}",
             "advertised.listeners": f"CLIENT://{host}:{broker_port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "CLIENT",
             "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-            "sasl.enabled.mechanisms": MECHANISM,
-            "sasl.mechanism.inter.broker.protocol": MECHANISM,
-            "listener.name.client.sasl.enabled.mechanisms": MECHANISM,
-            "listener.name.client.scram-sha-512.sasl.jaas.config": jaas_config(admin),
+            "sasl.enabled.mechanisms": f"{MECHANISM},PLAIN",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
             "sasl.mechanism.controller.protocol": "PLAIN",
+            "listener.name.client.plain.sasl.jaas.config": admin_login,
+            "listener.name.client.scram-sha-512.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
             "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
-            "listener.name.controller.plain.sasl.jaas.config": (
-                "org.apache.kafka.common.security.plain.PlainLoginModule required "
-                f'username="admin" password="{plain_password}" user_admin="{plain_password}";'
-            ),
+            "listener.name.controller.plain.sasl.jaas.config": admin_login,
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users": "User:admin",
             "allow.everyone.if.no.acl.found": "false",
@@ -265,17 +265,13 @@ class KafkaNode(Service):
         )
         if (self.data_dir / "log" / "meta.properties").exists():
             return
-        format_args = ["format", "-t", cluster_id, "-c", str(self.config_path)]
-        hidden = []
-        if self.kafka.secure:  # the brokers' own SCRAM user must exist before they can talk to each other
-            admin = stack_credentials(self.settings)["admin"]
-            format_args += ["--add-scram", f"{MECHANISM}=[name={admin.username},password={admin.password}]"]
-            hidden.append(admin.password)
-        result = subprocess.run(self._java("kafka.tools.StorageTool", *format_args), capture_output=True, text=True)
+        result = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)),
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             problem = result.stdout[-2000:] + result.stderr[-2000:]
-            for secret in hidden:
-                problem = problem.replace(secret, "<hidden>")
             raise StackError(f"formatting the storage of {self.name} failed:\n{problem}")
 
     def command(self) -> list[str]:

@@ -102,3 +102,40 @@ def test_topics_come_from_conf_through_the_same_init_code_as_the_local_stack():
 @pytest.mark.parametrize("profile, services", [("jupyter", {"jupyter"}), ("cluster", {"kafka-2", "kafka-3"})])
 def test_optional_services_sit_behind_profiles(profile, services):
     assert {name for name, s in SERVICES.items() if profile in s.get("profiles", [])} == services
+
+
+SECURE = yaml.safe_load((REPO_ROOT / "docker-compose.secure.yml").read_text())
+
+
+def test_the_secure_override_puts_every_listener_behind_sasl_with_acls():
+    env = SECURE["services"]["kafka"]["environment"]
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    assert set(protocols) == {"CONTROLLER", "INTERNAL", "HOST"} and set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert "StandardAuthorizer" in env["KAFKA_AUTHORIZER_CLASS_NAME"]
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert set(SECURE["services"]) - set(SERVICES) == set()  # it only overrides services that exist
+
+
+def test_the_secure_override_holds_no_password_only_required_variables():
+    text = (REPO_ROOT / "docker-compose.secure.yml").read_text()
+    passwords = re.findall(r'password="([^"]*)"', text) + re.findall(r"_PASSWORD: (.+)", text)
+    assert passwords and all(re.fullmatch(r"\$\{KAFKA_[A-Z]+_PASSWORD:\?[^}]+\}", p) for p in passwords), passwords
+    init_env = SECURE["services"]["init"]["environment"]
+    assert init_env["SECURE"] == "1"
+    assert {key for key in init_env if key.endswith("_PASSWORD")} == {
+        f"KAFKA_{role.upper()}_PASSWORD" for role in ("admin", "producer", "consumer", "spark")}
+    for name in ("spark-master", "spark-worker-1", "spark-worker-2"):
+        assert SECURE["services"][name]["environment"]["KAFKA_SASL_USERNAME"] == "spark"
+
+
+def test_secure_make_up_on_docker_adds_the_override_and_hands_it_the_passwords(tmp_path):
+    from stack.compose import compose_environment, compose_files
+
+    settings = load_settings(env={"SECURE": "1", "STACK_HOME": str(tmp_path)})
+    assert compose_files(settings)[-1].endswith("docker-compose.secure.yml")
+    env = compose_environment(settings)
+    stored = read_env_file(tmp_path / "secrets" / "credentials.env")
+    assert all(env[key] == value and len(value) >= 24 for key, value in stored.items())
+    assert oct((tmp_path / "secrets" / "credentials.env").stat().st_mode & 0o777) == "0o600"
+    plain = load_settings(env={"STACK_HOME": str(tmp_path)})
+    assert compose_files(plain)[-1].endswith("docker-compose.yml")
