@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 
-from stack.credentials import stack_credentials
+from stack.credentials import stack_credentials, write_client_files
 from stack.settings import CONF_DIR, REPO_ROOT, StackSettings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -43,8 +43,10 @@ def compose_environment(settings: StackSettings) -> dict[str, str]:
         env["KAFKA_REPLICATION_FACTOR"] = str(settings.kafka.replication_factor)
         env["KAFKA_MIN_INSYNC_REPLICAS"] = str(settings.kafka.min_insync_replicas)
     if settings.kafka.secure:  # the override file takes every password from these variables
-        for role, credential in stack_credentials(settings, env).items():
+        credentials = stack_credentials(settings, env)
+        for role, credential in credentials.items():
             env[f"KAFKA_{role.upper()}_PASSWORD"] = credential.password
+        write_client_files(settings, credentials, ca_pem=None)  # compose's secured Kafka has no TLS
     return env
 
 

@@ -3,8 +3,9 @@
 The stack's own passwords live in `<STACK_HOME>/secrets/credentials.env` (created on the first secured start with
 random passwords, readable by the owner only, outside git like all of .stack/), unless the environment sets
 KAFKA_<ROLE>_PASSWORD. For each role a client file `<STACK_HOME>/secrets/<role>.env` is written, which a client
-is pointed at with KAFKA_CREDENTIALS_FILE; a client may instead take KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD
-from its environment. A client with neither connects without authentication (the default, unsecured stack).
+is pointed at with KAFKA_CREDENTIALS_FILE; a client may instead take KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and
+KAFKA_SSL_CA_LOCATION from its environment. A client with neither connects without authentication or TLS (the
+default, unsecured stack).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from stack.settings import SettingsError, StackSettings, read_env_file
 
 ROLES = ("admin", "producer", "consumer", "spark")
 MECHANISM = "SCRAM-SHA-512"
-PROTOCOL = "SASL_PLAINTEXT"
+PROTOCOL = "SASL_SSL"  # SASL logins over TLS (stack/tls.py makes the certificates)
 
 
 @dataclass(frozen=True)
@@ -35,26 +36,49 @@ def secrets_dir(settings: StackSettings) -> Path:
     return settings.state_dir / "secrets"
 
 
-def stack_credentials(settings: StackSettings, env: Mapping[str, str] = os.environ) -> dict[str, Credential]:
-    """Every role's credential, creating the secrets file with random passwords on first use."""
+@dataclass(frozen=True)
+class ClientLogin:
+    """How one client connects to the secured stack: its credential, over TLS trusting the stack's CA."""
+
+    credential: Credential
+    ca_location: str | None = None
+    protocol: str = PROTOCOL
+
+
+TLS_PASSWORD = "KAFKA_TLS_PASSWORD"  # of the broker's key store (stack/tls.py)
+
+
+def stack_secrets(settings: StackSettings, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """KAFKA_<ROLE>_PASSWORD for every role and KAFKA_TLS_PASSWORD: from the environment, else from
+    `<STACK_HOME>/secrets/credentials.env`, else new random ones, written there for next time."""
     path = secrets_dir(settings) / "credentials.env"
     stored = read_env_file(path) if path.exists() else {}
-    passwords = {}
-    for role in ROLES:
-        key = f"KAFKA_{role.upper()}_PASSWORD"
-        passwords[key] = env.get(key) or stored.get(key) or secrets.token_urlsafe(24)
-    if passwords != {k: stored.get(k) for k in passwords}:
-        _write_private(path, "".join(f"{key}={value}\n" for key, value in passwords.items()))
-    credentials = {role: Credential(role, passwords[f"KAFKA_{role.upper()}_PASSWORD"]) for role in ROLES}
-    for role, credential in credentials.items():
-        _write_private(secrets_dir(settings) / f"{role}.env", client_file_text(credential))
-    return credentials
+    keys = [f"KAFKA_{role.upper()}_PASSWORD" for role in ROLES] + [TLS_PASSWORD]
+    values = {key: env.get(key) or stored.get(key) or secrets.token_urlsafe(24) for key in keys}
+    if values != {key: stored.get(key) for key in keys}:
+        _write_private(path, "".join(f"{key}={value}\n" for key, value in values.items()))
+    return values
 
 
-def client_file_text(credential: Credential) -> str:
+def stack_credentials(settings: StackSettings, env: Mapping[str, str] = os.environ) -> dict[str, Credential]:
+    """Every role's credential (see stack_secrets)."""
+    values = stack_secrets(settings, env)
+    return {role: Credential(role, values[f"KAFKA_{role.upper()}_PASSWORD"]) for role in ROLES}
+
+
+def write_client_files(settings: StackSettings, credentials: dict[str, Credential], ca_pem: Path | None) -> None:
+    """<STACK_HOME>/secrets/<role>.env for each role, what KAFKA_CREDENTIALS_FILE points a client at; without a
+    CA certificate (the Docker stack) the login goes over SASL_PLAINTEXT."""
+    for credential in credentials.values():
+        _write_private(secrets_dir(settings) / f"{credential.username}.env", client_file_text(credential, ca_pem))
+
+
+def client_file_text(credential: Credential, ca_pem: Path | None) -> str:
+    transport = (f"KAFKA_SECURITY_PROTOCOL={PROTOCOL}\nKAFKA_SSL_CA_LOCATION={ca_pem}\n" if ca_pem
+                 else "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT\n")
     return (
-        f"# Kafka credentials of the '{credential.username}' role: KAFKA_CREDENTIALS_FILE=<this file> <command>\n"
-        f"KAFKA_SECURITY_PROTOCOL={PROTOCOL}\nKAFKA_SASL_MECHANISM={MECHANISM}\n"
+        f"# Kafka login of the '{credential.username}' role: KAFKA_CREDENTIALS_FILE=<this file> <command>\n"
+        f"{transport}KAFKA_SASL_MECHANISM={MECHANISM}\n"
         f"KAFKA_SASL_USERNAME={credential.username}\nKAFKA_SASL_PASSWORD={credential.password}\n"
     )
 
@@ -66,36 +90,41 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def client_credential(env: Mapping[str, str] = os.environ) -> Credential | None:
-    """The calling client's credential: KAFKA_SASL_USERNAME/PASSWORD, else KAFKA_CREDENTIALS_FILE, else none."""
-    if env.get("KAFKA_SASL_USERNAME"):
-        if not env.get("KAFKA_SASL_PASSWORD"):
-            raise SettingsError("KAFKA_SASL_USERNAME is set but KAFKA_SASL_PASSWORD is not")
-        return Credential(env["KAFKA_SASL_USERNAME"], env["KAFKA_SASL_PASSWORD"])
-    file = env.get("KAFKA_CREDENTIALS_FILE")
-    if not file:
+def client_login(env: Mapping[str, str] = os.environ) -> ClientLogin | None:
+    """The calling client's login: KAFKA_SASL_USERNAME/PASSWORD (with KAFKA_SSL_CA_LOCATION), else the file
+    KAFKA_CREDENTIALS_FILE names, else none (the unsecured stack)."""
+    values: Mapping[str, str] = env
+    if not env.get("KAFKA_SASL_USERNAME") and env.get("KAFKA_CREDENTIALS_FILE"):
+        file = env["KAFKA_CREDENTIALS_FILE"]
+        try:
+            values = read_env_file(Path(file))
+        except FileNotFoundError:
+            raise SettingsError(f"KAFKA_CREDENTIALS_FILE points at {file}, which does not exist "
+                                f"(SECURE=1 make up writes one per role under .stack/secrets/)") from None
+    if not values.get("KAFKA_SASL_USERNAME"):
         return None
-    try:
-        values = read_env_file(Path(file))
-    except FileNotFoundError:
-        raise SettingsError(f"KAFKA_CREDENTIALS_FILE points at {file}, which does not exist "
-                            f"(SECURE=1 make up writes one per role under .stack/secrets/)") from None
-    if not values.get("KAFKA_SASL_USERNAME") or not values.get("KAFKA_SASL_PASSWORD"):
-        raise SettingsError(f"{file} (KAFKA_CREDENTIALS_FILE) lacks KAFKA_SASL_USERNAME or KAFKA_SASL_PASSWORD")
-    return Credential(values["KAFKA_SASL_USERNAME"], values["KAFKA_SASL_PASSWORD"])
+    if not values.get("KAFKA_SASL_PASSWORD"):
+        raise SettingsError("KAFKA_SASL_USERNAME is set but KAFKA_SASL_PASSWORD is not "
+                            "(in the environment or the KAFKA_CREDENTIALS_FILE)")
+    return ClientLogin(Credential(values["KAFKA_SASL_USERNAME"], values["KAFKA_SASL_PASSWORD"]),
+                       values.get("KAFKA_SSL_CA_LOCATION") or None,
+                       values.get("KAFKA_SECURITY_PROTOCOL") or PROTOCOL)
 
 
-def librdkafka_auth(credential: Credential | None, mechanism: str = MECHANISM) -> dict[str, str]:
-    """Settings for confluent-kafka clients (producer, consumer, admin); empty without a credential."""
-    if credential is None:
+def librdkafka_auth(login: ClientLogin | None, mechanism: str = MECHANISM) -> dict[str, str]:
+    """Settings for confluent-kafka clients (producer, consumer, admin); empty without a login."""
+    if login is None:
         return {}
-    return {"security.protocol": PROTOCOL, "sasl.mechanism": mechanism,
-            "sasl.username": credential.username, "sasl.password": credential.password}
+    config = {"security.protocol": login.protocol, "sasl.mechanism": mechanism,
+              "sasl.username": login.credential.username, "sasl.password": login.credential.password}
+    if login.ca_location:
+        config["ssl.ca.location"] = login.ca_location
+    return config
 
 
 def client_auth(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """The calling client's confluent-kafka settings, from its environment."""
-    return librdkafka_auth(client_credential(env))
+    return librdkafka_auth(client_login(env))
 
 
 def _quoted(text: str) -> str:
@@ -116,9 +145,14 @@ def plain_jaas_config(admin: Credential) -> str:
 
 
 def spark_kafka_auth(env: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Options for Spark's Kafka source and sink (the `kafka.` prefix passes them to the Java clients)."""
-    credential = client_credential(env)
-    if credential is None:
+    """Options for Spark's Kafka source and sink (the `kafka.` prefix passes them to the Java clients). The CA
+    certificate goes inline, so executors on other machines need no file of it."""
+    login = client_login(env)
+    if login is None:
         return {}
-    return {"kafka.security.protocol": PROTOCOL, "kafka.sasl.mechanism": MECHANISM,
-            "kafka.sasl.jaas.config": jaas_config(credential)}
+    options = {"kafka.security.protocol": login.protocol, "kafka.sasl.mechanism": MECHANISM,
+               "kafka.sasl.jaas.config": jaas_config(login.credential)}
+    if login.ca_location:
+        options["kafka.ssl.truststore.type"] = "PEM"
+        options["kafka.ssl.truststore.certificates"] = Path(login.ca_location).read_text()
+    return options

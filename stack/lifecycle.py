@@ -8,7 +8,7 @@ import time
 import requests
 from dataclasses import dataclass
 
-from stack.credentials import stack_credentials
+from stack.credentials import secrets_dir, stack_credentials, write_client_files
 from stack.schemas import apply_subject_compatibility, load_subject_compatibility
 from stack.security import apply_security, load_security_spec
 from stack.processes import describe_pid, listening_pid, rss_mib, spawn, stop, tail
@@ -16,6 +16,7 @@ from stack.services import (
     KafkaNode, SchemaRegistry, Service, StackError, build_services, quiet_kafka_admin, stack_admin_auth,
 )
 from stack.settings import StackSettings
+from stack.tls import tls_material
 from stack.topics import apply_topics, load_topic_specs
 
 POLL_INTERVAL_S = 0.5
@@ -100,7 +101,10 @@ def initialize(settings: StackSettings, say=print, topics: bool = True, registry
         report = apply_topics(admin, load_topic_specs())
         say(f"  topics: {report.summary()}")
         if settings.kafka.secure:
-            say(f"  security: {apply_security(admin, stack_credentials(settings), load_security_spec())}")
+            credentials = stack_credentials(settings)
+            say(f"  security: {apply_security(admin, credentials, load_security_spec())}")
+            write_client_files(settings, credentials, tls_material(settings).ca_pem)
+            say(f"  logins: {', '.join(credentials)} in {secrets_dir(settings)}/<role>.env (KAFKA_CREDENTIALS_FILE)")
     if registry:
         level = settings.registry.compatibility
         response = requests.put(f"{settings.registry.url}/config", json={"compatibility": level}, timeout=10)

@@ -18,9 +18,12 @@ from pathlib import Path
 
 import requests
 
-from stack.credentials import MECHANISM, client_auth, librdkafka_auth, plain_jaas_config, stack_credentials
+from stack.credentials import (
+    MECHANISM, ClientLogin, client_auth, librdkafka_auth, plain_jaas_config, stack_credentials,
+)
 from stack.processes import PidFile
 from stack.settings import REPO_ROOT, StackSettings
+from stack.tls import tls_material
 
 JVM_DIR = REPO_ROOT / "stack" / "jvm"
 
@@ -74,7 +77,8 @@ def stack_admin_auth(settings: StackSettings) -> dict[str, str]:
     admin over SASL/PLAIN (see KafkaNode._listener_properties)."""
     if not settings.kafka.secure:
         return {}
-    return librdkafka_auth(stack_credentials(settings)["admin"], mechanism="PLAIN")
+    login = ClientLogin(stack_credentials(settings)["admin"], str(tls_material(settings).ca_pem))
+    return librdkafka_auth(login, mechanism="PLAIN")
 
 
 @dataclass
@@ -167,6 +171,7 @@ class KafkaNode(Service):
                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             }
         admin_login = plain_jaas_config(stack_credentials(self.settings)["admin"])
+        tls = tls_material(self.settings, find_java())
         return {
             # Clients log in with SCRAM-SHA-512 (users created by `make up` from conf/security.yaml). Brokers,
             # controllers and the stack's own admin tools log in as the admin with SASL/PLAIN, whose only user is
@@ -176,7 +181,15 @@ class KafkaNode(Service):
             "advertised.listeners": f"CLIENT://{host}:{broker_port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "CLIENT",
-            "listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
+            # Clients and brokers over TLS with the stack's own CA (stack/tls.py); the controller port, which
+            # clients never reach, is not encrypted.
+            "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(tls.keystore),
+            "ssl.keystore.password": tls.password,
+            "ssl.key.password": tls.password,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls.ca_pem),
             "sasl.enabled.mechanisms": f"{MECHANISM},PLAIN",
             "sasl.mechanism.inter.broker.protocol": "PLAIN",
             "sasl.mechanism.controller.protocol": "PLAIN",

@@ -1,5 +1,5 @@
-"""The secured mode (SECURE=1 make up): SASL/SCRAM logins and ACLs from conf/security.yaml. An unauthenticated
-client and a wrong password are refused, a role without the ACL is refused by name, the whole pipeline
+"""The secured mode (SECURE=1 make up): SASL/SCRAM logins over TLS and ACLs from conf/security.yaml. The broker
+speaks TLS with a certificate of the stack's own CA; an unauthenticated client and a wrong password are refused, a role without the ACL is refused by name, the whole pipeline
 (producer, a Spark job on the cluster, consumer) runs with each role's own credentials, and no password appears
 in any log line or output."""
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
 
@@ -16,6 +18,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from stack import lifecycle
 from stack.credentials import ROLES, secrets_dir, stack_credentials
 from stack.settings import REPO_ROOT, load_settings
+from stack.tls import tls_dir
 from tests.jobs.cluster import run_job_unchecked
 
 pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
@@ -58,9 +61,22 @@ def test_a_client_without_a_login_is_refused(secured):
     _connection_errors({"bootstrap.servers": secured.kafka.bootstrap_servers})
 
 
+def test_clients_talk_tls_to_a_broker_whose_certificate_the_stacks_ca_signed(secured):
+    host, port = secured.kafka.bootstrap_servers.split(",")[0].split(":")
+    trusting = ssl.create_default_context(cafile=str(tls_dir(secured) / "ca.pem"))
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with trusting.wrap_socket(raw, server_hostname=host) as tls:  # checks the chain and the name 127.0.0.1
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+            assert dict(item[0] for item in tls.getpeercert()["subject"])["commonName"] == "kafka"
+    with pytest.raises(ssl.SSLCertVerificationError):  # a client that does not trust the stack's CA
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+
+
 def test_a_wrong_password_is_refused_as_an_authentication_failure_without_echoing_it(secured):
     errors = _connection_errors({
-        "bootstrap.servers": secured.kafka.bootstrap_servers, "security.protocol": "SASL_PLAINTEXT",
+        "bootstrap.servers": secured.kafka.bootstrap_servers, "security.protocol": "SASL_SSL",
+        "ssl.ca.location": str(tls_dir(secured) / "ca.pem"),
         "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "producer", "sasl.password": "not-the-password-42",
     })
     assert any(error.code() == KafkaError._AUTHENTICATION for error in errors), errors

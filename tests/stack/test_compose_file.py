@@ -135,7 +135,10 @@ def test_secure_make_up_on_docker_adds_the_override_and_hands_it_the_passwords(t
     assert compose_files(settings)[-1].endswith("docker-compose.secure.yml")
     env = compose_environment(settings)
     stored = read_env_file(tmp_path / "secrets" / "credentials.env")
-    assert all(env[key] == value and len(value) >= 24 for key, value in stored.items())
+    roles = [f"KAFKA_{role}_PASSWORD" for role in ("ADMIN", "PRODUCER", "CONSUMER", "SPARK")]
+    assert all(env[key] == stored[key] and len(stored[key]) >= 24 for key in roles)
+    login = read_env_file(tmp_path / "secrets" / "producer.env")
+    assert login["KAFKA_SASL_USERNAME"] == "producer" and login["KAFKA_SECURITY_PROTOCOL"] == "SASL_PLAINTEXT"
     assert oct((tmp_path / "secrets" / "credentials.env").stat().st_mode & 0o777) == "0o600"
     plain = load_settings(env={"STACK_HOME": str(tmp_path)})
     assert compose_files(plain)[-1].endswith("docker-compose.yml")
