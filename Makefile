@@ -18,7 +18,7 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars up down status logs clean topics stream data produce consume submit test
+.PHONY: help venv jars up down status logs clean topics connectors stream data produce consume submit test
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,12 +32,17 @@ $(VENV)/.installed: requirements.txt
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	touch $@
 
-jars: $(LIB)/kafka/.resolved $(LIB)/spark-connectors/.resolved $(LIB)/apicurio/.resolved ## resolve the JVM artifacts from Maven Central (cached)
+jars: $(LIB)/kafka/.resolved $(LIB)/kafka-connect/.resolved $(LIB)/spark-connectors/.resolved $(LIB)/apicurio/.resolved ## resolve the JVM artifacts from Maven Central (cached)
 
 $(LIB)/kafka/.resolved: conf/versions.env stack/jvm/kafka.pom.xml
 	@command -v mvn >/dev/null || { echo "Maven (mvn) is needed to resolve the JVM artifacts: apt-get install maven"; exit 1; }
 	rm -rf $(LIB)/kafka
 	$(MVN) -f stack/jvm/kafka.pom.xml $(MVN_PROPS) dependency:copy-dependencies -DoutputDirectory=$(LIB)/kafka
+	touch $@
+
+$(LIB)/kafka-connect/.resolved: conf/versions.env stack/jvm/kafka-connect.pom.xml
+	rm -rf $(LIB)/kafka-connect
+	$(MVN) -f stack/jvm/kafka-connect.pom.xml $(MVN_PROPS) dependency:copy-dependencies -DoutputDirectory=$(LIB)/kafka-connect
 	touch $@
 
 $(LIB)/spark-connectors/.resolved: conf/versions.env stack/jvm/spark-connectors.pom.xml
@@ -74,6 +79,9 @@ clean: venv ## remove the stack's data and logs (after make down)
 
 topics: venv ## apply conf/topics.yaml and list topics
 	@$(STACK) topics --apply
+
+connectors: venv ## create or update the Kafka Connect connectors of conf/connectors.yaml (CONNECT=1 make up first)
+	@$(STACK) connectors
 
 stream: venv jars ## run the pipeline and watch results (DURATION=60 stops by itself, SPEED=120 replay speed)
 	@$(STACK) stream $(if $(DURATION),--duration $(DURATION)) $(if $(SPEED),--speed $(SPEED)) $(STREAM_ARGS)

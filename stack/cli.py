@@ -15,6 +15,7 @@ import time
 
 from stack import compose, lifecycle, submit
 from stack.processes import tail
+from stack.connectors import apply_connectors, connector_statuses, load_connectors
 from stack.groups import group_lags
 from stack.services import StackError, build_services, quiet_kafka_admin, stack_admin_auth
 from stack.settings import SettingsError, load_settings
@@ -42,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     topics = commands.add_parser("topics", help="list topics (partitions, replication, messages, configs) and consumer group lag")
     topics.add_argument("--apply", action="store_true", help="first create or update the topics of conf/topics.yaml")
+    connectors = commands.add_parser(
+        "connectors", help="create or update the Kafka Connect connectors of conf/connectors.yaml, and show their status")
+    connectors.add_argument("--status", action="store_true", help="only show their status")
     submit = commands.add_parser(
         "submit",
         help="spark-submit an application to the standalone master with the Kafka and Avro connector jars",
@@ -136,6 +140,11 @@ def _local(args: argparse.Namespace, settings) -> int:
             print(f"topics: {apply_topics(admin, load_topic_specs()).summary()}")
         _print_topics(admin, settings.kafka.bootstrap_servers, auth)
         return 0
+    if args.command == "connectors":
+        if not args.status:
+            for line in apply_connectors(settings.connect.url, load_connectors()):
+                print(f"  {line}")
+        return 0 if _print_connectors(settings) else 3
     if args.command == "stream":
         from stack import stream
 
@@ -157,7 +166,23 @@ def _print_status(settings) -> list:
         pid = str(row.pid) if row.pid else "-"
         memory = f"{row.rss_mib:.0f}" if row.rss_mib is not None else "-"
         print(f"{row.name:<16} {pid:>7} {memory:>8}  {row.address:<38} {row.web_ui:<52} {row.health}")
+    if any(row.name == "kafka-connect" and row.health == "healthy" for row in rows):
+        print()
+        _print_connectors(settings)
     return rows
+
+
+def _print_connectors(settings) -> bool:
+    """The connectors and their tasks; True when every one runs."""
+    statuses = connector_statuses(settings.connect.url)
+    print(f"{'CONNECTOR':<24} {'TYPE':<7} {'STATE':<10} TASKS")
+    for status in statuses:
+        print(f"{status.name:<24} {status.kind:<7} {status.state:<10} {', '.join(status.tasks) or '-'}")
+        if status.trace:
+            print(f"  first failed task: {status.trace.splitlines()[0]}")
+    if not statuses:
+        print("(none: `make connectors` creates those of conf/connectors.yaml)")
+    return all(s.state == "RUNNING" and all(t == "RUNNING" for t in s.tasks) for s in statuses)
 
 
 def _print_topics(admin, bootstrap: str, auth: dict) -> None:

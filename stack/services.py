@@ -252,21 +252,8 @@ class KafkaNode(Service):
         path.write_text(json.dumps({"cluster_id": cluster_id, "brokers": self.kafka.brokers}))
         return cluster_id
 
-    def _classpath(self) -> str:
-        return str(_require_dir(self.settings.lib_dir / "kafka", "The Kafka jars")) + "/*"
-
     def _java(self, main_class: str, *args: str, heap: str | None = None) -> list[str]:
-        command = [find_java(), "-cp", self._classpath()]
-        if heap:
-            command += [f"-Xmx{heap}", "-Xms128m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
-        command += [
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={JVM_DIR / 'log4j2.properties'}",
-            f"-Dkafka.logs.dir={self.settings.log_dir}",
-            main_class,
-            *args,
-        ]
-        return command
+        return kafka_jvm(self.settings, "kafka", main_class, *args, heap=heap)
 
     def prepare(self) -> None:
         cluster_id = self._cluster_id()
@@ -301,6 +288,89 @@ class KafkaNode(Service):
         if missing:
             return f"brokers {sorted(missing)} not yet in the cluster metadata"
         return None
+
+
+def kafka_jvm(settings: StackSettings, jars: str, main_class: str, *args: str, heap: str | None = None) -> list[str]:
+    """A java command line for one of Kafka's main classes, with the jars `make jars` put in lib/<jars>."""
+    classpath = str(_require_dir(settings.lib_dir / jars, f"The {jars} jars")) + "/*"
+    command = [find_java(), "-cp", classpath]
+    if heap:
+        command += [f"-Xmx{heap}", "-Xms128m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+    return [
+        *command,
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={JVM_DIR / 'log4j2.properties'}",
+        f"-Dkafka.logs.dir={settings.log_dir}",
+        main_class,
+        *args,
+    ]
+
+
+# ------------------------------------------------------------------------------------------------------
+# Kafka Connect
+# ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class KafkaConnect(Service):
+    """A Kafka Connect worker in distributed mode (CONNECT=1): its connectors, offsets and status live in Kafka
+    topics, and it is driven through its REST API (stack/connectors.py applies conf/connectors.yaml)."""
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.connect.port]
+
+    @property
+    def address(self) -> str:
+        return self.settings.connect.url
+
+    @property
+    def web_ui(self) -> str:
+        return f"{self.settings.connect.url}/connectors?expand=status"
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / "connect-distributed.properties"
+
+    def worker_properties(self) -> dict[str, str]:
+        connect, rf = self.settings.connect, str(self.settings.kafka.replication_factor)
+        return {
+            "bootstrap.servers": self.settings.kafka.bootstrap_servers,
+            "group.id": connect.group_id,
+            # Lines of text in, lines of text out: what the file connectors carry.
+            "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "config.storage.topic": f"{connect.group_id}-configs",
+            "offset.storage.topic": f"{connect.group_id}-offsets",
+            "status.storage.topic": f"{connect.group_id}-status",
+            "config.storage.replication.factor": rf,
+            "offset.storage.replication.factor": rf,
+            "status.storage.replication.factor": rf,
+            "offset.flush.interval.ms": "2000",
+            "listeners": f"http://{self.settings.bind_host}:{connect.port}",
+            "rest.advertised.host.name": self.settings.bind_host,
+            "rest.advertised.port": str(connect.port),
+        }
+
+    def prepare(self) -> None:
+        if self.settings.kafka.secure:
+            raise StackError("Kafka Connect is not set up for the secured mode (SECURE=1); start it without CONNECT=1")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(
+            "# Written by `python -m stack` from conf/stack.yaml on every start; edit that file instead.\n"
+            + "".join(f"{key}={value}\n" for key, value in self.worker_properties().items())
+        )
+
+    def command(self) -> list[str]:
+        return kafka_jvm(self.settings, "kafka-connect", "org.apache.kafka.connect.cli.ConnectDistributed",
+                         str(self.config_path), heap=self.settings.connect.heap)
+
+    def health(self) -> str | None:
+        try:
+            response = requests.get(f"{self.settings.connect.url}/connectors", timeout=3)
+        except requests.RequestException as exc:
+            return f"no answer from the REST API ({exc.__class__.__name__})"
+        return None if response.ok else f"REST API answers {response.status_code}"
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -488,5 +558,7 @@ def build_services(settings: StackSettings) -> list[Service]:
         SparkWorker(name=f"spark-worker-{n}", settings=settings, worker_id=n)
         for n in range(1, settings.spark.workers + 1)
     ]
+    if settings.connect.enabled:
+        services.append(KafkaConnect(name="kafka-connect", settings=settings))
     return services
 

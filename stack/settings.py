@@ -73,6 +73,17 @@ class RegistrySettings(_Frozen):
         return self.url_override or f"http://127.0.0.1:{self.port}/apis/ccompat/v7"
 
 
+class ConnectSettings(_Frozen):
+    enabled: bool = False      # CONNECT=1 starts the worker with the stack
+    port: int = 8083           # its REST API
+    heap: str = Field("384m", pattern=r"^\d+[mg]$")
+    group_id: str = "pipeline-connect"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 class SparkSettings(_Frozen):
     master_port: int = 7077
     master_ui_port: int = 8080
@@ -102,6 +113,7 @@ class StackSettings(_Frozen):
     startup_timeout_s: float = Field(150, gt=0)
     kafka: KafkaSettings = KafkaSettings()
     registry: RegistrySettings = RegistrySettings()
+    connect: ConnectSettings = ConnectSettings()
     spark: SparkSettings = SparkSettings()
     versions: Mapping[str, str] = Field(default_factory=dict)
 
@@ -185,6 +197,8 @@ def load_settings(
         raw.setdefault("kafka", {})["bootstrap"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     if env.get("SCHEMA_REGISTRY_URL"):
         raw.setdefault("registry", {})["url_override"] = env["SCHEMA_REGISTRY_URL"]
+    if env.get("CONNECT", "").lower() in ("1", "true", "yes"):
+        raw.setdefault("connect", {})["enabled"] = True
     if env.get("SECURE", "").lower() in ("1", "true", "yes"):
         raw.setdefault("kafka", {})["secure"] = True
     if env.get("STACK_HOME"):
