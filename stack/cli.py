@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         mode = compose.choose_mode()
         if mode == "docker" and args.command in ("up", "down", "status", "logs", "clean", "submit"):
             return _docker(args, settings)
+        if settings.broker == "redpanda" and args.command == "up":
+            raise StackError("Redpanda runs on Docker only (its compose profile): no Docker engine answers here, "
+                             "and Redpanda is not on the package registries the local stack is built from")
         return _local(args, settings)
     except (SettingsError, StackError, TopicError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

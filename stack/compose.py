@@ -7,6 +7,7 @@ import shutil
 import subprocess
 
 from stack.credentials import stack_credentials, write_client_files
+from stack.services import StackError
 from stack.settings import CONF_DIR, REPO_ROOT, StackSettings
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -35,13 +36,20 @@ def choose_mode(requested: str | None = None) -> str:
 
 
 def compose_environment(settings: StackSettings) -> dict[str, str]:
-    """BROKERS=3 adds the `cluster` profile and the replication defaults of the local three-broker cluster."""
+    """The profiles and variables docker-compose.yml expects: `kafka` or `redpanda` (STACK_BROKER), `cluster` and
+    the three-broker replication defaults (BROKERS=3), the passwords of the secured mode (SECURE=1)."""
+    if settings.broker == "redpanda" and (settings.kafka.brokers > 1 or settings.kafka.secure):
+        raise StackError("the redpanda profile is one Redpanda node without logins: drop BROKERS and SECURE")
     env = dict(os.environ)
+    profiles = [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
+    profiles.append(settings.broker)  # `kafka` (Kafka and Apicurio) or `redpanda`
+    if settings.broker == "redpanda":
+        env["SCHEMA_REGISTRY_PATH"] = settings.registry.path
     if settings.kafka.brokers > 1:
-        profiles = [p for p in env.get("COMPOSE_PROFILES", "").split(",") if p]
-        env["COMPOSE_PROFILES"] = ",".join([*profiles, "cluster"])
+        profiles.append("cluster")
         env["KAFKA_REPLICATION_FACTOR"] = str(settings.kafka.replication_factor)
         env["KAFKA_MIN_INSYNC_REPLICAS"] = str(settings.kafka.min_insync_replicas)
+    env["COMPOSE_PROFILES"] = ",".join(dict.fromkeys(profiles))
     if settings.kafka.secure:  # the override file takes every password from these variables
         credentials = stack_credentials(settings, env)
         for role, credential in credentials.items():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -66,11 +66,13 @@ class RegistrySettings(_Frozen):
     )
     # Set from SCHEMA_REGISTRY_URL where clients reach the registry elsewhere.
     url_override: str | None = None
+    # Where the Confluent-compatible API sits: under Apicurio's /apis/ccompat/v7; at the root on Redpanda.
+    path: str = "/apis/ccompat/v7"
 
     @property
     def url(self) -> str:
         """Base URL of the Confluent-compatible API, as confluent-kafka's SchemaRegistryClient wants it."""
-        return self.url_override or f"http://127.0.0.1:{self.port}/apis/ccompat/v7"
+        return self.url_override or f"http://127.0.0.1:{self.port}{self.path}"
 
 
 class ConnectSettings(_Frozen):
@@ -108,6 +110,9 @@ class SparkSettings(_Frozen):
 
 
 class StackSettings(_Frozen):
+    # STACK_BROKER=redpanda: the compose profile with Redpanda (Kafka API and schema registry) in place of
+    # Kafka and Apicurio; Docker only.
+    broker: Literal["kafka", "redpanda"] = "kafka"
     state_dir: Path = Path(".stack")
     bind_host: str = "127.0.0.1"
     startup_timeout_s: float = Field(150, gt=0)
@@ -197,6 +202,10 @@ def load_settings(
         raw.setdefault("kafka", {})["bootstrap"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     if env.get("SCHEMA_REGISTRY_URL"):
         raw.setdefault("registry", {})["url_override"] = env["SCHEMA_REGISTRY_URL"]
+    if env.get("STACK_BROKER"):
+        raw["broker"] = env["STACK_BROKER"]
+        if env["STACK_BROKER"] == "redpanda":
+            raw.setdefault("registry", {})["path"] = ""
     if env.get("CONNECT", "").lower() in ("1", "true", "yes"):
         raw.setdefault("connect", {})["enabled"] = True
     if env.get("SECURE", "").lower() in ("1", "true", "yes"):

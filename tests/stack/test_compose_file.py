@@ -13,6 +13,7 @@ COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 VERSIONS = read_env_file(REPO_ROOT / "conf" / "versions.env")
 ONE_SHOT = {"init"}
+BROKER_SERVICES = {"kafka", "schema-registry", "redpanda"}
 
 
 def _resolve(value: str) -> str:
@@ -59,8 +60,10 @@ def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_depe
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
     for name, service in SERVICES.items():
         for dependency, condition in service.get("depends_on", {}).items():
-            expected = "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
-            assert condition == {"condition": expected}, f"{name} -> {dependency}"
+            expected = {"condition": "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"}
+            if dependency in BROKER_SERVICES and name == "init":  # one profile's broker runs, the other's not
+                expected["required"] = False
+            assert condition == expected, f"{name} -> {dependency}"
             assert dependency in SERVICES
 
 
@@ -77,8 +80,11 @@ def test_host_ports_are_the_local_stacks_and_bound_to_loopback():
     for name, port in expected.items():
         assert port in _host_ports(SERVICES[name]), f"{name} does not publish {port}"
     assert set(_host_ports(SERVICES["spark-master"])) == {settings.spark.master_port, settings.spark.master_ui_port}
-    published = [port for service in SERVICES.values() for port in _host_ports(service)]
-    assert len(published) == len(set(published)), "two services publish the same host port"
+    for broker in ("kafka", "redpanda"):  # the two profiles never run together; within each, no port twice
+        running = [s for s in SERVICES.values() if set(s.get("profiles", [broker])) & {broker, "cluster", "jupyter"}
+                   and not (broker == "redpanda" and "cluster" in s.get("profiles", []))]
+        published = [port for service in running for port in _host_ports(service)]
+        assert len(published) == len(set(published)), f"two services publish the same host port ({broker})"
     for name, service in SERVICES.items():
         assert set(_host_ports(service).values()) <= {"127.0.0.1"}, f"{name} publishes beyond loopback"
 
@@ -99,7 +105,10 @@ def test_topics_come_from_conf_through_the_same_init_code_as_the_local_stack():
     assert init["restart"] == "no"
 
 
-@pytest.mark.parametrize("profile, services", [("jupyter", {"jupyter"}), ("cluster", {"kafka-2", "kafka-3"})])
+@pytest.mark.parametrize("profile, services", [
+    ("jupyter", {"jupyter"}), ("cluster", {"kafka-2", "kafka-3"}),
+    ("kafka", {"kafka", "schema-registry"}), ("redpanda", {"redpanda"}),
+])
 def test_optional_services_sit_behind_profiles(profile, services):
     assert {name for name, s in SERVICES.items() if profile in s.get("profiles", [])} == services
 
@@ -142,3 +151,28 @@ def test_secure_make_up_on_docker_adds_the_override_and_hands_it_the_passwords(t
     assert oct((tmp_path / "secrets" / "credentials.env").stat().st_mode & 0o777) == "0o600"
     plain = load_settings(env={"STACK_HOME": str(tmp_path)})
     assert compose_files(plain)[-1].endswith("docker-compose.yml")
+
+
+def test_the_redpanda_profile_answers_to_kafkas_names_and_ports_so_the_pipeline_is_unchanged():
+    redpanda = SERVICES["redpanda"]
+    assert set(redpanda["networks"]["default"]["aliases"]) == {"kafka", "schema-registry"}
+    flags = dict(arg.split("=", 1) for arg in redpanda["command"][2:])
+    assert flags["--advertise-kafka-addr"] == "internal://kafka:29092,external://127.0.0.1:9092"
+    assert flags["--schema-registry-addr"].endswith(":8080")
+    assert _host_ports(redpanda) == {9092: "127.0.0.1", 8081: "127.0.0.1"}
+    assert _resolve(redpanda["image"]) == VERSIONS["REDPANDA_IMAGE"] and VERSIONS["REDPANDA_IMAGE"].count(":v") == 1
+    # every service reaches the registry through one variable: Apicurio's path, or Redpanda's root
+    for name in ("spark-master", "init"):
+        assert SERVICES[name]["environment"]["SCHEMA_REGISTRY_URL"] == \
+            "http://schema-registry:8080${SCHEMA_REGISTRY_PATH-/apis/ccompat/v7}"
+
+
+def test_stack_broker_redpanda_picks_its_profile_and_the_registrys_root_path(tmp_path):
+    from stack.compose import compose_environment
+
+    redpanda = load_settings(env={"STACK_BROKER": "redpanda", "STACK_HOME": str(tmp_path)})
+    env = compose_environment(redpanda)
+    assert "redpanda" in env["COMPOSE_PROFILES"].split(",") and "kafka" not in env["COMPOSE_PROFILES"].split(",")
+    assert env["SCHEMA_REGISTRY_PATH"] == "" and redpanda.registry.url == "http://127.0.0.1:8081"
+    kafka = compose_environment(load_settings(env={"STACK_HOME": str(tmp_path)}))
+    assert kafka["COMPOSE_PROFILES"].split(",") == ["kafka"] and "SCHEMA_REGISTRY_PATH" not in kafka
