@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -126,6 +126,11 @@ def _wait(futures: dict) -> dict[str, Exception]:
     return errors
 
 
+def _already_exists(error: Exception) -> bool:
+    """Created meanwhile (by a retry of our own request, or by another client): the topic is there."""
+    return isinstance(error, KafkaException) and error.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+
+
 def _current_configs(admin: AdminClient, names: list[str]) -> dict[str, dict[str, str]]:
     if not names:
         return {}
@@ -154,8 +159,11 @@ def apply_topics(admin: AdminClient, specs: list[TopicSpec]) -> ApplyReport:
                 for spec in missing
             ],
             operation_timeout=ADMIN_TIMEOUT_S,
+            # A fresh cluster's controller may take seconds over its first topics; the client's default
+            # (socket.timeout.ms, 3 s here) would time out and retry a request that had in fact succeeded.
+            request_timeout=ADMIN_TIMEOUT_S,
         )
-        errors = _wait(futures)
+        errors = {name: error for name, error in _wait(futures).items() if not _already_exists(error)}
         for spec in missing:
             if spec.name in errors:
                 report.refused.append(f"{spec.name}: could not be created: {errors[spec.name]}")
