@@ -123,7 +123,7 @@ def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arg
 
 
 def refuse(problem: Exception) -> int:
-    """A job that cannot start says why in one line (no traceback) and exits with status 2."""
+    """A job that cannot start says why (no traceback) and exits with status 2."""
     print(f"error: {problem}", file=sys.stderr)
     return 2
 
