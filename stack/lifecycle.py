@@ -13,10 +13,9 @@ from stack.schemas import apply_subject_compatibility, load_subject_compatibilit
 from stack.security import apply_security, load_security_spec
 from stack.processes import describe_pid, listening_pid, rss_mib, spawn, stop, tail
 from stack.services import (
-    KafkaNode, SchemaRegistry, Service, StackError, build_services, quiet_kafka_admin, stack_admin_auth,
+    KafkaNode, SchemaRegistry, Service, StackError, build_services, quiet_kafka_admin, stack_admin_auth, stack_ca_pem,
 )
 from stack.settings import StackSettings
-from stack.tls import tls_material
 from stack.topics import apply_topics, load_topic_specs
 
 POLL_INTERVAL_S = 0.5
@@ -103,7 +102,7 @@ def initialize(settings: StackSettings, say=print, topics: bool = True, registry
         if settings.kafka.secure:
             credentials = stack_credentials(settings)
             say(f"  security: {apply_security(admin, credentials, load_security_spec())}")
-            write_client_files(settings, credentials, tls_material(settings).ca_pem)
+            write_client_files(settings, credentials, stack_ca_pem(settings))
             say(f"  logins: {', '.join(credentials)} in {secrets_dir(settings)}/<role>.env (KAFKA_CREDENTIALS_FILE)")
     if registry:
         level = settings.registry.compatibility

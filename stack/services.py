@@ -77,8 +77,15 @@ def stack_admin_auth(settings: StackSettings) -> dict[str, str]:
     admin over SASL/PLAIN (see KafkaNode._listener_properties)."""
     if not settings.kafka.secure:
         return {}
-    login = ClientLogin(stack_credentials(settings)["admin"], str(tls_material(settings).ca_pem))
+    ca_pem = stack_ca_pem(settings)
+    login = ClientLogin(stack_credentials(settings)["admin"], str(ca_pem) if ca_pem else None,
+                        "SASL_SSL" if ca_pem else "SASL_PLAINTEXT")
     return librdkafka_auth(login, mechanism="PLAIN")
+
+
+def stack_ca_pem(settings: StackSettings) -> Path | None:
+    """The CA certificate clients of the secured stack trust, or None when it runs without TLS (KAFKA_TLS=0)."""
+    return tls_material(settings).ca_pem if settings.kafka.tls else None
 
 
 @dataclass
@@ -171,7 +178,6 @@ class KafkaNode(Service):
                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             }
         admin_login = plain_jaas_config(stack_credentials(self.settings)["admin"])
-        tls = tls_material(self.settings, find_java())
         return {
             # Clients log in with SCRAM-SHA-512 (users created by `make up` from conf/security.yaml). Brokers,
             # controllers and the stack's own admin tools log in as the admin with SASL/PLAIN, whose only user is
@@ -181,15 +187,7 @@ class KafkaNode(Service):
             "advertised.listeners": f"CLIENT://{host}:{broker_port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "CLIENT",
-            # Clients and brokers over TLS with the stack's own CA (stack/tls.py); the controller port, which
-            # clients never reach, is not encrypted.
-            "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
-            "ssl.keystore.type": "PKCS12",
-            "ssl.keystore.location": str(tls.keystore),
-            "ssl.keystore.password": tls.password,
-            "ssl.key.password": tls.password,
-            "ssl.truststore.type": "PEM",
-            "ssl.truststore.location": str(tls.ca_pem),
+            **self._tls_properties(),
             "sasl.enabled.mechanisms": f"{MECHANISM},PLAIN",
             "sasl.mechanism.inter.broker.protocol": "PLAIN",
             "sasl.mechanism.controller.protocol": "PLAIN",
@@ -201,6 +199,22 @@ class KafkaNode(Service):
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             "super.users": "User:admin",
             "allow.everyone.if.no.acl.found": "false",
+        }
+
+    def _tls_properties(self) -> dict[str, str]:
+        """Clients and brokers over TLS with the stack's own CA (stack/tls.py); the controller port, which clients
+        never reach, is not encrypted. Without TLS (KAFKA_TLS=0) the logins go over SASL_PLAINTEXT."""
+        if not self.kafka.tls:
+            return {"listener.security.protocol.map": "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"}
+        tls = tls_material(self.settings, find_java())
+        return {
+            "listener.security.protocol.map": "CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(tls.keystore),
+            "ssl.keystore.password": tls.password,
+            "ssl.key.password": tls.password,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(tls.ca_pem),
         }
 
     def server_properties(self) -> dict[str, str]:

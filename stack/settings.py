@@ -35,6 +35,9 @@ class KafkaSettings(_Frozen):
     bootstrap: str | None = None
     # SECURE=1: SASL/SCRAM authentication and ACLs (conf/security.yaml), with Kafka data of its own.
     secure: bool = False
+    # With `secure`: clients reach the brokers over TLS. KAFKA_TLS=0 (the Docker stack's init service) for logins
+    # over SASL_PLAINTEXT.
+    tls: bool = True
 
     def broker_port(self, node_id: int) -> int:
         return self.first_port + 2 * (node_id - 1)
@@ -210,6 +213,8 @@ def load_settings(
         raw.setdefault("connect", {})["enabled"] = True
     if env.get("SECURE", "").lower() in ("1", "true", "yes"):
         raw.setdefault("kafka", {})["secure"] = True
+    if env.get("KAFKA_TLS", "").lower() in ("0", "false", "no"):
+        raw.setdefault("kafka", {})["tls"] = False
     if env.get("STACK_HOME"):
         raw["state_dir"] = env["STACK_HOME"]
 

@@ -130,7 +130,7 @@ def test_the_secure_override_holds_no_password_only_required_variables():
     passwords = re.findall(r'password="([^"]*)"', text) + re.findall(r"_PASSWORD: (.+)", text)
     assert passwords and all(re.fullmatch(r"\$\{KAFKA_[A-Z]+_PASSWORD:\?[^}]+\}", p) for p in passwords), passwords
     init_env = SECURE["services"]["init"]["environment"]
-    assert init_env["SECURE"] == "1"
+    assert init_env["SECURE"] == "1" and init_env["KAFKA_TLS"] == "0"  # the Docker listeners have no TLS
     assert {key for key in init_env if key.endswith("_PASSWORD")} == {
         f"KAFKA_{role.upper()}_PASSWORD" for role in ("admin", "producer", "consumer", "spark")}
     for name in ("spark-master", "spark-worker-1", "spark-worker-2"):
@@ -176,3 +176,15 @@ def test_stack_broker_redpanda_picks_its_profile_and_the_registrys_root_path(tmp
     assert env["SCHEMA_REGISTRY_PATH"] == "" and redpanda.registry.url == "http://127.0.0.1:8081"
     kafka = compose_environment(load_settings(env={"STACK_HOME": str(tmp_path)}))
     assert kafka["COMPOSE_PROFILES"].split(",") == ["kafka"] and "SCHEMA_REGISTRY_PATH" not in kafka
+
+
+def test_the_init_service_logs_in_as_the_docker_listeners_expect_without_tls(tmp_path):
+    from stack.services import KafkaNode, stack_admin_auth
+
+    settings = load_settings(env={"SECURE": "1", "KAFKA_TLS": "0", "STACK_HOME": str(tmp_path)})
+    auth = stack_admin_auth(settings)
+    assert auth["security.protocol"] == "SASL_PLAINTEXT" and "ssl.ca.location" not in auth
+    properties = KafkaNode(name="kafka-1", settings=settings).server_properties()
+    assert properties["listener.security.protocol.map"] == "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
+    assert not any(key.startswith("ssl.") for key in properties)
+    assert not (tmp_path / "secrets" / "tls").exists()  # no key store made for a stack that does not use it
