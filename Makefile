@@ -18,7 +18,7 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars up down status logs clean topics connectors stream data produce consume submit test
+.PHONY: help venv jars up down status logs clean topics connectors stream data produce consume submit sql test
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -98,6 +98,10 @@ consume: venv ## print messages: make consume ARGS="rides_green --max 5"
 submit: venv jars ## spark-submit a job to the cluster: make submit JOB=vendor_counts ARGS=...
 	@test -n "$(JOB)" || { echo "usage: make submit JOB=<name of a module in jobs/> [ARGS=...]"; exit 2; }
 	$(STACK) submit jobs/$(JOB).py $(ARGS)
+
+sql: venv jars ## run a SQL file over the streams on the cluster: make sql QUERY=queries/rides_per_zone_15m.sql
+	@test -n "$(QUERY)" || { echo "usage: make sql QUERY=<file.sql> [ARGS=...]  (examples in queries/)"; exit 2; }
+	$(STACK) submit jobs/stream_sql.py $(QUERY) $(ARGS)
 
 test: venv jars ## the test suite; starts the services it needs and stops them afterwards
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ import signal
 import sys
 import time
 
+from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
@@ -95,6 +96,9 @@ def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None
 def start_job(app_name: str, input_format: str = "auto") -> SparkSession:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call between Python and the JVM otherwise
+    # PySpark logs each analysis error with its JVM stack as JSON; the job reports the error itself, in one line.
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
     spark = spark_session(app_name)
     spark.streams.addListener(ProgressReporter(decode_branches(input_format)))
     return spark
@@ -128,12 +132,17 @@ def refuse(problem: Exception) -> int:
     return 2
 
 
+class QueryRefused(Exception):
+    """Spark refused to start a query (an unknown column, an operation a stream does not support); the message
+    says which and why."""
+
+
 def start_and_run(app_name: str, input_format: str, jobs) -> int:
     """Start a session, the queries of each (settings, start_queries) pair on it, and wait for them."""
     spark = start_job(app_name, input_format)
     try:
         queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
-    except RegistryUnreachableError as exc:
+    except (RegistryUnreachableError, QueryRefused) as exc:
         spark.stop()
         return refuse(exc)
     return run_until_done(spark, queries)

@@ -70,6 +70,15 @@ class JobSettings(BaseModel):
 S = TypeVar("S", bound=JobSettings)
 
 
+def first_existing_path(candidates: list[Path], hint: str) -> Path:
+    """The first of the candidates (relative ones from the repository root) that exists; `hint` says how to get one."""
+    for candidate in candidates:
+        path = candidate if candidate.is_absolute() else REPO_ROOT / candidate
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"none of {', '.join(map(str, candidates))} exists; {hint}")
+
+
 def load_job_settings(cls: Type[S], name: str, overrides: dict | None = None, path: Path = CONF_DIR / "jobs.yaml") -> S:
     raw = read_yaml(path)
     if name not in raw:

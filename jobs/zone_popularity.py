@@ -27,9 +27,9 @@ from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, window_key
 from jobs.runtime import job_main
-from jobs.settings import Duration, JobSettings
-from stack.settings import REPO_ROOT
+from jobs.settings import Duration, JobSettings, first_existing_path
 
+ZONE_LOOKUP_HINT = "`make data` downloads the taxi zone lookup"
 TOP_SCHEMA = "window_start timestamp, window_end timestamp, rank int, PULocationID int, rides long"
 
 
@@ -44,13 +44,7 @@ class ZonePopularitySettings(JobSettings):
 
 
     def zone_lookup_path(self) -> Path:
-        for candidate in self.zone_lookup:
-            path = candidate if candidate.is_absolute() else REPO_ROOT / candidate
-            if path.exists():
-                return path
-        raise FileNotFoundError(
-            f"no taxi zone lookup at any of {', '.join(map(str, self.zone_lookup))}; `make data` downloads it"
-        )
+        return first_existing_path(self.zone_lookup, ZONE_LOOKUP_HINT)
 
 
 def read_zones(spark: SparkSession, path: Path) -> DataFrame:

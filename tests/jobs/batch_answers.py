@@ -77,3 +77,13 @@ def vendor_count_mismatches(streamed: dict[str, dict], expected: dict[str, dict]
         if actual != figures:
             mismatches.append((key, actual, figures))
     return mismatches
+
+
+def zone_names() -> dict[int, tuple[str, str]]:
+    """LocationID -> (borough, zone) from the taxi zone lookup, read with the csv module."""
+    import csv
+
+    from tests.conftest import ZONE_LOOKUP
+
+    with open(ZONE_LOOKUP, newline="", encoding="utf-8-sig") as handle:
+        return {int(row["LocationID"]): (row["Borough"].strip(), row["Zone"].strip()) for row in csv.DictReader(handle)}

@@ -34,3 +34,25 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def green_rides():
+    """The real green file's rides, as the producers read them (the batch computations' input)."""
+    from producers.tlc import read_rides
+    from tests.conftest import GREEN_FILE
+
+    return list(read_rides(GREEN_FILE))
+
+
+@pytest.fixture(scope="session")
+def green_topic(local_stack, green_rides):
+    """The real green file, produced once as Avro into a topic of its own for the jobs and queries."""
+    from producers import produce
+    from tests.conftest import GREEN_FILE
+    from tests.kafka_helpers import create_topic, delete_topic
+
+    topic = create_topic(local_stack.kafka.bootstrap_servers, prefix="jobs_green")
+    assert produce.main(["--source", str(GREEN_FILE), "--topic", topic, "--quiet"]) == 0
+    yield topic
+    delete_topic(local_stack.kafka.bootstrap_servers, topic)

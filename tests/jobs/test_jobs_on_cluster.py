@@ -9,28 +9,12 @@ from datetime import timedelta
 import pytest
 
 from producers import produce
-from producers.tlc import read_rides
 from tests.conftest import GREEN_FILE
-from tests.jobs.batch_answers import expected_vendor_counts, is_valid_ride, floor_minutes, iso_utc, vendor_count_mismatches
+from tests.jobs.batch_answers import (expected_vendor_counts, floor_minutes, is_valid_ride, iso_utc,
+                                      vendor_count_mismatches, zone_names)
 from tests.jobs.cluster import latest_per_key, run_job
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-def green_rides():
-    return list(read_rides(GREEN_FILE))
-
-
-@pytest.fixture(scope="module")
-def green_topic(local_stack, green_rides):
-    """The real green file, produced once as Avro into a topic of its own for this module's jobs."""
-    from tests.kafka_helpers import create_topic, delete_topic
-
-    topic = create_topic(local_stack.kafka.bootstrap_servers, prefix="jobs_green")
-    assert produce.main(["--source", str(GREEN_FILE), "--topic", topic, "--quiet"]) == 0
-    yield topic
-    delete_topic(local_stack.kafka.bootstrap_servers, topic)
 
 
 def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(local_stack, green_topic, green_rides, topic_factory, tmp_path):
@@ -53,15 +37,7 @@ def test_zone_popularity_and_top_zones_equal_a_batch_computation(local_stack, gr
     run_job(local_stack, "zone_popularity", tmp_path / "checkpoints",
             "--input-topics", green_topic, "--output-topic", counts_topic, "--top-topic", top_topic, "--top-n", "5")
 
-    names = {}
-    import csv
-
-    from tests.conftest import ZONE_LOOKUP
-
-    with open(ZONE_LOOKUP, newline="", encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
-            names[int(row["LocationID"])] = (row["Borough"].strip(), row["Zone"].strip())
-
+    names = zone_names()
     per_hour = defaultdict(lambda: defaultdict(int))
     for ride in filter(is_valid_ride, green_rides):
         if ride["PULocationID"] is not None:

@@ -1,0 +1,178 @@
+"""SQL over streams: one file holding `CREATE STREAM|TABLE <name> [WITH (...)] AS SELECT ...` runs on the
+cluster as a streaming query whose result goes to the topic <name>.
+
+Reads:   the streams and tables the query names, from conf/jobs.yaml [stream_sql]: a stream is one or more ride
+         topics, decoded (any format) and validated, in the normalized ride model (schemas/ride_event.avsc) with
+         a watermark on pickup_datetime; a table is a static CSV (zones: the taxi zone lookup).
+Writes:  the topic named by the statement (created when missing: compacted for a TABLE), one JSON record per
+         result row keyed by the KEY columns; the rows also to the console; bad records to `rides_dead_letter`.
+State:   whatever the SELECT needs (windowed aggregations, deduplication), bounded by the streams' watermark.
+Run:     python -m stack submit jobs/stream_sql.py queries/rides_per_zone_15m.sql
+         (or: make sql QUERY=queries/rides_per_zone_15m.sql)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pyspark.sql.functions as F
+from pyspark.errors import AnalysisException
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.types import TimestampType
+
+from jobs.decode import good_rides
+from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record
+from jobs.preflight import PreflightError, check_inputs
+from jobs.runtime import QueryRefused, refuse, start_and_run
+from jobs.settings import (Duration, JobSettings, add_common_arguments, first_existing_path, load_job_settings,
+                           overrides_from)
+from jobs.sql_statement import Statement, StatementError, parse_statement
+from jobs.zone_popularity import ZONE_LOOKUP_HINT, read_zones
+from stack.services import quiet_kafka_admin
+from stack.settings import SettingsError
+from stack.topics import TopicError, TopicSpec, apply_topics
+
+
+class StreamSqlSettings(JobSettings):
+    streams: dict[str, list[str]]
+    tables: dict[str, list[Path]]
+    watermark: Duration
+    output_partitions: int
+    output_topic: str | None = None  # default: the statement's name
+    query_file: Path
+    statement: Statement | None = None  # set once the file is read
+
+    def input_topic_names(self) -> list[str]:
+        used = self.statement.names_used if self.statement else ()
+        return [topic for name in used for topic in self.streams.get(name, [])]
+
+    def result_topic(self) -> str:
+        return self.output_topic or self.statement.name
+
+
+def record_key(df: DataFrame, columns: tuple[str, ...]) -> Column:
+    """'2020-10-01T00:15:00Z|74' style keys from the KEY columns (timestamps in UTC ISO-8601); null without KEY."""
+    if not columns:
+        return F.lit(None).cast("string")
+    missing = [column for column in columns if column not in df.columns]
+    if missing:
+        raise QueryRefused(f"KEY column(s) {', '.join(missing)} are not in the result (its columns: "
+                         f"{', '.join(df.columns)})")
+    parts = [
+        F.date_format(F.col(column), "yyyy-MM-dd'T'HH:mm:ss'Z'")
+        if isinstance(df.schema[column].dataType, TimestampType)
+        else F.coalesce(F.col(column).cast("string"), F.lit("null"))
+        for column in columns
+    ]
+    return F.concat_ws("|", *parts)
+
+
+def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> list[DataFrame]:
+    """A temporary view per stream and table the statement names; returns each stream's decoded records (good
+    and bad), whose bad records the caller sends to the dead-letter topic."""
+    decoded_streams = []
+    for name in settings.statement.names_used:
+        if name in settings.tables:
+            path = first_existing_path(settings.tables[name], ZONE_LOOKUP_HINT)
+            read_zones(spark, path).cache().createOrReplaceTempView(name)
+            continue
+        decoded_df = read_rides(spark, settings, settings.streams[name])
+        good_rides(decoded_df).withWatermark("pickup_datetime", settings.watermark).createOrReplaceTempView(name)
+        decoded_streams.append((name, decoded_df))
+    return decoded_streams
+
+
+def create_result_topic(settings: StreamSqlSettings) -> None:
+    statement = settings.statement
+    spec = TopicSpec(
+        name=settings.result_topic(),
+        partitions=statement.partitions or settings.output_partitions,
+        config={"cleanup.policy": statement.topic_cleanup_policy},
+    )
+    apply_topics(quiet_kafka_admin(settings.bootstrap_servers), [spec])
+
+
+def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[StreamingQuery]:
+    statement = settings.statement
+    decoded_streams = register_sources(spark, settings)
+    try:
+        result_df = spark.sql(statement.select)
+    except AnalysisException as exc:
+        raise QueryRefused(f"{settings.query_file}: {_first_line(exc)}") from None
+    if not result_df.isStreaming:
+        raise QueryRefused(f"{settings.query_file}: the query reads no stream, only tables; name one of "
+                         f"{', '.join(settings.streams)}")
+    key = record_key(result_df, statement.key_columns)
+    handler = kafka_and_console(
+        settings,
+        settings.result_topic(),
+        lambda df: to_kafka_record(df, key),
+        title=f"{statement.kind} {statement.name}: {statement.description or statement.select[:80]}",
+        order_by=[F.col(column).desc() for column in (statement.key_columns or result_df.columns[:1])],
+    )
+    dead_letter_queries = [
+        start_dead_letter_query(decoded_df, settings.model_copy(update={"name": f"{settings.name}_{name}"}))
+        for name, decoded_df in decoded_streams
+    ]
+    try:
+        result_query = start_batch_query(result_df, settings, statement.name, handler, statement.output_mode)
+    except AnalysisException as exc:
+        for query in dead_letter_queries:
+            query.stop()
+        hint = ""
+        if statement.kind == "STREAM" and "STREAMING_OUTPUT_MODE" in str(exc):
+            hint = (" (a STREAM writes each result row once, so its groups must close: group by "
+                    "window(pickup_datetime, ...), or make it a TABLE, whose rows are re-written as they change)")
+        raise QueryRefused(f"{settings.query_file}: as a {statement.kind} ({statement.output_mode} output): "
+                           f"{_first_line(exc)}{hint}") from None
+    return [*dead_letter_queries, result_query]
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0]
+
+
+def load_statement_settings(argv: list[str] | None) -> StreamSqlSettings:
+    parser = argparse.ArgumentParser(prog="jobs/stream_sql.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("query_file", type=Path, help="the .sql file (see queries/)")
+    add_common_arguments(parser)
+    parser.add_argument("--stream", action="append", default=[], metavar="NAME=TOPIC[,TOPIC]",
+                        help="point a stream name at other topics (repeatable)")
+    options = parser.parse_args(argv)
+    if options.input_topics:
+        raise SettingsError("--input-topics does not apply to SQL queries: the query names its streams; "
+                            "use --stream NAME=TOPIC[,TOPIC] to point a stream at other topics")
+    overrides = overrides_from(options)
+    streams = overrides.pop("stream")
+    settings = load_job_settings(StreamSqlSettings, "stream_sql", overrides)
+    for item in streams:
+        name, _, topics = item.partition("=")
+        if name not in settings.streams or not topics:
+            raise SettingsError(f"--stream {item}: expected NAME=TOPIC[,TOPIC] with NAME one of "
+                                f"{', '.join(settings.streams)}")
+        settings = settings.model_copy(update={"streams": {**settings.streams, name: topics.split(",")}})
+    try:
+        text = settings.query_file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SettingsError(f"cannot read the query file {settings.query_file}: {exc.strerror}") from None
+    statement = parse_statement(text, str(settings.query_file), [*settings.streams, *settings.tables])
+    # Each statement has checkpoints of its own, so that several queries run side by side.
+    return settings.model_copy(update={"statement": statement, "name": f"sql_{statement.name}"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_statement_settings(argv)
+        check_inputs(settings)
+        create_result_topic(settings)
+    except (SettingsError, StatementError, PreflightError, TopicError, FileNotFoundError) as exc:
+        return refuse(exc)
+    return start_and_run(settings.name, settings.input_format, [(settings, start_queries)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
