@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from jobs.decode import RegistryUnreachableError, decode_branches
 from jobs.preflight import PreflightError, check_inputs
+from jobs.progress_topic import ProgressPublisher
 from stack.settings import SettingsError
 
 log = logging.getLogger("jobs")
@@ -29,12 +31,16 @@ def spark_session(app_name: str) -> SparkSession:
 
 class ProgressReporter(StreamingQueryListener):
     """One line per micro-batch and query: what came in, what was dropped behind the watermark, what went
-    out. Late rows are counted by Spark's stateful operators (numRowsDroppedByWatermark)."""
+    out. Late rows are counted by Spark's stateful operators (numRowsDroppedByWatermark). With a publisher,
+    every progress, idle and end event also goes to the progress topic for the web console."""
 
-    def __init__(self, scans_per_batch: int = 1):
+    def __init__(self, scans_per_batch: int = 1, publisher: ProgressPublisher | None = None):
         self.scans_per_batch = scans_per_batch
+        self.publisher = publisher
+        self._names: dict[str, str] = {}
 
     def onQueryStarted(self, event):
+        self._names[str(event.id)] = event.name
         print(f"[{event.name}] started (id {event.id})", flush=True)
 
     def onQueryProgress(self, event):
@@ -42,6 +48,9 @@ class ProgressReporter(StreamingQueryListener):
         # decode_rides scans the same offsets once per format branch and Spark counts every scan, so the
         # batch's records are numInputRows divided by the number of branches.
         rows_in = progress.numInputRows // self.scans_per_batch
+        if self.publisher:
+            self.publisher.publish("progress", str(progress.id), progress.name, input_rows=rows_in,
+                                   progress=json.loads(progress.json))
         if rows_in == 0 and not progress.stateOperators:
             return
         dropped = sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
@@ -58,9 +67,13 @@ class ProgressReporter(StreamingQueryListener):
             print(f"[{progress.name}] durations {dict(progress.durationMs)}", flush=True)
 
     def onQueryIdle(self, event):
-        pass
+        if self.publisher:
+            self.publisher.publish("idle", str(event.id), self._names.get(str(event.id), str(event.id)))
 
     def onQueryTerminated(self, event):
+        if self.publisher:
+            self.publisher.publish("terminated", str(event.id), self._names.get(str(event.id), str(event.id)),
+                                   error=event.exception.splitlines()[0] if event.exception else None)
         if event.exception:
             print(f"query {event.id} failed: {event.exception.splitlines()[0]}", file=sys.stderr, flush=True)
 
@@ -93,14 +106,14 @@ def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None
         query.stop()
 
 
-def start_job(app_name: str, input_format: str = "auto") -> SparkSession:
+def start_job(app_name: str, input_format: str = "auto", publisher: ProgressPublisher | None = None) -> SparkSession:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call between Python and the JVM otherwise
     # PySpark logs each analysis error with its JVM stack as JSON; the job reports the error itself, in one line.
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
     spark = spark_session(app_name)
-    spark.streams.addListener(ProgressReporter(decode_branches(input_format)))
+    spark.streams.addListener(ProgressReporter(decode_branches(input_format), publisher))
     return spark
 
 
@@ -139,10 +152,16 @@ class QueryRefused(Exception):
 
 def start_and_run(app_name: str, input_format: str, jobs) -> int:
     """Start a session, the queries of each (settings, start_queries) pair on it, and wait for them."""
-    spark = start_job(app_name, input_format)
+    first = jobs[0][0]
+    publisher = ProgressPublisher(first.bootstrap_servers, first.progress_topic, app_name) if first.progress_topic else None
+    spark = start_job(app_name, input_format, publisher)
     try:
         queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
     except (RegistryUnreachableError, QueryRefused) as exc:
         spark.stop()
         return refuse(exc)
-    return run_until_done(spark, queries)
+    try:
+        return run_until_done(spark, queries)
+    finally:
+        if publisher:
+            publisher.close()

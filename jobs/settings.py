@@ -40,6 +40,7 @@ class JobSettings(BaseModel):
     input_format: Literal["auto", "avro", "json"] = "auto"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
     dead_letter_topic: str
+    progress_topic: str | None = None  # where each query's progress goes for the web console; null: nowhere
     console: bool = True
     console_rows: int = Field(20, ge=1)
     bootstrap_servers: str = ""

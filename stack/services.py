@@ -466,7 +466,7 @@ def spark_environment(settings: StackSettings) -> dict[str, str]:
 
 
 def master_state(settings: StackSettings) -> dict:
-    response = requests.get(f"http://127.0.0.1:{settings.spark.master_ui_port}/json/", timeout=3)
+    response = requests.get(f"http://{settings.spark.ui_host}:{settings.spark.master_ui_port}/json/", timeout=3)
     response.raise_for_status()
     return response.json()
 
@@ -561,6 +561,49 @@ class SparkWorker(Service):
         return "not registered with the master as ALIVE"
 
 
+# ------------------------------------------------------------------------------------------------------
+# Web console
+# ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class WebConsole(Service):
+    """The project's web console (python -m console, FastAPI under uvicorn): it reads Kafka, the registry,
+    the Spark master and Kafka Connect, so it starts last."""
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.settings.console.port]
+
+    @property
+    def address(self) -> str:
+        return self.settings.console.url
+
+    @property
+    def web_ui(self) -> str:
+        return self.settings.console.url
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "console"]
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        # The console loads the stack's settings itself: the same ones this stack was started with.
+        settings = self.settings
+        env.update({"STACK_HOME": str(settings.state_dir), "BROKERS": str(settings.kafka.brokers),
+                    "WORKERS": str(settings.spark.workers), "CONNECT": "1" if settings.connect.enabled else "0",
+                    "SECURE": "1" if settings.kafka.secure else "0", "KAFKA_TLS": "1" if settings.kafka.tls else "0"})
+        return env
+
+    def health(self) -> str | None:
+        try:
+            response = requests.get(f"{self.settings.console.url}/api/health", timeout=3)
+        except requests.RequestException as exc:
+            return f"no answer ({exc.__class__.__name__})"
+        return None if response.ok else f"answers {response.status_code}"
+
+
 def build_services(settings: StackSettings) -> list[Service]:
     """Every service of the stack, in start order."""
     services: list[Service] = [
@@ -574,5 +617,7 @@ def build_services(settings: StackSettings) -> list[Service]:
     ]
     if settings.connect.enabled:
         services.append(KafkaConnect(name="kafka-connect", settings=settings))
+    if settings.console.enabled:
+        services.append(WebConsole(name="console", settings=settings))
     return services
 

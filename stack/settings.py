@@ -89,6 +89,15 @@ class ConnectSettings(_Frozen):
         return f"http://127.0.0.1:{self.port}"
 
 
+class ConsoleSettings(_Frozen):
+    enabled: bool = True       # make up starts the web console (python -m console)
+    port: int = 8088
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
 class SparkSettings(_Frozen):
     master_port: int = 7077
     master_ui_port: int = 8080
@@ -97,6 +106,7 @@ class SparkSettings(_Frozen):
     worker_cores: int = Field(2, ge=1)
     worker_memory: str = Field("2g", pattern=r"^\d+[mg]$")
     daemon_memory: str = Field("256m", pattern=r"^\d+[mg]$")
+    ui_host: str = "127.0.0.1"   # where the master's web UI answers; SPARK_UI_HOST=spark-master inside compose
 
     @model_validator(mode="after")
     def _enough_ui_ports(self) -> "SparkSettings":
@@ -122,6 +132,7 @@ class StackSettings(_Frozen):
     kafka: KafkaSettings = KafkaSettings()
     registry: RegistrySettings = RegistrySettings()
     connect: ConnectSettings = ConnectSettings()
+    console: ConsoleSettings = ConsoleSettings()
     spark: SparkSettings = SparkSettings()
     versions: Mapping[str, str] = Field(default_factory=dict)
 
@@ -205,6 +216,8 @@ def load_settings(
         raw.setdefault("kafka", {})["bootstrap"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     if env.get("SCHEMA_REGISTRY_URL"):
         raw.setdefault("registry", {})["url_override"] = env["SCHEMA_REGISTRY_URL"]
+    if env.get("SPARK_UI_HOST"):
+        raw.setdefault("spark", {})["ui_host"] = env["SPARK_UI_HOST"]
     if env.get("STACK_BROKER"):
         raw["broker"] = env["STACK_BROKER"]
         if env["STACK_BROKER"] == "redpanda":

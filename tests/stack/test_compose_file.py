@@ -76,6 +76,7 @@ def test_host_ports_are_the_local_stacks_and_bound_to_loopback():
         "schema-registry": settings.registry.port,
         "spark-worker-1": settings.spark.worker_ui_ports[0],
         "spark-worker-2": settings.spark.worker_ui_ports[1],
+        "console": settings.console.port,
     }
     for name, port in expected.items():
         assert port in _host_ports(SERVICES[name]), f"{name} does not publish {port}"

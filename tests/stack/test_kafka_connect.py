@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from itertools import islice
 
@@ -24,6 +23,7 @@ from stack.settings import REPO_ROOT, load_settings
 from stack.topic_snapshot import read_all
 from tests.conftest import GREEN_FILE
 from tests.jobs.cluster import run_job
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -55,16 +55,6 @@ def connectors(connect):
         delete_connector(connect.connect.url, name)
 
 
-def _wait_for(condition, what: str, timeout_s: float = 90):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {timeout_s} s")
-
-
 def _running(connect, name: str) -> bool:
     status = {s.name: s for s in connector_statuses(connect.connect.url)}.get(name)
     return status is not None and status.state == "RUNNING" and status.tasks == ("RUNNING",)
@@ -81,8 +71,8 @@ def test_a_file_source_streams_csv_lines_that_a_job_decodes_to_the_files_rides(l
 
     assert connectors({name: {"connector.class": SOURCE, "file": str(lines_file), "topic": topic,
                               "tasks.max": "1", "batch.size": "200000"}}) == [f"created {name}"]
-    _wait_for(lambda: _running(connect, name), f"{name} RUNNING")
-    streamed = _wait_for(lambda: (m := read_all(local_stack.kafka.bootstrap_servers, topic)) and
+    wait_for(lambda: _running(connect, name), f"{name} RUNNING")
+    streamed = wait_for(lambda: (m := read_all(local_stack.kafka.bootstrap_servers, topic)) and
                          len(m) >= len(lines) and m, f"{len(lines)} lines in {topic}")
     assert sorted(m.value().decode() for m in streamed) == sorted(lines)
 
@@ -112,7 +102,7 @@ def test_a_file_sink_writes_every_message_of_a_topic_to_a_file(local_stack, conn
 
     name = f"sink-{topic}"
     connectors({name: {"connector.class": SINK, "file": str(out), "topics": topic, "tasks.max": "1"}})
-    _wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= len(sent), f"{len(sent)} lines in {out}")
+    wait_for(lambda: out.exists() and len(out.read_text().splitlines()) >= len(sent), f"{len(sent)} lines in {out}")
     assert sorted(out.read_text().splitlines()) == sorted(sent)
     assert _running(connect, name)
 
@@ -128,7 +118,7 @@ def test_the_declared_connectors_apply_idempotently_and_show_in_make_status(conn
     assert all(line.split()[0] in ("created", "updated") for line in first)
     assert again == [f"unchanged {name}" for name in declared]
     for name in declared:
-        _wait_for(lambda: _running(connect, name), f"{name} RUNNING")
+        wait_for(lambda: _running(connect, name), f"{name} RUNNING")
 
     status = subprocess.run([sys.executable, "-m", "stack", "status"], cwd=REPO_ROOT, capture_output=True,
                             text=True, env={**os.environ, "CONNECT": "1"}, timeout=120)

@@ -1,0 +1,135 @@
+"""The console's HTTP API and page (FastAPI). Every panel polls one JSON endpoint; nothing is cached but the
+live feeds of the result and progress topics (console/feeds.py)."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import plotly
+from confluent_kafka import KafkaException
+from confluent_kafka.schema_registry.error import SchemaRegistryError
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from console.charts import latest_top_zones, query_rows, vendor_windows
+from console.feeds import Feeds
+from console.views import KafkaView, RegistryView, connectors, kafka_error, spark_applications
+from producers.consume import MessageDecoder
+from producers.serialization import RegistryUnavailableError
+from stack.services import stack_admin_auth
+from stack.settings import CONF_DIR, StackSettings, read_yaml
+
+STATIC = Path(__file__).parent / "static"
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def followed_topics(jobs_conf: dict) -> dict[str, str]:
+    """The topics the charts and the queries panel follow, as conf/jobs.yaml names them."""
+    return {
+        "vendor_counts": jobs_conf["vendor_counts"]["output_topic"],
+        "top_zones": jobs_conf["zone_popularity"]["top_topic"],
+        "progress": jobs_conf["defaults"]["progress_topic"],
+    }
+
+
+def create_app(settings: StackSettings) -> FastAPI:
+    auth = stack_admin_auth(settings)
+    feeds = Feeds(settings.kafka.bootstrap_servers, auth)
+    kafka = KafkaView(settings, auth)
+    registry = RegistryView(settings.registry.url)
+    decoder = MessageDecoder("auto", settings.registry.url)
+    topics = followed_topics(read_yaml(CONF_DIR / "jobs.yaml"))
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        feeds.of(topics["progress"])  # from the start, so that queries show up as soon as they report
+        yield
+        feeds.close()
+
+    app = FastAPI(title="NYC taxi pipeline console", lifespan=lifespan)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(KafkaException)
+    async def _kafka_failed(_request: Request, exc: KafkaException):
+        return JSONResponse({"detail": f"Kafka: {kafka_error(exc)}"}, status_code=502)
+
+    @app.exception_handler(SchemaRegistryError)
+    async def _registry_refused(_request: Request, exc: SchemaRegistryError):
+        status = exc.http_status_code if 400 <= (exc.http_status_code or 0) < 500 else 502
+        return JSONResponse({"detail": f"schema registry: {exc.error_message}"}, status_code=status)
+
+    @app.exception_handler(RegistryUnavailableError)
+    async def _registry_failed(_request: Request, exc: RegistryUnavailableError):
+        return JSONResponse({"detail": str(exc)}, status_code=502)
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js():
+        return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+    @app.get("/api/health")
+    def health():
+        return {"ok": True}
+
+    @app.get("/api/overview")
+    def overview():
+        return {"bootstrap_servers": settings.kafka.bootstrap_servers, "registry": settings.registry.url,
+                "spark_master": settings.spark.master_url, "spark_ui": f"http://127.0.0.1:{settings.spark.master_ui_port}",
+                "secure": settings.kafka.secure, "followed_topics": topics}
+
+    @app.get("/api/topics")
+    def list_topics():
+        return kafka.topics()
+
+    @app.get("/api/groups")
+    def list_groups():
+        return kafka.groups()
+
+    @app.get("/api/topics/{topic}/messages")
+    def browse(topic: str, limit: int = Query(20, ge=1, le=500)):
+        if topic not in kafka.admin.list_topics(timeout=10).topics:
+            raise HTTPException(404, f"no topic {topic!r}")
+        return kafka.messages(topic, limit, decoder)
+
+    @app.get("/api/subjects")
+    def subjects():
+        return registry.subjects()
+
+    @app.get("/api/subjects/{subject}/versions/{version}")
+    def schema(subject: str, version: int):
+        return {"subject": subject, "version": version, "schema": registry.schema(subject, version)}
+
+    @app.get("/api/subjects/{subject}/diff")
+    def diff(subject: str, old: int, new: int):
+        return {"subject": subject, "old": old, "new": new, "diff": registry.diff(subject, old, new)}
+
+    @app.get("/api/queries")
+    def queries():
+        feed = feeds.of(topics["progress"])
+        return {"topic": feed.topic, "error": feed.error, "queries": query_rows(feed.latest())}
+
+    @app.get("/api/spark")
+    def spark():
+        return spark_applications(settings)
+
+    @app.get("/api/connectors")
+    def list_connectors():
+        return connectors(settings)
+
+    @app.get("/api/charts/vendor-counts")
+    def vendor_counts_chart(topic: str | None = None, kind: str = "tumbling", windows: int = Query(24, ge=1, le=500)):
+        feed = feeds.of(topic or topics["vendor_counts"])
+        return {"topic": feed.topic, "received": feed.received, "error": feed.error,
+                **vendor_windows(feed.latest(), kind, windows)}
+
+    @app.get("/api/charts/top-zones")
+    def top_zones_chart(topic: str | None = None):
+        feed = feeds.of(topic or topics["top_zones"])
+        return {"topic": feed.topic, "received": feed.received, "error": feed.error, **latest_top_zones(feed.latest())}
+
+    return app

@@ -1,0 +1,76 @@
+"""The shapes the console's charts draw, from the latest records of the jobs' result topics."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+LIVE_FOR_S = 60  # a query that reported within this long is running
+
+
+def vendor_windows(records: list[dict], kind: str = "tumbling", windows: int = 24) -> dict:
+    """Rides per window and vendor over the `windows` most recently updated windows of one kind, in window order
+    (vendor_counts_windowed records: window_kind, window_start, VendorID, rides)."""
+    of_kind = [record for record in records if record.get("window_kind") == kind]
+    recent: list[str] = []
+    for record in reversed(of_kind):
+        if record["window_start"] not in recent:
+            recent.append(record["window_start"])
+            if len(recent) == windows:
+                break
+    starts = sorted(recent)
+    rides: dict[str, dict[str, int]] = {}
+    for record in of_kind:
+        if record["window_start"] in starts:
+            vendor = "unknown" if record.get("VendorID") is None else str(record["VendorID"])
+            rides.setdefault(vendor, {})[record["window_start"]] = record["rides"]
+    return {
+        "windows": starts,
+        "series": [{"name": f"vendor {vendor}", "rides": [by_start.get(start, 0) for start in starts]}
+                   for vendor, by_start in sorted(rides.items())],
+    }
+
+
+def latest_top_zones(records: list[dict]) -> dict:
+    """The ranking of the window updated last (zone_top records: window_start, window_end, top_zones)."""
+    if not records:
+        return {"window_start": None, "zones": []}
+    latest = records[-1]
+    zones = [
+        {"label": f"{entry.get('zone') or entry['PULocationID']} ({entry.get('borough') or '?'})",
+         "rides": entry["rides"], "rank": entry["rank"]}
+        for entry in latest.get("top_zones", [])
+    ]
+    return {"window_start": latest.get("window_start"), "window_end": latest.get("window_end"), "zones": zones}
+
+
+def query_rows(records: list[dict], now: datetime | None = None) -> list[dict]:
+    """One row per streaming query from the jobs' progress events (jobs/progress_topic.py), newest first."""
+    now = now or datetime.now(timezone.utc)
+    rows = []
+    for record in records:
+        progress = record.get("progress") or {}
+        age_s = (now - datetime.fromisoformat(record["at"])).total_seconds()
+        state = "stopped" if record["event"] == "terminated" else "idle" if record["event"] == "idle" else "running"
+        if state != "stopped" and age_s > LIVE_FOR_S:
+            state = "silent"  # no word for a minute: the driver is gone or stuck
+        operators = progress.get("stateOperators") or []
+        rows.append({
+            "query": record["query"],
+            "application": record.get("application"),
+            "state": state,
+            "at": record["at"],
+            "batch": progress.get("batchId"),
+            "input_rows": record.get("input_rows"),
+            "input_rate": _rounded(progress.get("inputRowsPerSecond")),
+            "processing_rate": _rounded(progress.get("processedRowsPerSecond")),
+            "batch_ms": progress.get("batchDuration"),
+            "watermark": (progress.get("eventTime") or {}).get("watermark"),
+            "dropped_late": sum(op.get("numRowsDroppedByWatermark", 0) for op in operators),
+            "state_rows": sum(op.get("numRowsTotal", 0) for op in operators),
+            "error": record.get("error"),
+        })
+    return sorted(rows, key=lambda row: row["at"], reverse=True)
+
+
+def _rounded(value) -> float | None:
+    return None if value is None else round(float(value), 1)

@@ -1,0 +1,188 @@
+// The console page: each panel polls its JSON endpoint and redraws; charts are drawn with Plotly.
+"use strict";
+
+const params = new URLSearchParams(location.search);  // ?vendor_topic=...&zones_topic=... point the charts elsewhere
+
+async function getJson(path) {
+  const response = await fetch(path);
+  const body = await response.json();
+  if (!response.ok) throw new Error(body.detail || response.statusText);
+  return body;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "onclick") node.onclick = value; else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child instanceof Node ? child : String(child ?? "-"));
+  return node;
+}
+
+function table(id, columns, rows, onRowClick) {
+  const target = document.getElementById(id);
+  const head = el("tr", {}, ...columns.map(([label]) => el("th", {}, label)));
+  const body = rows.map((row) => {
+    const cells = columns.map(([, render, cls]) => {
+      const value = render(row);
+      return el("td", cls ? { class: cls } : {}, value instanceof Node ? value : value ?? "-");
+    });
+    return el("tr", onRowClick ? { class: "clickable", onclick: () => onRowClick(row) } : {}, ...cells);
+  });
+  target.replaceChildren(head, ...(rows.length ? body : [el("tr", {}, el("td", { colspan: columns.length, class: "muted" }, "none"))]));
+}
+
+function failed(id, error) {
+  document.getElementById(id).replaceChildren(el("tr", {}, el("td", { class: "error" }, error.message)));
+}
+
+const number = (value) => (value === null || value === undefined ? "-" : Number(value).toLocaleString("en-US"));
+const bytes = (value) => (value === null || value === undefined ? "-" : `${(value / 1048576).toFixed(1)} MiB`);
+const state = (text) => el("span", { class: `state-${text}` }, text);
+
+async function refreshOverview() {
+  const o = await getJson("/api/overview");
+  document.getElementById("overview").textContent =
+    `Kafka ${o.bootstrap_servers}${o.secure ? " (secured)" : ""} · registry ${o.registry} · Spark ${o.spark_master}`;
+}
+
+async function refreshTopics() {
+  try {
+    const topics = await getJson("/api/topics");
+    table("topics-table", [
+      ["topic", (t) => t.topic],
+      ["partitions", (t) => t.partitions, "num"],
+      ["replication", (t) => t.replication_factor, "num"],
+      ["messages", (t) => number(t.messages), "num"],
+      ["end offsets", (t) => t.partition_detail.map((p) => `${p.partition}:${p.end_offset}`).join(" ")],
+      ["leaders / in-sync", (t) => t.partition_detail.map((p) => `${p.leader}/${p.isr.join(",")}`).join(" ")],
+      ["size", (t) => bytes(t.size_bytes), "num"],
+      ["configs", (t) => Object.entries(t.config).map(([k, v]) => `${k}=${v}`).join(", ")],
+    ], topics, (t) => showMessages(t.topic));
+    const select = document.getElementById("messages-topic");
+    const chosen = select.value;
+    select.replaceChildren(...topics.map((t) => el("option", { value: t.topic }, t.topic)));
+    if (chosen) select.value = chosen;
+  } catch (error) { failed("topics-table", error); }
+}
+
+async function refreshGroups() {
+  try {
+    table("groups-table", [
+      ["group", (g) => g.group], ["topic", (g) => g.topic], ["partition", (g) => g.partition, "num"],
+      ["committed", (g) => number(g.committed), "num"], ["end", (g) => number(g.end), "num"],
+      ["lag", (g) => number(g.lag), "num"],
+    ], await getJson("/api/groups"));
+  } catch (error) { failed("groups-table", error); }
+}
+
+async function showMessages(topic) {
+  const select = document.getElementById("messages-topic");
+  if (topic) select.value = topic;
+  const limit = document.getElementById("messages-limit").value;
+  try {
+    const messages = await getJson(`/api/topics/${encodeURIComponent(select.value)}/messages?limit=${limit}`);
+    table("messages-table", [
+      ["partition", (m) => m.partition, "num"], ["offset", (m) => m.offset, "num"], ["timestamp", (m) => m.timestamp],
+      ["key", (m) => JSON.stringify(m.key)],
+      ["value", (m) => el("code", { class: "value" }, m.error ? `undecodable: ${m.error}` : JSON.stringify(m.value))],
+    ], messages);
+    if (topic) location.hash = "messages";
+  } catch (error) { failed("messages-table", error); }
+}
+
+async function refreshSubjects() {
+  try {
+    const subjects = await getJson("/api/subjects");
+    table("subjects-table", [
+      ["subject", (s) => s.subject], ["versions", (s) => s.versions.join(", ")],
+      ["compatibility", (s) => s.compatibility], ["latest schema id", (s) => s.latest_id, "num"],
+    ], subjects, (s) => {
+      document.getElementById("diff-subject").value = s.subject;
+      const versions = s.versions;
+      document.getElementById("diff-old").value = versions[Math.max(0, versions.length - 2)];
+      document.getElementById("diff-new").value = versions[versions.length - 1];
+      showDiff();
+    });
+    const select = document.getElementById("diff-subject");
+    const chosen = select.value;
+    select.replaceChildren(...subjects.map((s) => el("option", { value: s.subject }, s.subject)));
+    if (chosen) select.value = chosen;
+  } catch (error) { failed("subjects-table", error); }
+}
+
+async function showDiff() {
+  const subject = document.getElementById("diff-subject").value;
+  const old = document.getElementById("diff-old").value, next = document.getElementById("diff-new").value;
+  const output = document.getElementById("diff-output");
+  try {
+    const { diff } = await getJson(`/api/subjects/${encodeURIComponent(subject)}/diff?old=${old}&new=${next}`);
+    output.replaceChildren(...diff.split("\n").map((line) =>
+      el("span", { class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "" }, `${line}\n`)));
+  } catch (error) { output.textContent = error.message; }
+}
+
+async function refreshQueries() {
+  try {
+    const [{ queries, error, topic }, spark] = await Promise.all([getJson("/api/queries"), getJson("/api/spark")]);
+    const apps = spark.apps.map((a) => `${a.name} (${a.id}, ${a.cores} cores)`).join("; ") || "no application running";
+    const workers = spark.workers.map((w) => `${w.id.split("-").slice(-1)} ${w.state} ${w.cores_used}/${w.cores} cores`).join("; ");
+    document.getElementById("spark-summary").textContent =
+      `${spark.error || ""} Applications: ${apps}. Workers: ${workers || "none"}. Progress from topic ${topic}${error ? ` (${error})` : ""}.`;
+    table("queries-table", [
+      ["query", (q) => q.query], ["application", (q) => q.application], ["state", (q) => state(q.state)],
+      ["batch", (q) => q.batch, "num"], ["rows in", (q) => number(q.input_rows), "num"],
+      ["input rows/s", (q) => number(q.input_rate), "num"], ["processed rows/s", (q) => number(q.processing_rate), "num"],
+      ["batch ms", (q) => number(q.batch_ms), "num"], ["watermark", (q) => q.watermark],
+      ["dropped as late", (q) => number(q.dropped_late), "num"], ["state rows", (q) => number(q.state_rows), "num"],
+      ["last report", (q) => q.at], ["error", (q) => q.error],
+    ], queries);
+  } catch (error) { failed("queries-table", error); }
+}
+
+async function refreshConnectors() {
+  try {
+    const { enabled, connectors, error } = await getJson("/api/connectors");
+    if (!enabled) {
+      document.getElementById("connectors-table").replaceChildren(
+        el("tr", {}, el("td", { class: "muted" }, "Kafka Connect is not running (CONNECT=1 make up starts it)")));
+      return;
+    }
+    if (error) throw new Error(error);
+    table("connectors-table", [
+      ["connector", (c) => c.name], ["type", (c) => c.kind], ["state", (c) => state(c.state)],
+      ["tasks", (c) => c.tasks.join(", ")], ["error", (c) => c.trace && c.trace.split("\n")[0]],
+    ], connectors);
+  } catch (error) { failed("connectors-table", error); }
+}
+
+const chartLayout = (extra) => ({ margin: { t: 10, r: 10, b: 60, l: 50 }, legend: { orientation: "h" }, ...extra });
+
+async function refreshCharts() {
+  const vendorTopic = params.get("vendor_topic"), zonesTopic = params.get("zones_topic");
+  try {
+    const v = await getJson(`/api/charts/vendor-counts${vendorTopic ? `?topic=${encodeURIComponent(vendorTopic)}` : ""}`);
+    document.getElementById("vendor-source").textContent = `${v.topic}, ${number(v.received)} records read`;
+    const traces = v.series.map((s) => ({ type: "bar", name: s.name, x: v.windows, y: s.rides }));
+    Plotly.react("vendor-chart", traces, chartLayout({ barmode: "stack", yaxis: { title: { text: "rides" } } }), { displayModeBar: false });
+  } catch (error) { document.getElementById("vendor-source").textContent = error.message; }
+  try {
+    const z = await getJson(`/api/charts/top-zones${zonesTopic ? `?topic=${encodeURIComponent(zonesTopic)}` : ""}`);
+    document.getElementById("zones-source").textContent = `${z.topic}, window ${z.window_start ?? "-"}`;
+    const zones = [...z.zones].reverse();
+    Plotly.react("zones-chart", [{ type: "bar", orientation: "h", x: zones.map((e) => e.rides), y: zones.map((e) => e.label) }],
+      chartLayout({ margin: { t: 10, r: 10, b: 40, l: 220 }, xaxis: { title: { text: "rides" } } }), { displayModeBar: false });
+  } catch (error) { document.getElementById("zones-source").textContent = error.message; }
+}
+
+function every(ms, refresh) { refresh(); setInterval(refresh, ms); }
+
+document.getElementById("messages-form").onsubmit = (event) => { event.preventDefault(); showMessages(); };
+document.getElementById("diff-form").onsubmit = (event) => { event.preventDefault(); showDiff(); };
+refreshOverview();
+every(2000, refreshCharts);
+every(3000, refreshQueries);
+every(5000, refreshTopics);
+every(5000, refreshGroups);
+every(15000, refreshSubjects);
+every(10000, refreshConnectors);
