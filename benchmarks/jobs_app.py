@@ -18,25 +18,29 @@ import pyspark.sql.functions as F
 from pyspark.sql import SparkSession
 
 from jobs.decode import good_rides
-from jobs.io import kafka_options, read_kafka, read_rides
+from jobs.io import kafka_sink_options, read_kafka, read_rides
 from jobs.ride_sessions import route_sessions
 from jobs.rides_all import to_ride_records
 from jobs.settings import JobSettings
 from jobs.vendor_counts import to_vendor_count_records, windowed_vendor_counts
 from jobs.zone_popularity import zone_counts
+from stack.settings import CONF_DIR, read_yaml
 from jobs.io import to_kafka_record, window_key
 
 
 def _settings(bootstrap: str, registry: str, checkpoint_root: str, name: str, input_format: str) -> JobSettings:
+    # The jobs' own Kafka producer settings (conf/jobs.yaml), for the pass-through and the jobs' queries alike.
+    producer = (read_yaml(CONF_DIR / "jobs.yaml").get("defaults") or {}).get("kafka_producer") or {}
     return JobSettings(name=name, checkpoint_root=checkpoint_root, trigger="available-now", input_format=input_format,
-                       dead_letter_topic="unused", bootstrap_servers=bootstrap, registry_url=registry)
+                       dead_letter_topic="unused", bootstrap_servers=bootstrap, registry_url=registry,
+                       kafka_producer=producer)
 
 
 def _to_kafka(df, settings: JobSettings, topic: str, query: str, output_mode: str, trigger: dict,
               options: dict | None = None):
     return (
         df.writeStream.queryName(query).outputMode(output_mode).format("kafka")
-        .options(**kafka_options(settings)).option("topic", topic)
+        .options(**kafka_sink_options(settings)).option("topic", topic)
         .option("checkpointLocation", settings.checkpoint(query)).options(**(options or {}))
         .trigger(**trigger).start()
     )

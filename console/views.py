@@ -170,12 +170,14 @@ def spark_applications(settings: StackSettings) -> dict:
 
 
 def connectors(settings: StackSettings) -> dict:
-    if not settings.connect.enabled:
-        return {"enabled": False, "connectors": []}
+    """The connectors and their tasks when a Connect worker answers (CONNECT=1 make up starts one)."""
     try:
-        return {"enabled": True, "connectors": [asdict(status) for status in connector_statuses(settings.connect.url)]}
-    except (SettingsError, requests.RequestException) as exc:
-        return {"enabled": True, "error": str(exc), "connectors": []}
+        statuses = connector_statuses(settings.connect.url)
+    except SettingsError:  # no worker answers
+        return {"running": False, "connectors": []}
+    except requests.RequestException as exc:
+        return {"running": True, "error": str(exc), "connectors": []}
+    return {"running": True, "connectors": [asdict(status) for status in statuses]}
 
 
 def kafka_error(exc: Exception) -> str:

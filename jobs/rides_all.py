@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
-from jobs.io import kafka_and_console, kafka_options, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, trigger_of, window_key
+from jobs.io import kafka_and_console, kafka_sink_options, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, trigger_of, window_key
 from jobs.ride_schema import RIDE_FIELDS
 from jobs.runtime import job_main
 from jobs.settings import Duration, JobSettings
@@ -50,7 +50,7 @@ def start_merge_query(rides_df: DataFrame, settings: RidesAllSettings, trigger: 
         to_ride_records(rides_df)
         .writeStream.queryName(query)
         .format("kafka")
-        .options(**kafka_options(settings))
+        .options(**kafka_sink_options(settings))
         .option("topic", settings.output_topic)
         .option("checkpointLocation", settings.checkpoint(query))
         .trigger(**(trigger or trigger_of(settings)))

@@ -41,6 +41,7 @@ class JobSettings(BaseModel):
     max_offsets_per_trigger: int | None = Field(None, ge=1)
     dead_letter_topic: str
     progress_topic: str | None = None  # where each query's progress goes for the web console; null: nowhere
+    kafka_producer: dict[str, str | int] = Field(default_factory=dict)  # producer settings of every Kafka sink
     console: bool = True
     console_rows: int = Field(20, ge=1)
     bootstrap_servers: str = ""

@@ -60,7 +60,7 @@ def record_key(df: DataFrame, columns: tuple[str, ...]) -> Column:
     missing = [column for column in columns if column not in df.columns]
     if missing:
         raise QueryRefused(f"KEY column(s) {', '.join(missing)} are not in the result (its columns: "
-                         f"{', '.join(df.columns)})")
+                           f"{', '.join(df.columns)})")
     parts = [
         F.date_format(F.col(column), "yyyy-MM-dd'T'HH:mm:ss'Z'")
         if isinstance(df.schema[column].dataType, TimestampType)
@@ -70,9 +70,9 @@ def record_key(df: DataFrame, columns: tuple[str, ...]) -> Column:
     return F.concat_ws("|", *parts)
 
 
-def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> list[DataFrame]:
-    """A temporary view per stream and table the statement names; returns each stream's decoded records (good
-    and bad), whose bad records the caller sends to the dead-letter topic."""
+def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> list[tuple[str, DataFrame]]:
+    """A temporary view per stream and table the statement names; returns (name, decoded records, good and bad)
+    of each stream, whose bad records the caller sends to the dead-letter topic."""
     decoded_streams = []
     for name in settings.statement.names_used:
         if name in settings.tables:
@@ -86,13 +86,17 @@ def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> list[D
 
 
 def create_result_topic(settings: StreamSqlSettings) -> None:
+    """The result topic, when missing: compacted for a TABLE. An existing topic is left as its owner made it."""
     statement = settings.statement
+    admin = quiet_kafka_admin(settings.bootstrap_servers)
+    if settings.result_topic() in admin.list_topics(timeout=10).topics:
+        return
     spec = TopicSpec(
         name=settings.result_topic(),
         partitions=statement.partitions or settings.output_partitions,
         config={"cleanup.policy": statement.topic_cleanup_policy},
     )
-    apply_topics(quiet_kafka_admin(settings.bootstrap_servers), [spec])
+    apply_topics(admin, [spec])
 
 
 def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[StreamingQuery]:
@@ -104,7 +108,7 @@ def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[Stre
         raise QueryRefused(f"{settings.query_file}: {_first_line(exc)}") from None
     if not result_df.isStreaming:
         raise QueryRefused(f"{settings.query_file}: the query reads no stream, only tables; name one of "
-                         f"{', '.join(settings.streams)}")
+                           f"{', '.join(settings.streams)}")
     key = record_key(result_df, statement.key_columns)
     handler = kafka_and_console(
         settings,

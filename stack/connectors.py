@@ -6,6 +6,7 @@ nothing; the status of each connector and its tasks comes from `GET /connectors?
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def apply_connectors(connect_url: str, connectors: dict[str, dict[str, str]]) ->
         if name in existing and _get(f"{connect_url}/connectors/{name}/config") == {**config, "name": name}:
             report.append(f"unchanged {name}")
             continue
-        response = requests.put(f"{connect_url}/connectors/{name}/config", json=config, timeout=TIMEOUT_S)
+        response = _settled(lambda: requests.put(f"{connect_url}/connectors/{name}/config", json=config,
+                                                 timeout=TIMEOUT_S))
         if not response.ok:
             raise SettingsError(f"Kafka Connect refused connector {name}: {response.status_code} {response.text}")
         report.append(f"{'updated' if name in existing else 'created'} {name}")
@@ -85,9 +87,20 @@ def delete_connector(connect_url: str, name: str) -> None:
     requests.delete(f"{connect_url}/connectors/{name}", timeout=TIMEOUT_S).raise_for_status()
 
 
+def _settled(send, patience_s: float = 60) -> requests.Response:
+    """A worker that has just started, or whose group is rebalancing, answers 409 or 500 for a while ("rebalance
+    in progress", "request timed out" while it joins): the request is sent again until it is settled."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        response = send()
+        if response.status_code not in (409, 500, 503) or time.monotonic() >= deadline:
+            return response
+        time.sleep(1)
+
+
 def _get(url: str):
     try:
-        response = requests.get(url, timeout=TIMEOUT_S)
+        response = _settled(lambda: requests.get(url, timeout=TIMEOUT_S))
     except requests.RequestException as exc:
         raise SettingsError(f"Kafka Connect does not answer at {url} ({exc.__class__.__name__}): "
                             f"start it with CONNECT=1 make up") from None

@@ -142,8 +142,8 @@ async function refreshQueries() {
 
 async function refreshConnectors() {
   try {
-    const { enabled, connectors, error } = await getJson("/api/connectors");
-    if (!enabled) {
+    const { running, connectors, error } = await getJson("/api/connectors");
+    if (!running) {
       document.getElementById("connectors-table").replaceChildren(
         el("tr", {}, el("td", { class: "muted" }, "Kafka Connect is not running (CONNECT=1 make up starts it)")));
       return;

@@ -15,6 +15,7 @@ from decimal import Decimal
 from itertools import islice
 
 import pytest
+import requests
 from confluent_kafka import Producer
 
 from stack import lifecycle
@@ -126,3 +127,8 @@ def test_the_declared_connectors_apply_idempotently_and_show_in_make_status(conn
     for name in declared:
         assert any(line.split()[:3] == [name, "source" if "csv" in name else "sink", "RUNNING"]
                    for line in status.stdout.splitlines()), status.stdout
+
+    # the web console shows them too
+    shown = requests.get(f"{connect.console.url}/api/connectors", timeout=30).json()
+    assert shown["running"] and {c["name"]: (c["state"], c["tasks"]) for c in shown["connectors"]
+                                 if c["name"] in declared} == {name: ("RUNNING", ["RUNNING"]) for name in declared}
