@@ -40,7 +40,7 @@ def _to_kafka(df, settings: JobSettings, topic: str, query: str, output_mode: st
               options: dict | None = None):
     return (
         df.writeStream.queryName(query).outputMode(output_mode).format("kafka")
-        .options(**kafka_sink_options(settings)).option("topic", topic)
+        .options(**kafka_sink_options(settings, trigger)).option("topic", topic)
         .option("checkpointLocation", settings.checkpoint(query)).options(**(options or {}))
         .trigger(**trigger).start()
     )

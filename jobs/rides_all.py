@@ -46,14 +46,15 @@ def pickup_leaders(rides_df: DataFrame, window_length: str, watermark: str) -> D
 
 def start_merge_query(rides_df: DataFrame, settings: RidesAllSettings, trigger: dict | None = None) -> StreamingQuery:
     query = "rides_all_merge"
+    trigger = trigger or trigger_of(settings)
     return (
         to_ride_records(rides_df)
         .writeStream.queryName(query)
         .format("kafka")
-        .options(**kafka_sink_options(settings))
+        .options(**kafka_sink_options(settings, trigger))
         .option("topic", settings.output_topic)
         .option("checkpointLocation", settings.checkpoint(query))
-        .trigger(**(trigger or trigger_of(settings)))
+        .trigger(**trigger)
         .start()
     )
 
