@@ -38,8 +38,8 @@ class KafkaView:
     def topics(self) -> list[dict]:
         """Every topic with partitions (leader, replicas, in-sync replicas, start and end offsets), replication,
         the configs set on it, its message count and, for the local stack, its size on disk."""
-        rows = describe_topics(self.admin)
         metadata = self.admin.list_topics(timeout=TIMEOUT_S).topics
+        rows = [row for row in describe_topics(self.admin) if row["topic"] in metadata]  # none deleted meanwhile
         sizes = topic_sizes_on_disk(self.settings)
         probe = self._probe()
         try:
