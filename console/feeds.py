@@ -11,7 +11,7 @@ import json
 import threading
 from collections import OrderedDict
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 
 
@@ -42,15 +42,18 @@ class TopicFeed:
         self._thread.join(10)
 
     def _assign_near_the_end(self) -> bool:
-        metadata = self._consumer.list_topics(self.topic, timeout=10).topics[self.topic]
-        if metadata.error is not None:
-            self.error = f"{self.topic}: {metadata.error.str()}"
+        try:
+            metadata = self._consumer.list_topics(self.topic, timeout=10).topics[self.topic]
+            if metadata.error is not None:
+                self.error = f"{self.topic}: {metadata.error.str()}"
+                return False
+            assignment = []
+            for partition in metadata.partitions:
+                low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
+                assignment.append(TopicPartition(self.topic, partition, max(low, high - self.backlog)))
+        except KafkaException as exc:  # Kafka is down or restarting: try again later, the feed outlives it
+            self.error = f"{self.topic}: {exc.args[0].str()}"
             return False
-        assignment = []
-        for partition in metadata.partitions:
-            low, high = self._consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10)
-            assignment.append(TopicPartition(self.topic, partition, max(low, high - self.backlog) if high >= 0
-                                             else OFFSET_END))
         self._consumer.assign(assignment)
         self.error = None
         return True

@@ -10,7 +10,7 @@ import json
 import sys
 from datetime import datetime, timezone
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
 
 from stack.credentials import client_auth
 
@@ -29,7 +29,7 @@ class ProgressPublisher:
         try:
             self._producer.produce(self.topic, key=query_id, value=json.dumps(record), on_delivery=self._delivered)
             self._producer.poll(0)
-        except (BufferError, Exception) as exc:  # a progress line must never stop the job
+        except (BufferError, KafkaException) as exc:  # a full queue or a refused send: the job goes on
             self._complain(str(exc))
 
     def close(self, timeout_s: float = 5) -> None:

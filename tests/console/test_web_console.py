@@ -21,7 +21,7 @@ pytestmark = pytest.mark.stack
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-# The sum of each vendor trace of the chart, as the browser has drawn it.
+# Each vendor trace of the chart (window starts, rides), as the browser has drawn it.
 CHART_TOTALS = "const g = document.getElementById('vendor-chart'); return (g.data || []).map(t => [t.x, t.y]);"
 
 

@@ -4,7 +4,6 @@ green file in Kafka, and its result topic equals an independent batch computatio
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 
 import pytest
 
@@ -24,10 +23,6 @@ def _run_query(settings, query: str, green_topic: str, output: str, checkpoints)
                    "--output-topic", output)
 
 
-def _decimal(value) -> Decimal | None:
-    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
-
-
 def _add(total, value):
     return value if total is None else total if value is None else total + value
 
@@ -45,7 +40,7 @@ def test_rides_per_zone_query_equals_a_batch_count(local_stack, green_topic, gre
         figures["passengers"] = _add(figures["passengers"], ride["passenger_count"])
         figures["revenue"] = _add(figures["revenue"], money(ride["total_amount"]))
     streamed = {
-        key: {"rides": value["rides"], "passengers": value["passengers"], "revenue": _decimal(value["revenue"])}
+        key: {"rides": value["rides"], "passengers": value["passengers"], "revenue": money(value["revenue"])}
         for key, value in latest_per_key(local_stack, output).items()
     }
     assert streamed == dict(expected)
@@ -66,7 +61,7 @@ def test_borough_query_joins_the_zone_lookup_like_a_batch_join(local_stack, gree
         if ride["trip_distance"] is not None:
             figures["longest_trip_miles"] = max(figures["longest_trip_miles"] or 0.0, ride["trip_distance"])
     streamed = {
-        key: {"rides": value["rides"], "tips": _decimal(value["tips"]), "longest_trip_miles": value["longest_trip_miles"]}
+        key: {"rides": value["rides"], "tips": money(value["tips"]), "longest_trip_miles": value["longest_trip_miles"]}
         for key, value in latest_per_key(local_stack, output).items()
     }
     assert streamed == dict(expected)
