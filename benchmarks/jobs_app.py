@@ -17,6 +17,7 @@ import time
 import pyspark.sql.functions as F
 from pyspark.sql import SparkSession
 
+from jobs.avro_output import registered_value_schema
 from jobs.decode import good_rides
 from jobs.io import kafka_sink_options, read_kafka, read_rides
 from jobs.ride_sessions import route_sessions
@@ -59,14 +60,17 @@ LATENCY_TRIGGERS = {
 }
 
 
-def queries(spark: SparkSession, settings: JobSettings, source: str):
+def queries(spark: SparkSession, settings: JobSettings, source: str, sink: str):
     """name -> (DataFrame to write, output mode). Each is the job's main query over the same input."""
     def rides():
         return good_rides(read_rides(spark, settings, [source]))
 
     return {
         "pass-through": lambda: (read_kafka(spark, settings, [source]).select("key", "value"), "append"),
-        "rides_all (merge)": lambda: (to_ride_records(rides()), "append"),
+        # as the job writes it by default: Avro under the schema id registered for the sink topic
+        "rides_all (merge)": lambda: (to_ride_records(rides(), registered_value_schema(settings.registry_url, sink)),
+                                      "append"),
+        "rides_all (merge, JSON)": lambda: (to_ride_records(rides()), "append"),
         "vendor_counts (sliding)": lambda: (
             to_vendor_count_records(windowed_vendor_counts(rides(), "10 minutes", "5 minutes", "30 minutes", "sliding")),
             "update",
@@ -84,9 +88,11 @@ def queries(spark: SparkSession, settings: JobSettings, source: str):
     }
 
 
-def throughput(spark, settings, source: str, sink: str, rows: int) -> None:
-    plan = queries(spark, settings, source)
-    order = ["pass-through", *plan]  # the first pass-through warms the JVM and the Kafka clients up
+def throughput(spark, settings, source: str, sink: str, rows: int, rounds: int) -> None:
+    plan = queries(spark, settings, source, sink)
+    # The first pass-through warms the JVM and the Kafka clients up; then every query once per round, so that
+    # a slow spell of the machine falls on one run of each rather than on all runs of one.
+    order = ["pass-through", *[name for _ in range(rounds) for name in plan]]
     for run, name in enumerate(order):
         df, mode = plan[name]()
         began = time.perf_counter()
@@ -98,7 +104,7 @@ def throughput(spark, settings, source: str, sink: str, rows: int) -> None:
 
 def latency(spark, settings, source: str, sink: str, query: str, trigger: str, seconds: float) -> None:
     settings = settings.model_copy(update={"starting_offsets": "latest"})
-    df, mode = queries(spark, settings, source)[query]()
+    df, mode = queries(spark, settings, source, sink)[query]()
     kind, options, trigger_mode = LATENCY_TRIGGERS[trigger]
     running = _to_kafka(df, settings, sink, "bench_latency", trigger_mode or mode, kind, options)
     print("RESULT " + json.dumps({"started": True}), flush=True)
@@ -112,6 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--source", required=True)
     parser.add_argument("--sink", required=True)
     parser.add_argument("--rows", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--query", default="pass-through")
     parser.add_argument("--trigger", choices=tuple(LATENCY_TRIGGERS), default="default")
     parser.add_argument("--seconds", type=float, default=60)
@@ -124,7 +131,7 @@ def main(argv=None) -> int:
     spark.sparkContext.setLogLevel("ERROR")
     settings = _settings(options.bootstrap, options.registry, options.checkpoints, "bench", options.input_format)
     if options.mode == "throughput":
-        throughput(spark, settings, options.source, options.sink, options.rows)
+        throughput(spark, settings, options.source, options.sink, options.rows, options.rounds)
     else:
         latency(spark, settings, options.source, options.sink, options.query, options.trigger, options.seconds)
     spark.stop()

@@ -2,7 +2,9 @@
 popular pickup location of each hour over the merged stream.
 
 Reads:   the topics of conf/jobs.yaml [rides_all] (rides_green, rides_yellow, rides_fhv), any format.
-Writes:  `rides_all`: every good ride as JSON in the normalized model (schemas/ride_event.avsc), key ride_id;
+Writes:  `rides_all`: every good ride in the normalized model (schemas/ride_event.avsc), key ride_id (text);
+         Avro in the Confluent wire format, the schema registered under `rides_all-value` at start (or JSON with
+         `--output-format json`);
          `pickup_leaders`: per hour, the pickup zone with the most rides of any kind, key `<window start>`;
          the leaders also to the console; bad records to `rides_dead_letter`.
 State:   none for the merge (a stateless query, the one to run with the real-time trigger); the leaders keep
@@ -13,11 +15,13 @@ Run:     python -m stack submit jobs/rides_all.py            (or: make submit JO
 from __future__ import annotations
 
 import sys
+from typing import Literal
 
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from jobs.avro_output import confluent_avro, registered_value_schema
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, kafka_sink_options, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, trigger_of, window_key
 from jobs.ride_schema import RIDE_FIELDS
@@ -30,13 +34,25 @@ class RidesAllSettings(JobSettings):
     input_topics: list[str]
     output_topic: str
     top_topic: str
+    output_format: Literal["avro", "json"] = "avro"
     window: Duration
     watermark: Duration
 
 
-def to_ride_records(rides_df: DataFrame) -> DataFrame:
-    """The normalized ride as JSON, keyed by ride_id (the same ride replayed lands on the same key)."""
-    return to_kafka_record(rides_df, F.col("ride_id"), RIDE_FIELDS)
+def to_ride_records(rides_df: DataFrame, avro_schema_id: int | None = None) -> DataFrame:
+    """The normalized ride keyed by ride_id (the same ride replayed lands on the same key): Avro in the wire
+    format under the registered schema id, or JSON when there is none."""
+    if avro_schema_id is None:
+        return to_kafka_record(rides_df, F.col("ride_id"), RIDE_FIELDS)
+    return rides_df.select(F.col("ride_id").alias("key"),
+                           confluent_avro(F.struct(*RIDE_FIELDS), avro_schema_id).alias("value"))
+
+
+def output_schema_id(settings: RidesAllSettings) -> int | None:
+    """The registry's id of the ride schema under the output topic's subject, for Avro output."""
+    if settings.output_format == "json":
+        return None
+    return registered_value_schema(settings.registry_url, settings.output_topic)
 
 
 def pickup_leaders(rides_df: DataFrame, window_length: str, watermark: str) -> DataFrame:
@@ -44,11 +60,11 @@ def pickup_leaders(rides_df: DataFrame, window_length: str, watermark: str) -> D
     return top_zones(rides_df, window_length, watermark, top_n=1).drop("rank")
 
 
-def start_merge_query(rides_df: DataFrame, settings: RidesAllSettings, trigger: dict | None = None) -> StreamingQuery:
+def start_merge_query(rides_df: DataFrame, settings: RidesAllSettings, schema_id: int | None) -> StreamingQuery:
     query = "rides_all_merge"
-    trigger = trigger or trigger_of(settings)
+    trigger = trigger_of(settings)
     return (
-        to_ride_records(rides_df)
+        to_ride_records(rides_df, schema_id)
         .writeStream.queryName(query)
         .format("kafka")
         .options(**kafka_sink_options(settings, trigger))
@@ -60,6 +76,7 @@ def start_merge_query(rides_df: DataFrame, settings: RidesAllSettings, trigger: 
 
 
 def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[StreamingQuery]:
+    schema_id = output_schema_id(settings)  # before any query starts: a refusal stops the job here
     decoded_df = read_rides(spark, settings, settings.input_topics)
     rides_df = good_rides(decoded_df)
     leaders_handler = kafka_and_console(
@@ -71,7 +88,7 @@ def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[Strea
     )
     return [
         start_dead_letter_query(decoded_df, settings),
-        start_merge_query(rides_df, settings),
+        start_merge_query(rides_df, settings, schema_id),
         start_batch_query(pickup_leaders(rides_df, settings.window, settings.watermark), settings, "pickup_leaders",
                           leaders_handler),
     ]
@@ -80,6 +97,7 @@ def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[Strea
 def main(argv: list[str] | None = None) -> int:
     return job_main("rides_all", RidesAllSettings, start_queries, argv, __doc__, extra_arguments=(
         ('--top-topic', 'topic of the hourly leaders'),
+        ('--output-format', 'avro (the wire format, schema in the registry) or json'),
     ))
 
 

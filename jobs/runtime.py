@@ -17,6 +17,8 @@ from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 from jobs.decode import RegistryUnreachableError, decode_branches
 from jobs.preflight import PreflightError, check_inputs
 from jobs.progress_topic import ProgressPublisher
+from producers.client_logging import command_line_logging
+from producers.serialization import SchemaRefusedError
 from stack.settings import SettingsError
 
 log = logging.getLogger("jobs")
@@ -107,7 +109,7 @@ def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None
 
 
 def start_job(app_name: str, input_format: str = "auto", publisher: ProgressPublisher | None = None) -> SparkSession:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    command_line_logging()
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call between Python and the JVM otherwise
     # PySpark logs each analysis error with its JVM stack as JSON; the job reports the error itself, in one line.
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
@@ -157,7 +159,7 @@ def start_and_run(app_name: str, input_format: str, jobs) -> int:
     spark = start_job(app_name, input_format, publisher)
     try:
         queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
-    except (RegistryUnreachableError, QueryRefused) as exc:
+    except (RegistryUnreachableError, SchemaRefusedError, QueryRefused) as exc:
         spark.stop()
         return refuse(exc)
     try:

@@ -10,7 +10,18 @@ log = logging.getLogger("producers.kafka")
 QUIET_CLIENT_LOG = logging.getLogger("librdkafka")
 QUIET_CLIENT_LOG.setLevel(logging.CRITICAL)
 
+# One INFO line per request to the schema registry otherwise (confluent-kafka's client logs through its own
+# copy of httpx, "httpx2").
+REGISTRY_HTTP_LOGGERS = ("httpx", "httpx2")
+
 _reported: set[str] = set()
+
+
+def command_line_logging() -> None:
+    """Logging of the command-line tools and jobs: INFO lines with their time to stderr, HTTP requests muted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    for name in REGISTRY_HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def log_client_error(error) -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from producers.client_config import load_client_defaults
-from producers.client_logging import QUIET_CLIENT_LOG, log_client_error
+from producers.client_logging import QUIET_CLIENT_LOG, command_line_logging, log_client_error
 from producers.dead_letter import dead_letter
 from producers.serialization import (
     AvroWireDeserializer,
@@ -250,8 +250,7 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    command_line_logging()
     try:
         defaults = load_client_defaults().consumer
         return run(_parser(defaults).parse_args(argv))

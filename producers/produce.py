@@ -2,7 +2,7 @@
 
 Examples:
   python -m producers.produce --source ../shared/data/green_tripdata_2020-10.csv.gz --topic rides_green
-  python -m producers.produce --source generator --limit 10000 --rate 200 --format json --topic rides_all
+  python -m producers.produce --source generator --limit 10000 --rate 200 --format json --topic rides_green
   python -m producers.produce --source FILE --replay-speed 60          # paced by event time, 60x real time
   python -m producers.produce --source FILE --lifecycle                # "ride started"/"ride ended" events
 
@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator
 from confluent_kafka import KafkaException, Producer
 
 from producers.client_config import ProducerDefaults, load_client_defaults
-from producers.client_logging import QUIET_CLIENT_LOG, log_client_error
+from producers.client_logging import QUIET_CLIENT_LOG, command_line_logging, log_client_error
 from producers.dead_letter import dead_letter
 from producers.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names
 from producers.generator import GeneratorSettings, RideGenerator
@@ -382,8 +382,7 @@ def _print_summary(options, report, stats, queued, elapsed, interrupted) -> None
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per registry request otherwise
+    command_line_logging()
     try:
         defaults = load_client_defaults().producer
         options = _parser(defaults).parse_args(argv)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 
+from producers.consume import MessageDecoder
 from stack.settings import REPO_ROOT, StackSettings
 from stack.submit import submit_command, submit_environment
 from stack.topic_snapshot import read_all
@@ -48,11 +48,16 @@ def read_until(job: subprocess.Popen, text: str) -> list[str]:
     raise AssertionError(f"the job ended (exit {job.wait()}) before printing {text!r}:\n{''.join(lines[-30:])}")
 
 
+def read_decoded(settings: StackSettings, topic: str) -> list[tuple[str | None, object]]:
+    """(key as text, decoded value) of every message of the topic in partition and offset order; values in
+    any format, as a consumer reads them (Avro by its schema id through the registry, JSON)."""
+    decode = MessageDecoder("auto", settings.registry.url)
+    messages = sorted(read_all(settings.kafka.bootstrap_servers, topic), key=lambda m: (m.partition(), m.offset()))
+    return [(m.key().decode() if m.key() is not None else None, decode(m.value())) for m in messages]
+
+
 def latest_per_key(settings: StackSettings, topic: str, minimum: int = 1) -> dict[str, dict]:
     """The output as a downstream reader sees it: the last value of each key."""
-    latest = {}
-    for message in sorted(read_all(settings.kafka.bootstrap_servers, topic),
-                          key=lambda m: (m.partition(), m.offset())):
-        latest[message.key().decode()] = json.loads(message.value())
+    latest = dict(read_decoded(settings, topic))
     assert len(latest) >= minimum, f"only {len(latest)} keys in {topic}"
     return latest

@@ -4,15 +4,18 @@ its output topic compared with an independent batch computation of the same ques
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 
+from confluent_kafka.schema_registry import Schema
+
 from producers import produce
+from producers.serialization import registry_client
 from tests.conftest import GREEN_FILE
 from tests.jobs.batch_answers import (expected_vendor_counts, floor_minutes, is_valid_ride, iso_utc,
                                       vendor_count_mismatches, zone_names)
-from tests.jobs.cluster import latest_per_key, run_job
+from tests.jobs.cluster import latest_per_key, run_job, run_job_unchecked
 
 pytestmark = pytest.mark.stack
 
@@ -81,7 +84,7 @@ def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(local
     for ride in every_ride[::97]:
         got = merged[ride["ride_id"]]
         assert got["ride_type"] == ride["ride_type"] and got["PULocationID"] == ride["PULocationID"]
-        assert got["pickup_datetime"] == ride["pickup_datetime"].strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        assert got["pickup_datetime"] == ride["pickup_datetime"].replace(tzinfo=timezone.utc)
         assert got["total_amount"] == ride["total_amount"] and got["dispatching_base_num"] == ride["dispatching_base_num"]
 
     per_hour = defaultdict(lambda: defaultdict(int))
@@ -91,6 +94,20 @@ def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(local
     expected = {iso_utc(h): min(z.items(), key=lambda item: (-item[1], item[0])) for h, z in per_hour.items()}
     streamed = {key: (v["PULocationID"], v["rides"]) for key, v in latest_per_key(local_stack, leaders_topic).items()}
     assert streamed == expected
+
+
+def test_rides_all_refuses_to_start_when_the_registry_refuses_its_output_schema(local_stack, topic_factory, tmp_path):
+    output = topic_factory(prefix="out_rides_all_taken")
+    other = '{"type": "record", "name": "Other", "fields": [{"name": "x", "type": "int"}]}'
+    registry_client(local_stack.registry.url).register_schema(f"{output}-value", Schema(other, "AVRO"))
+    code, out, err = run_job_unchecked(local_stack, "rides_all", tmp_path / "checkpoints",
+                                       "--input-topics", topic_factory(prefix="in_rides_all_taken"),
+                                       "--output-topic", output, "--top-topic", topic_factory(prefix="out_leaders"))
+    said = out + err  # spark-submit hands the Python driver's stderr on as its own stdout
+    assert code == 2, said[-3000:]
+    assert f"error: the registry refused ride_event.avsc for subject {output}-value" in said, said[-3000:]
+    assert "BACKWARD compatibility rule" in said and "Traceback" not in said
+    assert "started (id" not in said  # refused before any query ran
 
 
 def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(local_stack, green_rides, topic_factory, tmp_path):

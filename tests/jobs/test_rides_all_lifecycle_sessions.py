@@ -2,25 +2,56 @@
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import timezone
 
+import fastavro
 from chispa import assert_df_equality
 
+from jobs.decode import WriterSchema, decode_rides, good_rides
 from jobs.ride_lifecycle import join_starts_with_ends, ride_ends, ride_starts
 from jobs.ride_sessions import filter_streaks, route_sessions
 from jobs.rides_all import to_ride_records
-from jobs.ride_schema import RIDE_FIELDS
+from jobs.ride_schema import RIDE_FIELDS, RIDE_SCHEMA_JSON
+from producers.events import parsed_schema
+from producers.serialization import WIRE_HEADER
 from tests.jobs.rows import at, ride, rides_df
 
+FHV_RIDE = ride(ride_id="fhv-1", ride_type="fhv", dispatching_base_num="B00013", pickup_datetime=at(1), PULocationID=4)
+GREEN_RIDE = ride(ride_id="g-1", VendorID=2, pickup_datetime=at(2), dropoff_datetime=at(9), PULocationID=7,
+                  passenger_count=1, trip_distance=1.5, total_amount=12.35)
 
-def test_rides_all_records_are_the_normalized_ride_keyed_by_ride_id(spark):
-    rows = [ride(ride_id="fhv-1", ride_type="fhv", dispatching_base_num="B00013", pickup_datetime=at(1), PULocationID=4)]
-    (record,) = to_ride_records(rides_df(spark, *rows)).collect()
+
+def test_rides_all_json_records_are_the_normalized_ride_keyed_by_ride_id(spark):
+    (record,) = to_ride_records(rides_df(spark, FHV_RIDE)).collect()
     value = json.loads(record.value)
     assert record.key == "fhv-1"
     assert list(value) == RIDE_FIELDS  # every field, nulls included: the same model for every kind
     assert value["dispatching_base_num"] == "B00013" and value["VendorID"] is None
     assert value["pickup_datetime"] == "2020-10-01T08:01:00.000Z"
+
+
+def test_rides_all_avro_records_carry_the_schema_id_and_decode_with_the_ride_schema(spark):
+    records = to_ride_records(rides_df(spark, FHV_RIDE, GREEN_RIDE), avro_schema_id=42).orderBy("key").collect()
+    assert [record.key for record in records] == ["fhv-1", "g-1"]
+    for record, row in zip(records, (FHV_RIDE, GREEN_RIDE)):
+        payload = bytes(record.value)
+        assert WIRE_HEADER.unpack_from(payload) == (0, 42)  # magic byte, schema id
+        decoded = fastavro.schemaless_reader(io.BytesIO(payload[WIRE_HEADER.size:]), parsed_schema())
+        expected = dict(zip(RIDE_FIELDS, row))
+        for name in ("pickup_datetime", "dropoff_datetime"):
+            if expected[name] is not None:
+                expected[name] = expected[name].replace(tzinfo=timezone.utc)
+        assert decoded == expected  # every field, nulls included, as fastavro reads them
+
+
+def test_rides_all_avro_records_decode_back_to_the_same_rides_in_a_job(spark):
+    written = to_ride_records(rides_df(spark, FHV_RIDE, GREEN_RIDE), avro_schema_id=42)
+    raw = written.selectExpr("cast(key as binary) as key", "value", "'rides_all' as topic", "0 as partition",
+                             "0L as offset", "cast(null as timestamp) as timestamp")
+    read_back = good_rides(decode_rides(raw, [WriterSchema(42, RIDE_SCHEMA_JSON)], "avro")).select(*RIDE_FIELDS)
+    assert_df_equality(read_back, rides_df(spark, FHV_RIDE, GREEN_RIDE), ignore_row_order=True, ignore_nullable=True)
 
 
 def _trips(spark, starts, ends, max_duration="3 hours"):

@@ -62,6 +62,14 @@ def test_rides_without_a_vendor_form_their_own_group_and_null_passengers_stay_nu
     assert_df_equality(_counts(spark, rows), expected, ignore_row_order=True, ignore_nullable=True)
 
 
+def test_revenue_rounds_each_amount_to_the_cent_half_up_and_sums_refunds_exactly(spark):
+    amounts = [2.675, 0.005, -5.5, 1234567.89, 0.1, 0.2]  # 2.675 is 2.67499... as a double
+    rows = [ride(pickup_datetime=at(i), VendorID=1, passenger_count=1, total_amount=a) for i, a in enumerate(amounts)]
+    expected_revenue = sum(Decimal(str(a)).quantize(Decimal("0.01"), rounding="ROUND_HALF_UP") for a in amounts)
+    (row,) = _counts(spark, rows).collect()
+    assert row.revenue == expected_revenue == Decimal("1234565.38")
+
+
 def test_kafka_records_are_keyed_by_kind_window_start_and_vendor(spark):
     rows = [ride(pickup_datetime=at(4), VendorID=None, passenger_count=1, total_amount=2.5)]
     (record,) = to_vendor_count_records(_counts(spark, rows)).collect()

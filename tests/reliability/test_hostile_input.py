@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 from producers.serialization import avro_serializers, registry_client
 from stack.settings import REPO_ROOT
 from stack.topic_snapshot import read_all
-from tests.jobs.cluster import run_job
+from tests.jobs.cluster import read_decoded, run_job
 from tests.reliability.hostile_records import hostile_corpus
 
 pytestmark = pytest.mark.stack
@@ -60,7 +60,7 @@ def test_a_job_sends_every_good_ride_on_and_every_bad_record_to_the_dead_letters
     assert "rides_all_merge" in log
 
     bootstrap = local_stack.kafka.bootstrap_servers
-    out_ids = [json.loads(m.value())["ride_id"] for m in read_all(bootstrap, output)]
+    out_ids = [value["ride_id"] for _, value in read_decoded(local_stack, output)]
     assert Counter(out_ids) == Counter(r.ride_id for r in corpus if r.good)  # each good ride, once
 
     letters = _by_offset(read_all(bootstrap, dead))

@@ -79,8 +79,9 @@ def test_a_file_source_streams_csv_lines_that_a_job_decodes_to_the_files_rides(l
 
     output, dead = topic_factory(prefix="lines_out"), topic_factory(prefix="lines_dlq")
     run_job(local_stack, "rides_all", tmp_path / "checkpoints", "--input-topics", topic, "--output-topic", output,
-            "--top-topic", topic_factory(prefix="lines_top"), "--dead-letter-topic", dead)
-    rides = [json.loads(m.value()) for m in read_all(local_stack.kafka.bootstrap_servers, output)]
+            "--top-topic", topic_factory(prefix="lines_top"), "--dead-letter-topic", dead,
+            "--output-format", "json")
+    rides = [json.loads(m.value()) for m in read_all(local_stack.kafka.bootstrap_servers, output)]  # JSON, as asked
     (letter,) = [json.loads(m.value()) for m in read_all(local_stack.kafka.bootstrap_servers, dead)]
     assert "VendorID" in letter["reason"]  # the header line: its first field is not a number
 
