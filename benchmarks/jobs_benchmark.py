@@ -9,7 +9,7 @@ best run counts (runs of a few seconds on two shared cores vary by 10-30%), and 
 printed side by side with their ratio to the pass-through, with every run's time.
 
 Latency: generated rides are produced as JSON at --rate per second into a topic stamped with the broker's append
-time (the jobs decode with --input-format json, a single pass, which the real-time trigger needs), after one
+time (the jobs decode with their default, --input-format auto, as they would in production), after one
 second of warm-up rides that are not measured; a query (the pass-through, then the rides_all merge) writes them to a topic also stamped with append time, and
 the latency of each ride is the difference of the two stamps: p50 and p99, with Spark's default trigger,
 the default trigger with asynchronous progress tracking, and the real-time trigger. Topics the run creates are
@@ -89,7 +89,7 @@ def throughput(settings, admin, copies: int, input_format: str, repeat: int) -> 
 def latency(settings, admin, query: str, trigger: str, rate: float, seconds: float) -> dict:
     source, sink = _topic(admin, "lat_in", APPEND_TIME), _topic(admin, "lat_out", APPEND_TIME)
     app = _app(settings, "latency", "--source", source, "--sink", sink, "--query", query, "--trigger", trigger,
-               "--seconds", str(seconds + 50), "--input-format", "json", background=True)
+               "--seconds", str(seconds + 50), "--input-format", "auto", background=True)
     for line in app.stdout:
         if line.startswith("RESULT "):
             break

@@ -10,7 +10,6 @@ silent row of nulls.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
 
 import pyspark.sql.functions as F
 import requests
@@ -24,11 +23,6 @@ REASON = "dead_letter_reason"
 KAFKA_METADATA = ("topic", "partition", "offset", "timestamp")
 VALID_RIDE_TYPES = ("yellow", "green", "fhv")
 INPUT_FORMATS = ("auto", "avro", "json")
-
-
-def decode_branches(input_format: str) -> int:
-    """How many times decode_rides scans its source per micro-batch (Spark counts each scan's rows)."""
-    return 3 + len(VALID_RIDE_TYPES) if input_format == "auto" else 1
 ZONE_RANGE = (1, 265)
 # A pickup outside these bounds is a broken clock or a hostile record, not a ride: the TLC's trip records begin
 # in January 2009, and a ride does not start tomorrow. One such record let through would drag the watermark
@@ -177,69 +171,78 @@ def _wrong_format(expected: str) -> Column:
     )
 
 
-def _decode_avro(avro_df: DataFrame, writers: list[WriterSchema]) -> DataFrame:
-    schema_id = _schema_id(F.col("value"))
-    with_struct = avro_df.select("key", "value", *KAFKA_METADATA, "_format", schema_id.alias("_schema_id"),
-                                 _avro_rides(F.col("value"), writers).alias("_avro"))
-    known_ids = [writer.schema_id for writer in writers]
-    unknown_schema_id = ~F.col("_schema_id").isin(known_ids) if known_ids else F.lit(True)
-    # from_avro in PERMISSIVE mode may hand back a half-read record rather than null: a record without its
-    # required fields (required in every version of the schema) was not Avro of that schema.
-    corrupt = F.col("_avro").isNull() | F.col("_avro.ride_id").isNull() | F.col("_avro.pickup_datetime").isNull()
-    error = (
-        F.when(F.col("_format") != "avro", _wrong_format("avro"))
-        .when(unknown_schema_id, F.concat(F.lit("unknown schema id "), F.col("_schema_id").cast("string")))
-        .when(corrupt, F.concat(F.lit("corrupt Avro for schema id "), F.col("_schema_id").cast("string")))
-    )
-    return _with_ride(with_struct, F.col("_avro"), error)
+def _parsed_columns(formats: tuple[str, ...], writers: list[WriterSchema]) -> list[Column]:
+    """One column per decoder, each run only on the records of its format (null on the others): `_avro`,
+    `_json`, and `_csv_<kind>` per TLC layout."""
+    value, detected, kind = F.col("value"), F.col("_format"), F.col("_kind")
+    columns = []
+    if "avro" in formats:
+        columns.append(F.when(detected == "avro", _avro_rides(value, writers)).alias("_avro"))
+    if "json" in formats:
+        columns.append(F.when(detected == "json", _json_rides(value)).alias("_json"))
+    if "csv" in formats:
+        columns += [F.when((detected == "csv") & (kind == ride_type), _parsed_csv(value, ride_type)).alias(f"_csv_{ride_type}")
+                    for ride_type in VALID_RIDE_TYPES]
+    return columns
 
 
-def _decode_json(json_df: DataFrame) -> DataFrame:
-    with_struct = json_df.select("key", "value", *KAFKA_METADATA, "_format", _json_rides(F.col("value")).alias("_json"))
-    error = F.coalesce(
-        _wrong_format("json"),
-        F.when(F.col("_json._corrupt_record").isNotNull(), F.lit("malformed JSON or a field of the wrong type")),
-    )
-    return _with_ride(with_struct, F.col("_json").dropFields("_corrupt_record"), error)
+def _ride_of_parsed(formats: tuple[str, ...]) -> Column:
+    """The ride struct from whichever decoder ran (at most one per record)."""
+    rides = []
+    if "avro" in formats:
+        rides.append(F.col("_avro"))
+    if "json" in formats:
+        rides.append(F.col("_json").dropFields("_corrupt_record"))
+    if "csv" in formats:
+        rides += [csv_to_ride_columns(F.col(f"_csv_{ride_type}").dropFields("_corrupt_record"), ride_type)
+                  for ride_type in VALID_RIDE_TYPES]
+    return F.coalesce(*rides) if len(rides) > 1 else rides[0]
 
 
-def _decode_csv(csv_df: DataFrame, ride_type: str) -> DataFrame:
-    with_struct = csv_df.select("key", "value", *KAFKA_METADATA, "_format",
-                                _parsed_csv(F.col("value"), ride_type).alias("_csv"))
-    ride = csv_to_ride_columns(F.col("_csv").dropFields("_corrupt_record"), ride_type)
-    problem = F.coalesce(_wrong_format("csv"), _csv_problem(F.col("value"), F.col("_csv"), ride_type))
-    return _with_ride(with_struct, ride, problem)
-
-
-def _undecodable(df: DataFrame, reason: str) -> DataFrame:
-    return _with_ride(df.select("key", "value", *KAFKA_METADATA), F.lit(None).cast(RIDE_SCHEMA), F.lit(reason))
+def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema]) -> Column:
+    """Why the record could not be decoded, or null: a format the job does not read, an unknown schema id,
+    corrupt Avro, malformed JSON, a CSV line of the wrong width or with a field that does not parse."""
+    detected = F.col("_format")
+    error = (_wrong_format(formats[0]) if len(formats) == 1
+             else F.when(detected == "empty", F.lit("empty value")))
+    if "avro" in formats:
+        schema_id = F.col("_schema_id").cast("string")
+        known_ids = [writer.schema_id for writer in writers]
+        unknown_schema_id = ~F.col("_schema_id").isin(known_ids) if known_ids else F.lit(True)
+        # from_avro in PERMISSIVE mode may hand back a half-read record rather than null: a record without its
+        # required fields (required in every version of the schema) was not Avro of that schema.
+        corrupt = F.col("_avro").isNull() | F.col("_avro.ride_id").isNull() | F.col("_avro.pickup_datetime").isNull()
+        is_avro = detected == "avro"
+        error = (error.when(is_avro & unknown_schema_id, F.concat(F.lit("unknown schema id "), schema_id))
+                 .when(is_avro & corrupt, F.concat(F.lit("corrupt Avro for schema id "), schema_id)))
+    if "json" in formats:
+        error = error.when((detected == "json") & F.col("_json._corrupt_record").isNotNull(),
+                           F.lit("malformed JSON or a field of the wrong type"))
+    if "csv" in formats:
+        problems = [_csv_problem(F.col("value"), F.col(f"_csv_{ride_type}"), ride_type) for ride_type in VALID_RIDE_TYPES]
+        error = error.when(detected == "csv", F.coalesce(*problems))
+    return error
 
 
 def decode_rides(raw_df: DataFrame, writers: list[WriterSchema], input_format: str = "auto") -> DataFrame:
     """Kafka source rows -> one row per record: the ride fields, the Kafka metadata, the original bytes,
     and `dead_letter_reason` (null for a good ride).
 
-    input_format "auto": each format is decoded on its own filtered branch and the branches are unioned (one
-    projection that tried every decoder on every row compiled to code too large for Spark's code generator and
-    ran several times slower). A single format ("avro" or "json") decodes in one pass over the topic,
-    which is faster and what Spark's real-time mode needs (it refuses a union of one source with itself);
-    records of another format then go to the dead-letter topic saying so.
+    One pass over the topic whatever the format: each record's format is detected, and each decoder is a
+    column of one projection that runs only on the records of its format. The ride and the reason are computed
+    from those columns in the projection after it; Spark does not merge the two (a decoder's result is used
+    more than once there, and Spark will not copy an expensive expression into each use), so each record is
+    decoded once. input_format "auto" reads Avro, JSON and the seed's CSV lines; "avro" or "json" reads that
+    format only, and records of any other format go to the dead-letter topic saying what was expected.
     """
-    fmt = _detected_format(F.col("value"))
-    framed_df = raw_df.withColumn("_format", fmt).withColumn("_kind", _ride_type_of_topic(F.col("topic")))
-    if input_format == "avro":
-        return _with_reason(_decode_avro(framed_df, writers))
-    if input_format == "json":
-        return _with_reason(_decode_json(framed_df))
-    is_format = {name: F.col("_format") == name for name in ("avro", "json", "csv", "empty")}
-    branches = [
-        _decode_avro(framed_df.filter(is_format["avro"]), writers),
-        _decode_json(framed_df.filter(is_format["json"])),
-        *[_decode_csv(framed_df.filter(is_format["csv"] & (F.col("_kind") == kind)), kind) for kind in VALID_RIDE_TYPES],
-        _undecodable(framed_df.filter(is_format["empty"]), "empty value"),
-    ]
-    assert len(branches) == decode_branches("auto")
-    return _with_reason(reduce(DataFrame.unionByName, branches))
+    formats = ("avro", "json", "csv") if input_format == "auto" else (input_format,)
+    framed_df = raw_df.select(
+        "key", "value", *KAFKA_METADATA,
+        _detected_format(F.col("value")).alias("_format"),
+        _ride_type_of_topic(F.col("topic")).alias("_kind"),
+    )
+    parsed_df = framed_df.select("*", _schema_id(F.col("value")).alias("_schema_id"), *_parsed_columns(formats, writers))
+    return _with_reason(_with_ride(parsed_df, _ride_of_parsed(formats), _decode_error(formats, writers)))
 
 
 def _with_reason(decoded_df: DataFrame) -> DataFrame:

@@ -42,8 +42,7 @@ def main(argv: list[str] | None = None) -> int:
             check_inputs(job_settings)
     except (SettingsError, PreflightError) as exc:
         return refuse(exc)
-    input_format = next(iter(settings.values())).input_format
-    return start_and_run("pipeline", input_format, [(settings[name], JOBS[name][1]) for name in names])
+    return start_and_run("pipeline", [(settings[name], JOBS[name][1]) for name in names])
 
 
 if __name__ == "__main__":

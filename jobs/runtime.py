@@ -14,7 +14,7 @@ from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
-from jobs.decode import RegistryUnreachableError, decode_branches
+from jobs.decode import RegistryUnreachableError
 from jobs.preflight import PreflightError, check_inputs
 from jobs.progress_topic import ProgressPublisher
 from producers.client_logging import command_line_logging
@@ -36,8 +36,7 @@ class ProgressReporter(StreamingQueryListener):
     out. Late rows are counted by Spark's stateful operators (numRowsDroppedByWatermark). With a publisher,
     every progress, idle and end event also goes to the progress topic for the web console."""
 
-    def __init__(self, scans_per_batch: int = 1, publisher: ProgressPublisher | None = None):
-        self.scans_per_batch = scans_per_batch
+    def __init__(self, publisher: ProgressPublisher | None = None):
         self.publisher = publisher
         self._names: dict[str, str] = {}
 
@@ -47,9 +46,7 @@ class ProgressReporter(StreamingQueryListener):
 
     def onQueryProgress(self, event):
         progress = event.progress
-        # decode_rides scans the same offsets once per format branch and Spark counts every scan, so the
-        # batch's records are numInputRows divided by the number of branches.
-        rows_in = progress.numInputRows // self.scans_per_batch
+        rows_in = progress.numInputRows
         if self.publisher:
             self.publisher.publish("progress", str(progress.id), progress.name, input_rows=rows_in,
                                    progress=json.loads(progress.json))
@@ -108,14 +105,14 @@ def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None
         query.stop()
 
 
-def start_job(app_name: str, input_format: str = "auto", publisher: ProgressPublisher | None = None) -> SparkSession:
+def start_job(app_name: str, publisher: ProgressPublisher | None = None) -> SparkSession:
     command_line_logging()
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call between Python and the JVM otherwise
     # PySpark logs each analysis error with its JVM stack as JSON; the job reports the error itself, in one line.
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
     spark = spark_session(app_name)
-    spark.streams.addListener(ProgressReporter(decode_branches(input_format), publisher))
+    spark.streams.addListener(ProgressReporter(publisher))
     return spark
 
 
@@ -138,7 +135,7 @@ def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arg
         check_inputs(settings)
     except (SettingsError, PreflightError) as exc:
         return refuse(exc)
-    return start_and_run(name, settings.input_format, [(settings, start_queries)])
+    return start_and_run(name, [(settings, start_queries)])
 
 
 def refuse(problem: Exception) -> int:
@@ -152,11 +149,11 @@ class QueryRefused(Exception):
     says which and why."""
 
 
-def start_and_run(app_name: str, input_format: str, jobs) -> int:
+def start_and_run(app_name: str, jobs) -> int:
     """Start a session, the queries of each (settings, start_queries) pair on it, and wait for them."""
     first = jobs[0][0]
     publisher = ProgressPublisher(first.bootstrap_servers, first.progress_topic, app_name) if first.progress_topic else None
-    spark = start_job(app_name, input_format, publisher)
+    spark = start_job(app_name, publisher)
     try:
         queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
     except (RegistryUnreachableError, SchemaRefusedError, QueryRefused) as exc:

@@ -110,8 +110,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trigger", help="'5 seconds' style processing-time trigger, or 'available-now'")
     parser.add_argument("--starting-offsets", choices=("earliest", "latest"))
     parser.add_argument("--input-format", choices=INPUT_FORMATS,
-                        help="auto detects each record's format; one format decodes in a single pass (faster, "
-                             "and needed by the real-time trigger)")
+                        help="auto detects each record's format (Avro, JSON, CSV); avro or json reads that format "
+                             "only and sends records of any other to the dead-letter topic")
     parser.add_argument("--max-offsets-per-trigger", type=int)
     parser.add_argument("--console", action=argparse.BooleanOptionalAction, default=None,
                         help="also print results to the terminal")

@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         create_result_topic(settings)
     except (SettingsError, StatementError, PreflightError, TopicError, FileNotFoundError) as exc:
         return refuse(exc)
-    return start_and_run(settings.name, settings.input_format, [(settings, start_queries)])
+    return start_and_run(settings.name, [(settings, start_queries)])
 
 
 if __name__ == "__main__":
