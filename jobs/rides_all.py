@@ -7,8 +7,8 @@ Writes:  `rides_all`: every good ride in the normalized model (schemas/ride_even
          `--output-format json`);
          `pickup_leaders`: per hour, the pickup zone with the most rides of any kind, key `<window start>`;
          the leaders also to the console; bad records to `rides_dead_letter`.
-State:   none for the merge (a stateless query, the one to run with the real-time trigger); the leaders keep
-         the counts of each open hour until the watermark closes it.
+State:   none for the merge (a stateless query: BENCHMARKS.md measures it under Spark's real-time trigger too);
+         the leaders keep the counts of each open hour until the watermark closes it.
 Run:     python -m stack submit jobs/rides_all.py            (or: make submit JOB=rides_all)
 """
 
