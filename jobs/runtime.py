@@ -58,7 +58,7 @@ class ProgressReporter(StreamingQueryListener):
         watermark = progress.eventTime.get("watermark", "-") if progress.eventTime else "-"
         print(
             f"[{progress.name}] batch {progress.batchId}: {rows_in} rows in"
-            f" in {progress.batchDuration / 1000:.1f}s, {dropped} dropped as late,"
+            f" {progress.batchDuration / 1000:.1f}s, {dropped} dropped as late,"
             f" {state_rows} rows of state, {output if output >= 0 else '?'} out, watermark {watermark}",
             flush=True,
         )
