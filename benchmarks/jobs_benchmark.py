@@ -122,7 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("--copies", type=int, default=3, help="how many times the green file is produced")
     parser.add_argument("--rate", type=float, default=200, help="rides per second for the latency runs")
     parser.add_argument("--latency-seconds", type=float, default=40)
-    parser.add_argument("--repeat", type=int, default=3, help="throughput runs of each query; the best counts")
+    parser.add_argument("--repeat", type=int, default=3, choices=range(1, 11), metavar="1..10",
+                        help="throughput runs of each query; the best counts")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--input-format", default="auto", choices=("auto", "avro"),
