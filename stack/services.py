@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import requests
 from stack.credentials import (
     MECHANISM, ClientLogin, client_auth, librdkafka_auth, plain_jaas_config, stack_credentials,
 )
+from stack.kafka_storage import new_cluster_id, storage_format_args
 from stack.processes import PidFile
 from stack.settings import REPO_ROOT, StackSettings
 from stack.tls import tls_material
@@ -258,10 +258,7 @@ class KafkaNode(Service):
                     f"its own state folder with STACK_HOME=..."
                 )
             return cluster["cluster_id"]
-        # Kafka wants a base64 UUID of 22 characters, as `kafka-storage random-uuid` prints.
-        import base64
-
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"cluster_id": cluster_id, "brokers": self.kafka.brokers}))
         return cluster_id
@@ -280,7 +277,7 @@ class KafkaNode(Service):
         if (self.data_dir / "log" / "meta.properties").exists():
             return
         result = subprocess.run(
-            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.config_path)),
+            self._java("kafka.tools.StorageTool", *storage_format_args(cluster_id, self.config_path)),
             capture_output=True,
             text=True,
         )
