@@ -17,12 +17,20 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql.avro.functions import from_avro
 from pyspark.sql.types import StructType
 
-from jobs.ride_schema import RIDE_FIELDS, RIDE_SCHEMA, RIDE_SCHEMA_JSON, csv_layout_schema, csv_to_ride_columns
+from jobs.ride_schema import (
+    REQUIRED_RIDE_FIELDS,
+    RIDE_FIELDS,
+    RIDE_SCHEMA,
+    RIDE_SCHEMA_JSON,
+    csv_layout_schema,
+    csv_to_ride_columns,
+)
 
 REASON = "dead_letter_reason"
 KAFKA_METADATA = ("topic", "partition", "offset", "timestamp")
 VALID_RIDE_TYPES = ("yellow", "green", "fhv")
 INPUT_FORMATS = ("auto", "avro", "json")
+DEFAULT_MAX_RECORD_BYTES = 131072
 ZONE_RANGE = (1, 265)
 # A pickup outside these bounds is a broken clock or a hostile record, not a ride: the TLC's trip records begin
 # in January 2009, and a ride does not start tomorrow. One such record let through would drag the watermark
@@ -199,12 +207,26 @@ def _ride_of_parsed(formats: tuple[str, ...]) -> Column:
     return F.coalesce(*rides) if len(rides) > 1 else rides[0]
 
 
-def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema]) -> Column:
-    """Why the record could not be decoded, or null: a format the job does not read, an unknown schema id,
-    corrupt Avro, malformed JSON, a CSV line of the wrong width or with a field that does not parse."""
+def _too_large(max_record_bytes: int) -> Column:
+    """A record larger than any ride could be: refused before decoding, so that every sink (JSON may write six
+    bytes for one it reads, and Kafka takes 1 MiB) can write whatever passes."""
+    return F.when(
+        F.length("value") > max_record_bytes,
+        F.concat(F.lit("record of "), F.length("value").cast("string"),
+                 F.lit(f" bytes is larger than max_record_bytes ({max_record_bytes})")),
+    )
+
+
+def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema], max_record_bytes: int) -> Column:
+    """Why the record could not be decoded, or null: too large, a format the job does not read, an unknown
+    schema id, corrupt Avro, malformed JSON, a CSV line of the wrong width or with a field that does not parse."""
     detected = F.col("_format")
-    error = (_wrong_format(formats[0]) if len(formats) == 1
-             else F.when(detected == "empty", F.lit("empty value")))
+    too_large = F.length("value") > max_record_bytes
+    error = F.when(too_large, _too_large(max_record_bytes))
+    if len(formats) == 1:
+        error = error.when(F.col("_format") != formats[0], _wrong_format(formats[0]))
+    else:
+        error = error.when(detected == "empty", F.lit("empty value"))
     if "avro" in formats:
         schema_id = F.col("_schema_id").cast("string")
         known_ids = [writer.schema_id for writer in writers]
@@ -224,7 +246,8 @@ def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema]) -> Colu
     return error
 
 
-def decode_rides(raw_df: DataFrame, writers: list[WriterSchema], input_format: str = "auto") -> DataFrame:
+def decode_rides(raw_df: DataFrame, writers: list[WriterSchema], input_format: str = "auto",
+                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> DataFrame:
     """Kafka source rows -> one row per record: the ride fields, the Kafka metadata, the original bytes,
     and `dead_letter_reason` (null for a good ride).
 
@@ -232,7 +255,7 @@ def decode_rides(raw_df: DataFrame, writers: list[WriterSchema], input_format: s
     column of one projection that runs only on the records of its format. The ride and the reason are computed
     from those columns in the projection after it; Spark does not merge the two (a decoder's result is used
     more than once there, and Spark will not copy an expensive expression into each use), so each record is
-    decoded once. input_format "auto" reads Avro, JSON and the seed's CSV lines; "avro" or "json" reads that
+    decoded once. A record over max_record_bytes is a dead letter whatever it holds. input_format "auto" reads Avro, JSON and the seed's CSV lines; "avro" or "json" reads that
     format only, and records of any other format go to the dead-letter topic saying what was expected.
     """
     formats = ("avro", "json", "csv") if input_format == "auto" else (input_format,)
@@ -242,7 +265,7 @@ def decode_rides(raw_df: DataFrame, writers: list[WriterSchema], input_format: s
         _ride_type_of_topic(F.col("topic")).alias("_kind"),
     )
     parsed_df = framed_df.select("*", _schema_id(F.col("value")).alias("_schema_id"), *_parsed_columns(formats, writers))
-    return _with_reason(_with_ride(parsed_df, _ride_of_parsed(formats), _decode_error(formats, writers)))
+    return _with_reason(_with_ride(parsed_df, _ride_of_parsed(formats), _decode_error(formats, writers, max_record_bytes)))
 
 
 def _with_reason(decoded_df: DataFrame) -> DataFrame:
@@ -263,9 +286,12 @@ def _computed_once(reason: Column) -> Column:
 
 
 def validation_error() -> Column:
-    """Why a decoded ride cannot be used, or null. Named sub-conditions, first failure wins."""
-    missing_pickup = F.col("pickup_datetime").isNull()
-    bad_ride_type = F.col("ride_type").isNull() | ~F.col("ride_type").isin(*VALID_RIDE_TYPES)
+    """Why a decoded ride cannot be used, or null. Named sub-conditions, first failure wins.
+
+    First, every field that schemas/ride_event.avsc does not let be null (ride_id, ride_type, pickup_datetime):
+    a ride without one would pass here and then fail the sink that writes the schema, and with it the query."""
+    missing = [(F.col(name).isNull(), F.lit(f"{name} is missing")) for name in REQUIRED_RIDE_FIELDS]
+    bad_ride_type = ~F.col("ride_type").isin(*VALID_RIDE_TYPES)
     low, high = ZONE_RANGE
     bad_pickup_zone = F.col("PULocationID").isNotNull() & ~F.col("PULocationID").between(low, high)
     bad_dropoff_zone = F.col("DOLocationID").isNotNull() & ~F.col("DOLocationID").between(low, high)
@@ -274,13 +300,16 @@ def validation_error() -> Column:
     pickup_text = F.date_format("pickup_datetime", "yyyy-MM-dd HH:mm:ss")
     negative_passengers = F.col("passenger_count") < 0
     dropoff_before_pickup = F.col("dropoff_datetime") < F.col("pickup_datetime")
+    error = F.when(*missing[0])
+    for condition, reason in missing[1:]:
+        error = error.when(condition, reason)
     return (
-        F.when(missing_pickup, F.lit("pickup_datetime is missing"))
+        error
         .when(pickup_too_early, F.concat(F.lit("pickup_datetime "), pickup_text,
                                          F.lit(f" is before {EARLIEST_PICKUP[:10]}, the first TLC records")))
         .when(pickup_in_future, F.concat(F.lit("pickup_datetime "), pickup_text,
                                          F.lit(f" is more than {LATEST_PICKUP_AHEAD} in the future")))
-        .when(bad_ride_type, F.concat(F.lit("ride_type is not yellow, green or fhv: "), F.coalesce(F.col("ride_type"), F.lit("null"))))
+        .when(bad_ride_type, F.concat(F.lit("ride_type is not yellow, green or fhv: "), F.col("ride_type")))
         .when(bad_pickup_zone, F.concat(F.lit(f"PULocationID outside {low}..{high}: "), F.col("PULocationID").cast("string")))
         .when(bad_dropoff_zone, F.concat(F.lit(f"DOLocationID outside {low}..{high}: "), F.col("DOLocationID").cast("string")))
         .when(negative_passengers, F.lit("passenger_count is negative"))

@@ -11,6 +11,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import REASON, bad_records, decode_rides, registered_writer_schemas
 from jobs.settings import JobSettings
+from producers.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, REASON_MAX_CHARS
 from stack.credentials import spark_kafka_auth
 
 log = logging.getLogger("jobs")
@@ -51,7 +52,7 @@ def read_kafka(spark: SparkSession, settings: JobSettings, topics: list[str]) ->
 def read_rides(spark: SparkSession, settings: JobSettings, topics: list[str]) -> DataFrame:
     """Decoded ride records of the topics, good and bad, with `dead_letter_reason` set on the bad ones."""
     writers = registered_writer_schemas(settings.registry_url, topics)
-    return decode_rides(read_kafka(spark, settings, topics), writers, settings.input_format)
+    return decode_rides(read_kafka(spark, settings, topics), writers, settings.input_format, settings.max_record_bytes)
 
 
 def trigger_of(settings: JobSettings) -> dict:
@@ -144,19 +145,31 @@ def _cell(value) -> str:
     return str(value)
 
 
-def dead_letter_records(bad_df: DataFrame, stage: str) -> DataFrame:
-    """Bad records as dead letters (schemas/dead_letter.avsc as JSON), with the reason in a header too."""
+def dead_letter_records(bad_df: DataFrame, stage: str,
+                        max_original_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES) -> DataFrame:
+    """Bad records as dead letters (schemas/dead_letter.avsc as JSON), with the reason in a header too.
+
+    A dead letter always fits in a Kafka message, whatever the bad record's size: its bytes are kept up to
+    `max_original_bytes` (then `truncated` is true), with their full length and SHA-256, and a reason that quotes
+    a hostile value is cut (as producers.dead_letter does for the Python clients)."""
     source = F.concat_ws("/", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string"))
-    original = F.when(F.col("value").isNull(), F.lit("")).otherwise(F.concat(F.lit("base64:"), F.base64("value")))
+    kept = F.substring(F.col("value"), 1, max_original_bytes)
+    original = F.when(F.col("value").isNull(), F.lit("")).otherwise(F.concat(F.lit("base64:"), F.base64(kept)))
+    reason = F.when(F.length(REASON) <= REASON_MAX_CHARS, F.col(REASON)).otherwise(
+        F.concat(F.substring(REASON, 1, REASON_MAX_CHARS - 1), F.lit("…")))
+    length = F.coalesce(F.length("value").cast("long"), F.lit(0).cast("long"))
     letter = F.struct(
-        F.col(REASON).alias("reason"),
+        reason.alias("reason"),
         source.alias("source"),
         F.lit(stage).alias("stage"),
         original.alias("original"),
+        length.alias("original_length"),
+        F.sha2(F.coalesce(F.col("value"), F.lit(b"")), 256).alias("original_sha256"),
+        (length > max_original_bytes).alias("truncated"),
         F.current_timestamp().alias("occurred_at"),
     )
     headers = F.array(
-        F.struct(F.lit("dlq.reason").alias("key"), F.col(REASON).cast("binary").alias("value")),
+        F.struct(F.lit("dlq.reason").alias("key"), reason.cast("binary").alias("value")),
         F.struct(F.lit("dlq.source").alias("key"), source.cast("binary").alias("value")),
         F.struct(F.lit("dlq.stage").alias("key"), F.lit(stage).cast("binary").alias("value")),
     )
@@ -169,7 +182,7 @@ def start_dead_letter_query(decoded_df: DataFrame, settings: JobSettings) -> Str
     """Every record that could not be decoded or validated, to the dead-letter topic with its reason."""
     query = f"{settings.name}_dead_letters"
     return (
-        dead_letter_records(bad_records(decoded_df), settings.name)
+        dead_letter_records(bad_records(decoded_df), settings.name, settings.dead_letter_original_max_bytes)
         .writeStream.queryName(query)
         .format("kafka")
         .options(**kafka_sink_options(settings))

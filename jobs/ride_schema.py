@@ -19,7 +19,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from producers.events import RIDE_EVENT_SCHEMA, schema_text
+from producers.events import RIDE_EVENT_SCHEMA, required_fields, schema_text
 from producers.tlc import LAYOUTS, field_of_column
 
 _PRIMITIVES: dict[str, DataType] = {
@@ -58,6 +58,8 @@ def struct_from_avro(schema_json: str) -> StructType:
 RIDE_SCHEMA_JSON = schema_text(RIDE_EVENT_SCHEMA)
 RIDE_SCHEMA = struct_from_avro(RIDE_SCHEMA_JSON)
 RIDE_FIELDS = [field.name for field in RIDE_SCHEMA.fields]
+# Not null in schemas/ride_event.avsc: a ride without one is a dead letter, never a row a sink cannot write.
+REQUIRED_RIDE_FIELDS = required_fields(RIDE_EVENT_SCHEMA)
 
 
 def csv_layout_schema(ride_type: str) -> StructType:

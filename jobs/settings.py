@@ -40,6 +40,10 @@ class JobSettings(BaseModel):
     input_format: Literal["auto", "avro", "json"] = "auto"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
     dead_letter_topic: str
+    # A bad record's bytes kept in its dead letter (its full length and SHA-256 are kept whatever its size).
+    dead_letter_original_max_bytes: int = Field(16384, ge=0)
+    # A record larger than this is refused (dead letter): every sink can write what validation lets through.
+    max_record_bytes: int = Field(131072, ge=1024)
     progress_topic: str | None = None  # where each query's progress goes for the web console; null: nowhere
     kafka_producer: dict[str, str | int] = Field(default_factory=dict)  # producer settings of every Kafka sink
     console: bool = True

@@ -25,6 +25,7 @@ class ProducerDefaults(_Frozen):
     batch_size: int = Field(262144, ge=1)
     flush_timeout_s: float = Field(60, gt=0)
     dead_letter_topic: str = "rides_dead_letter"
+    dead_letter_original_max_bytes: int = Field(16384, ge=0)
     started_topic: str = "ride_started"
     ended_topic: str = "ride_ended"
 
@@ -35,6 +36,8 @@ class ConsumerDefaults(_Frozen):
     session_timeout_ms: int = Field(10_000, ge=1_000)
     auto_commit_interval_ms: int = Field(1_000, ge=1)
     dead_letter_topic: str = "rides_dead_letter"
+    dead_letter_original_max_bytes: int = Field(16384, ge=0)
+    dead_letter_timeout_s: float = Field(30, gt=0)
 
 
 class ClientDefaults(_Frozen):

@@ -9,7 +9,9 @@ The format of each message is detected: Avro in the Confluent wire format (decod
 fetched from the registry by its id, optionally resolved to --reader-schema) or JSON; anything else is
 printed as text. Offsets are committed after a message is printed (at-least-once), so a consumer restarted
 with the same --group resumes where it stopped, and two consumers of one group split the partitions.
-A message that cannot be decoded is reported and sent to the dead-letter topic with the reason.
+A message that cannot be decoded is reported and sent to the dead-letter topic with the reason; its offset is
+committed only once Kafka has acknowledged its dead letter, and a dead letter that is not acknowledged stops the
+run with exit status 1. The dead-letter topic must exist and be writable before anything is read.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from producers.client_config import load_client_defaults
 from producers.client_logging import QUIET_CLIENT_LOG, command_line_logging, log_client_error
-from producers.dead_letter import dead_letter
+from producers.dead_letter import cut_reason, dead_letter
 from producers.serialization import (
     AvroWireDeserializer,
     DeserializationError,
@@ -36,7 +38,7 @@ from producers.serialization import (
     is_avro_wire,
     registry_client,
 )
-from producers.topic_check import topic_problems
+from producers.topic_check import topic_problems, write_problem
 from stack.credentials import client_auth
 from stack.settings import SettingsError, load_settings
 
@@ -81,10 +83,11 @@ class MessageDecoder:
         if mode == "json":
             try:
                 return json.loads(payload)
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                if self.mode == "auto" and _is_text(payload):
-                    return payload.decode()
-                raise DeserializationError(f"neither Avro wire format nor JSON: {exc}") from None
+            # ValueError: also a number of more digits than Python converts; RecursionError: deep nesting.
+            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+                if self.mode == "auto" and _is_text(payload) and not _looks_like_json(payload):
+                    return payload.decode()  # plain text; what looks like JSON but is not is a dead letter
+                raise DeserializationError(f"neither Avro wire format nor JSON: {type(exc).__name__}: {exc}") from None
         return describe_bytes(payload)
 
 
@@ -94,6 +97,10 @@ REFUSALS = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATIO
 
 def _user(auth: dict) -> str:
     return auth.get("sasl.username", "(anonymous)")
+
+
+def _looks_like_json(payload: bytes) -> bool:
+    return payload.lstrip()[:1] in (b"{", b"[")
 
 
 def _is_text(payload: bytes) -> bool:
@@ -193,9 +200,14 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
         consumer.close()
         raise ConsumerError(f"cannot consume from {bootstrap}: {'; '.join(problems)}")
 
-    dead_letters = (
-        Producer({"bootstrap.servers": bootstrap, "logger": QUIET_CLIENT_LOG, **auth}) if options.dead_letter_topic else None
-    )
+    dead_letters = None
+    if options.dead_letter_topic:
+        problem = write_problem({"bootstrap.servers": bootstrap, **auth}, options.dead_letter_topic)
+        if problem:
+            consumer.close()
+            raise ConsumerError(f"the dead-letter topic {options.dead_letter_topic} on {bootstrap}: {problem}; "
+                                f"nothing was read (create it with `make topics`, or pass --dead-letter-topic '')")
+        dead_letters = DeadLetterSender(bootstrap, auth, options)
     stopping = []
     previous = {sig: signal.signal(sig, lambda *_: stopping.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
     consumed = bad = 0
@@ -217,36 +229,69 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
                     log.warning("consumer error: %s", message.error())
                 continue
             last_message_at = time.monotonic()
+            source = f"{message.topic()}/{message.partition()}/{message.offset()}"
             try:
-                key = decoder.decode_key(message.key())
-                value = decoder(message.value())
+                line = format_record(message, decoder.decode_key(message.key()), decoder(message.value()),
+                                     options.output)
             except RegistryUnavailableError as exc:
                 # Not the message's fault: stop before it, so that a restart with the same group resumes here.
                 raise ConsumerError(
-                    f"{exc} (at {decoder.registry_url}) while decoding {message.topic()}/{message.partition()}/"
-                    f"{message.offset()}; stopped there (its offset is not committed): start again with the same "
-                    f"--group when the registry is back"
+                    f"{exc} (at {decoder.registry_url}) while decoding {source}; stopped there (its offset is not "
+                    f"committed): start again with the same --group when the registry is back"
                 ) from None
-            except DeserializationError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever a hostile record makes a decoder raise, it is that
+                # record's fault: it becomes a dead letter with the reason and the consumer goes on.
                 bad += 1
-                source = f"{message.topic()}/{message.partition()}/{message.offset()}"
-                print(f"undecodable message at {source}: {exc}", file=sys.stderr)
+                reason = str(exc) if isinstance(exc, DeserializationError) else f"{type(exc).__name__}: {exc}"
+                print(f"undecodable message at {source}: {cut_reason(reason)}", file=sys.stderr)
                 if dead_letters is not None:
-                    payload, headers = dead_letter(str(exc), source, "consumer", describe_bytes(message.value()))
-                    dead_letters.produce(options.dead_letter_topic, payload, key=source.encode(), headers=headers)
+                    dead_letters.send(reason, source, message.value())  # acknowledged, or DeadLetterLost
             else:
-                print(format_record(message, key, value, options.output), file=out, flush=True)
+                print(line, file=out, flush=True)
             consumed += 1
+            # At-least-once: stored (then committed) only once the message was printed or its dead letter acknowledged.
             consumer.store_offsets(message)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         consumer.close()  # commits the stored offsets
-        if dead_letters is not None and dead_letters.flush(30):
-            print("some dead letters were not delivered", file=sys.stderr)
     print(f"consumed {consumed} message(s) from {', '.join(options.topics)} as group {options.group}"
           + (f"; {bad} undecodable, sent to {options.dead_letter_topic}" if bad else ""), file=sys.stderr)
     return 0
+
+
+class DeadLetterLost(Exception):
+    """A dead letter was not acknowledged by Kafka: its message's offset is not committed, the run ends (exit 1)."""
+
+
+class DeadLetterSender:
+    """Sends a dead letter and waits for Kafka's acknowledgement before the caller commits past its message.
+
+    Dead letters are rare, so waiting for each one costs little and keeps the rule simple: no offset is committed
+    for a bad message whose dead letter is not safely in the topic (acks=all, idempotent)."""
+
+    def __init__(self, bootstrap: str, auth: dict, options: argparse.Namespace):
+        self.topic = options.dead_letter_topic
+        self.max_original_bytes = options.client_defaults.dead_letter_original_max_bytes
+        self.timeout_s = options.client_defaults.dead_letter_timeout_s
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
+                                  "logger": QUIET_CLIENT_LOG, "error_cb": log_client_error, **auth})
+
+    def send(self, reason: str, source: str, original: bytes | None) -> None:
+        payload, headers = dead_letter(reason, source, "consumer", original, self.max_original_bytes)
+        outcome: list = []
+        try:
+            self.producer.produce(self.topic, payload, key=source.encode(), headers=headers,
+                                  on_delivery=lambda error, _message: outcome.append(error))
+        except (KafkaException, BufferError) as exc:
+            raise DeadLetterLost(f"the dead letter of {source} could not be sent to {self.topic}: {exc}") from None
+        self.producer.flush(self.timeout_s)
+        if not outcome:
+            raise DeadLetterLost(f"the dead letter of {source} was not acknowledged by Kafka within "
+                                 f"{self.timeout_s:.0f}s; stopped there (its offset is not committed)")
+        if outcome[0] is not None:
+            raise DeadLetterLost(f"the dead letter of {source} was refused by {self.topic}: {outcome[0].str()}; "
+                                 f"stopped there (its offset is not committed)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConsumerError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except DeadLetterLost as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

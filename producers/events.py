@@ -32,6 +32,17 @@ def field_names(path: Path = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
     return tuple(field["name"] for field in json.loads(schema_text(path))["fields"])
 
 
+def _nullable(avro_type) -> bool:
+    return avro_type == "null" or (isinstance(avro_type, list) and "null" in avro_type)
+
+
+@lru_cache(maxsize=None)
+def required_fields(path: Path = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
+    """The fields the schema does not allow to be null: a ride without one of them can be written by no sink
+    that uses the schema, so validation refuses it (the schema is the one list of them)."""
+    return tuple(field["name"] for field in json.loads(schema_text(path))["fields"] if not _nullable(field["type"]))
+
+
 def empty_event(ride_type: str) -> dict:
     """Every field of the schema present, null unless the layout fills it."""
     event = dict.fromkeys(field_names())

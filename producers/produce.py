@@ -29,7 +29,7 @@ from confluent_kafka import KafkaException, Producer
 
 from producers.client_config import ProducerDefaults, load_client_defaults
 from producers.client_logging import QUIET_CLIENT_LOG, command_line_logging, log_client_error
-from producers.dead_letter import dead_letter
+from producers.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter
 from producers.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names
 from producers.generator import GeneratorSettings, RideGenerator
 from producers.serialization import (
@@ -168,14 +168,16 @@ class Sender:
     """Serializes and produces; counts deliveries; sends unreadable rows to the dead-letter topic."""
 
     def __init__(self, producer: Producer, encode_key: Callable, encode_value: Callable, key_field: str,
-                 dead_letter_topic: str, stats: DeliveryStats):
+                 dead_letter_topic: str, stats: DeliveryStats, max_original_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES):
         self.producer = producer
+        self.max_original_bytes = max_original_bytes
         self.encode_key, self.encode_value = encode_key, encode_value
         self.key_field = key_field
         self.dead_letter_topic = dead_letter_topic
         self.stats = stats
 
     def _produce(self, topic: str, value: bytes, key: bytes | None, timestamp_ms: int | None, headers=None) -> None:
+        """Raises KafkaException when librdkafka refuses the message itself (larger than message.max.bytes)."""
         for _ in range(BUFFER_FULL_RETRIES):
             try:
                 self.producer.produce(
@@ -198,10 +200,16 @@ class Sender:
         except SerializationError as exc:
             self.send_dead_letter(str(exc), f"ride {event.get('ride_id')}", repr(event))
             return
-        self._produce(message.topic, value, key, message.timestamp_ms)
+        try:
+            self._produce(message.topic, value, key, message.timestamp_ms)
+        except KafkaException as exc:  # refused before sending, e.g. MSG_SIZE_TOO_LARGE: the ride's fault alone
+            self.send_dead_letter(f"Kafka refused the message of {len(value):,} bytes: {exc.args[0].str()}",
+                                  f"ride {event.get('ride_id')}", value)
 
-    def send_dead_letter(self, reason: str, source: str, original: str) -> None:
-        value, headers = dead_letter(reason, source, "producer", original)
+    def send_dead_letter(self, reason: str, source: str, original: bytes | str) -> None:
+        """A dead letter always fits: the original is cut to dead_letter_original_max_bytes (its length and
+        SHA-256 kept), and the reason to a thousand characters."""
+        value, headers = dead_letter(reason, source, "producer", original, self.max_original_bytes)
         self.stats.dead_letters += 1
         self._produce(self.dead_letter_topic, value, source.encode(), None, headers)
 
@@ -213,6 +221,7 @@ def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m producers.produce", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.set_defaults(defaults=defaults)  # conf/clients.yaml values without a flag of their own
     source = parser.add_argument_group("what to send")
     source.add_argument("--source", required=True, help="a TLC file (.csv, .csv.gz, .parquet) or 'generator'")
     source.add_argument("--kind", choices=RIDE_TYPES, help="the file's layout (default: detected from its header)")
@@ -322,7 +331,8 @@ def run(options: argparse.Namespace) -> int:
 
     stats = DeliveryStats()
     senders = {
-        topic: Sender(producer, key_enc, value_enc, options.key_field, options.dead_letter_topic, stats)
+        topic: Sender(producer, key_enc, value_enc, options.key_field, options.dead_letter_topic, stats,
+                      options.defaults.dead_letter_original_max_bytes)
         for topic, (key_enc, value_enc) in encoders.items()
     }
     messages = (

@@ -200,8 +200,13 @@ class AvroWireDeserializer:
         body = io.BytesIO(payload[WIRE_HEADER.size:])
         try:
             record = fastavro.schemaless_reader(body, writer, self.reader)
-        except (EOFError, StopIteration, ValueError, IndexError, UnicodeDecodeError) as exc:
-            raise DeserializationError(f"truncated or corrupt Avro for schema id {schema_id}: {exc!r}") from None
+        # Any exception: a body of garbage behind a known schema id makes fastavro raise almost anything (EOFError,
+        # ValueError, IndexError, UnicodeDecodeError, MemoryError for a huge length, OverflowError for a
+        # timestamp-millis past year 9999...). All of them mean the same thing here: these bytes are not a record.
+        except Exception as exc:  # noqa: BLE001
+            raise DeserializationError(
+                f"truncated or corrupt Avro for schema id {schema_id}: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
         if body.read(1):
             raise DeserializationError(f"trailing bytes after the Avro record of schema id {schema_id}")
         return record

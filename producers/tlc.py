@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -28,6 +27,12 @@ class RowError(ValueError):
 # ---- field parsers: '' is null, anything else must parse or the row is reported ----------------------------
 
 
+def _shown(raw) -> str:
+    """A value as quoted in a reason: a hostile one is cut (the whole row is in the dead letter)."""
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_int(name: str, raw) -> int | None:
     if raw is None or raw == "":
         return None
@@ -36,11 +41,11 @@ def parse_int(name: str, raw) -> int | None:
     try:
         number = float(raw)  # TLC files mix "1" and "1.0"
     except (TypeError, ValueError):
-        raise RowError(f"{name} {raw!r} is not a number") from None
+        raise RowError(f"{name} {_shown(raw)} is not a number") from None
     if number != number or not number.is_integer():  # NaN (Parquet nulls in float columns) or 2.5
         if number != number:
             return None
-        raise RowError(f"{name} {raw!r} is not a whole number")
+        raise RowError(f"{name} {_shown(raw)} is not a whole number")
     return int(number)
 
 
@@ -50,11 +55,11 @@ def parse_float(name: str, raw) -> float | None:
     try:
         number = float(raw)  # accepts ".79"
     except (TypeError, ValueError):
-        raise RowError(f"{name} {raw!r} is not a number") from None
+        raise RowError(f"{name} {_shown(raw)} is not a number") from None
     if number != number:
         return None
     if number in (float("inf"), float("-inf")):
-        raise RowError(f"{name} {raw!r} is not finite")
+        raise RowError(f"{name} {_shown(raw)} is not finite")
     return number
 
 
@@ -79,7 +84,7 @@ def parse_timestamp(name: str, raw) -> datetime | None:
             return datetime.strptime(text, layout)
         except ValueError:
             continue
-    raise RowError(f"{name} {raw!r} is not a timestamp (expected YYYY-MM-DD HH:MM:SS)")
+    raise RowError(f"{name} {_shown(raw)} is not a timestamp (expected YYYY-MM-DD HH:MM:SS)")
 
 
 def parse_text(name: str, raw) -> str | None:
@@ -232,7 +237,7 @@ def detect_layout(columns: list[str], expected: str | None = None) -> Layout:
 class BadRow:
     line: int
     reason: str
-    raw: str
+    raw: str | bytes  # bytes when the line was not text
 
 
 @dataclass
@@ -270,34 +275,74 @@ def row_to_event(layout: Layout, plan, row: dict, source: str, line: int) -> dic
     return event
 
 
-WIDTH_ERROR = "__width_error__"  # set on a CSV row whose field count differs from the header's
+ROW_ERROR = "__row_error__"  # set on a CSV row that cannot be read as a row: wrong width, bad bytes, too long
+# A TLC row is about 200 bytes. A longer line is refused whole before the csv module sees it: its own limit
+# (128 KiB a field) raises an error that would end the read of the whole file.
+MAX_LINE_BYTES = 64 * 1024
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
-    return open(path, encoding="utf-8", newline="")
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict, str]]]:
-    handle = _open_text(path)
-    reader = csv.reader(handle)
+def _checked_lines(handle, refused: list[tuple[int, str, bytes]]) -> Iterator[str]:
+    """The file's lines as text for the csv module. A line that is not UTF-8, or longer than MAX_LINE_BYTES, is
+    set aside in `refused` with its number and reason, and an empty line takes its place (which csv skips), so
+    that one bad line costs that line and not the file."""
+    for number, raw in enumerate(handle, start=1):
+        if len(raw) > MAX_LINE_BYTES:
+            refused.append((number, f"line of {len(raw):,} bytes is longer than any TLC row ({MAX_LINE_BYTES:,})", raw))
+        else:
+            try:
+                yield raw.decode("utf-8")
+                continue
+            except UnicodeDecodeError as exc:
+                bad = raw[exc.start:exc.start + 4]
+                refused.append((number, f"line is not valid UTF-8 (byte {exc.start + 1}: {bad!r})", raw))
+        yield "\n"
+
+
+def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict, str | bytes]]]:
+    handle = _open_binary(path)
+    refused: list[tuple[int, str, bytes]] = []
+    reader = csv.reader(_checked_lines(handle, refused))
     try:
         header = next(reader)
     except StopIteration:
         handle.close()
         raise LayoutError(f"{path} is empty: no header row") from None
+    except csv.Error as exc:
+        handle.close()
+        raise LayoutError(f"{path}: the header row is not CSV ({exc})") from None
+    if refused:
+        handle.close()
+        raise LayoutError(f"{path}: the header row cannot be read ({refused[0][1]})")
     header = [column.strip().lstrip("\ufeff") for column in header]
+
+    def set_aside():
+        while refused:
+            line, reason, raw = refused.pop(0)
+            yield line, {ROW_ERROR: reason}, raw
 
     def rows():
         with handle:
-            for values in reader:
+            while True:
+                try:
+                    values = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:  # e.g. a quote never closed: that line is reported, the read goes on
+                    yield from set_aside()
+                    yield reader.line_num, {ROW_ERROR: f"not a CSV row: {exc}"}, b""
+                    continue
+                yield from set_aside()
                 if not values:
                     continue
                 row = dict(zip(header, values))
                 if len(values) != len(header):
-                    row[WIDTH_ERROR] = f"{len(values)} fields where the header has {len(header)}"
+                    row[ROW_ERROR] = f"{len(values)} fields where the header has {len(header)}"
                 yield reader.line_num, row, ",".join(values)
+            yield from set_aside()
 
     return header, rows()
 
@@ -347,10 +392,10 @@ def read_rides(
 def _events(layout, plan, rows, source, report) -> Iterator[dict]:
     for line, row, raw in rows:
         report.rows += 1
-        width_error = row.pop(WIDTH_ERROR, None)
+        row_error = row.pop(ROW_ERROR, None)
         try:
-            if width_error:
-                raise RowError(width_error)
+            if row_error:
+                raise RowError(row_error)
             event = row_to_event(layout, plan, row, source, line)
         except RowError as exc:
             report.bad_rows.append(BadRow(line=line, reason=str(exc), raw=raw))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
+from confluent_kafka.admin import AclOperation, AdminClient
 
 NEW_TOPIC_SETTLE_S = 5.0
 
@@ -39,3 +40,29 @@ def _problem_with(client, topic: str, timeout_s: float, settle_s: float) -> str 
         if time.monotonic() >= deadline:
             return "does not exist"
         time.sleep(0.25)
+
+
+WRITE_OPERATIONS = {AclOperation.WRITE, AclOperation.ALL}
+
+
+def write_problem(config: dict, topic: str, timeout_s: float = 10) -> str | None:
+    """Why the user of `config` (a client's settings, with its login) may not write to the topic, or None.
+
+    Asked of the brokers (DescribeTopics with the authorized operations), so that a consumer learns before it
+    reads anything that its dead letters would have nowhere to go. Without an authorizer Kafka grants everything."""
+    admin = AdminClient({key: value for key, value in config.items() if key not in ("group.id", "logger", "error_cb")})
+    future = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout_s,
+                                   include_authorized_operations=True)[topic]
+    try:
+        description = future.result()
+    except KafkaException as exc:
+        error = exc.args[0]
+        if error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            return "does not exist"
+        if error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED:
+            return "not authorized (no ACL for this user; see conf/security.yaml)"
+        raise
+    operations = set(description.authorized_operations or ())
+    if operations and not operations & WRITE_OPERATIONS:
+        return "not writable by this user (no WRITE ACL; see conf/security.yaml)"
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pyspark.sql.functions as F
 import pytest
 from chispa import assert_df_equality
 
@@ -66,6 +67,8 @@ def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(
         b'{"ride_id":"x","ride_type":"green","pickup_datetime":"1999-12-31T23:59:59.000Z"}',
         b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2999-01-01T00:00:00.000Z"}',
         b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2009-01-01T00:00:00.000Z"}',   # the first allowed
+        b'{"ride_type":"green","pickup_datetime":"2020-10-01T00:00:00.000Z"}',
+        b'{"ride_id":"x","pickup_datetime":"2020-10-01T00:00:00.000Z"}',
     ]
     assert _reasons(spark, values) == {
         0: "unknown schema id 9",
@@ -81,6 +84,8 @@ def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(
         10: "pickup_datetime 1999-12-31 23:59:59 is before 2009-01-01, the first TLC records",
         11: "pickup_datetime 2999-01-01 00:00:00 is more than 1 day in the future",
         12: None,
+        13: "ride_id is missing",
+        14: "ride_type is missing",
     }
 
 
@@ -136,3 +141,56 @@ def test_single_format_and_auto_decoding_agree_on_good_rides(spark):
     auto = good_rides(decode_rides(_raw(spark, values), WRITERS, "auto"))
     single = good_rides(decode_rides(_raw(spark, values), WRITERS, "avro"))
     assert_df_equality(auto, single, ignore_row_order=True)
+
+
+def test_the_fields_a_ride_cannot_lack_are_the_schemas_non_null_fields(spark):
+    """Validation and the rides_all sink (Avro of schemas/ride_event.avsc) read the same list: whatever
+    validation lets through, the sink can write, and a ride lacking any one of them is a dead letter."""
+    from pyspark.sql.avro.functions import to_avro
+
+    from jobs.ride_schema import REQUIRED_RIDE_FIELDS, RIDE_FIELDS
+
+    non_null_in_sink = [f["name"] for f in json.loads(schema_text())["fields"] if not isinstance(f["type"], list)]
+    assert REQUIRED_RIDE_FIELDS == tuple(non_null_in_sink) == ("ride_id", "ride_type", "pickup_datetime")
+    minimal = {"ride_id": "r1", "ride_type": "green", "pickup_datetime": "2020-10-01T00:00:00.000Z"}
+    values = [json.dumps(minimal).encode()] + [
+        json.dumps({k: v for k, v in minimal.items() if k != name}).encode() for name in REQUIRED_RIDE_FIELDS
+    ]
+    assert _reasons(spark, values) == {0: None, 1: "ride_id is missing", 2: "ride_type is missing",
+                                       3: "pickup_datetime is missing"}
+    good = good_rides(decode_rides(_raw(spark, values), WRITERS)).select(*RIDE_FIELDS)
+    written = good.select(to_avro(F.struct(*RIDE_FIELDS), schema_text()).alias("avro")).collect()
+    assert len(written) == 1
+
+
+def test_a_record_larger_than_max_record_bytes_is_a_dead_letter_whatever_it_holds(spark):
+    ride = next(RideGenerator().rides(1))
+    big_but_allowed = to_json({**ride, "dispatching_base_num": "B" * 100_000})
+    too_big = to_json({**ride, "dispatching_base_num": "\x01" * 200_000})
+    rows = decode_rides(_raw(spark, [big_but_allowed, too_big]), WRITERS, max_record_bytes=131072)
+    reasons = {row.offset: row[REASON] for row in rows.select("offset", REASON).collect()}
+    assert reasons[0] is None
+    assert reasons[1] == f"record of {len(too_big)} bytes is larger than max_record_bytes (131072)"
+
+
+def test_a_dead_letter_of_a_huge_record_keeps_its_first_bytes_its_length_and_its_hash(spark):
+    import base64
+    import hashlib
+
+    huge = b"\x00\x00\x00\x00\x09" + bytes(range(256)) * 3600  # 900 KB behind an unknown schema id
+    decoded = decode_rides(_raw(spark, [huge]), WRITERS)
+    (letter,) = dead_letter_records(bad_records(decoded), "rides_all", max_original_bytes=1000).collect()
+    record = json.loads(letter.value)
+    assert len(letter.value) < 3000
+    assert record["reason"] == f"record of {len(huge)} bytes is larger than max_record_bytes (131072)"
+    assert base64.b64decode(record["original"].removeprefix("base64:")) == huge[:1000]
+    assert record["original_length"] == len(huge) and record["truncated"] is True
+    assert record["original_sha256"] == hashlib.sha256(huge).hexdigest()
+
+
+def test_a_reason_quoting_a_huge_value_is_cut(spark):
+    line = GREEN_LINE.replace(b"2020-10-01 00:31:19", b"y" * 50_000)
+    decoded = decode_rides(_raw(spark, [line]), WRITERS)
+    (letter,) = dead_letter_records(bad_records(decoded), "vendor_counts").collect()
+    reason = json.loads(letter.value)["reason"]
+    assert reason.startswith("CSV field lpep_pickup_datetime 'yyy") and len(reason) == 1000 and reason.endswith("…")

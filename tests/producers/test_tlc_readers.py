@@ -161,3 +161,40 @@ def test_forcing_a_kind_that_does_not_match_the_file_is_refused(tmp_path):
 def test_missing_file_is_refused_before_anything_is_read(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_rides(tmp_path / "nope.csv")
+
+
+def test_hostile_lines_cost_their_line_and_not_the_file(tmp_path):
+    """Invalid UTF-8 in one row, a field of 200,000 characters, and a quote never closed: each is a bad row with
+    its line and reason (the csv module's own field limit used to end the read with _csv.Error), the others read."""
+    good = b"2,2020-10-01 00:31:19,2020-10-01 00:34:55,N,1,7,7,1,.79,5,0.5,0.5,1.58,0,,0.3,7.88,1,1,0\n"
+    with gzip.open(GREEN_FILE, "rb") as green:
+        header = green.readline()
+    path = tmp_path / "green_hostile.csv.gz"
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + good)
+        handle.write(good.replace(b",N,", b",\xff\xfe,"))                   # line 3: not UTF-8
+        handle.write(good.replace(b",N,", b"," + b"x" * 200_000 + b","))    # line 4: 200 KB field
+        handle.write(good)                                                  # line 5
+        handle.write(good.replace(b",N,", b',"N' + b"y" * 70_000 + b","))  # line 6: a quote never closed, 70 KB
+    report = ReadReport(source=path.name)
+    events = list(read_rides(path, report=report))
+    reasons = {bad.line: bad.reason for bad in report.bad_rows}
+    assert len(events) == 2 and report.events == 2
+    assert reasons[3] == r"line is not valid UTF-8 (byte 43: b'\xff\xfe,1')"
+    assert reasons[4] == "line of 200,088 bytes is longer than any TLC row (65,536)"
+    assert 6 in reasons and len(reasons) == 3
+    assert all(len(bad.reason) < 200 for bad in report.bad_rows)
+    assert report.bad_rows[0].raw == good.replace(b",N,", b",\xff\xfe,")
+
+
+def test_a_reason_quotes_at_most_a_few_dozen_characters_of_a_bad_value(tmp_path):
+    path = tmp_path / "green_long_value.csv"
+    with gzip.open(GREEN_FILE, "rt") as green:
+        header = green.readline()
+    path.write_text(header + "2,2020-10-01 00:31:19,2020-10-01 00:34:55,N,1," + "9" * 30_000 + "x,7,1,.79,5,0.5,0.5,"
+                    "1.58,0,,0.3,7.88,1,1,0\n")
+    report = ReadReport(source=path.name)
+    assert list(read_rides(path, report=report)) == []
+    (bad,) = report.bad_rows
+    assert bad.reason.startswith("PULocationID '9999") and bad.reason.endswith("... is not a number")
+    assert len(bad.reason) < 120

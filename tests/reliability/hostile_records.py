@@ -2,9 +2,14 @@
 
 The label comes from how the record was made, not from the code under test: a good ride must reach the
 output, anything else the dead-letter topic. Kinds of bad record: random bytes, random bytes behind an Avro
-header with an unknown schema id, truncated Avro, truncated JSON, JSON with a field of the wrong type, numbers
-that overflow their type, an empty value, a tombstone (null value), plain text, pickups far in the past or
-future. Good rides come as Avro and JSON, with ordinary, empty and null keys, and one with a huge text field.
+header with an unknown schema id and behind the known one, truncated Avro, an Avro timestamp-millis of 2**62,
+truncated JSON, JSON with a field of the wrong type, numbers that overflow their type, a number of 5,000 digits,
+JSON nested 20,000 and 100,000 deep, a ride without its ride_id, a value of 900 KB, an empty value, a tombstone
+(null value), plain text, pickups far in the past or future. Good rides come as Avro and JSON, with ordinary,
+empty and null keys, and one with a huge text field.
+
+A "bad" label means bad for the jobs, which validate rides; the console consumer prints any JSON it can parse
+(a ride without ride_id among them) and dead-letters only what it cannot decode.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ def _json_with(ride: dict, **changes) -> bytes:
     record = json.loads(to_json(ride))
     record.update(changes)
     return json.dumps(record).encode()
+
+
+def _nested_json(depth: int) -> bytes:
+    return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+def _avro_with_raw_pickup(avro: AvroWireSerializer, ride: dict, pickup_millis: int) -> bytes:
+    """fastavro writes an int given for a timestamp-millis field as it is: here a pickup past the year 9999."""
+    return avro({**ride, "pickup_datetime": pickup_millis, "dropoff_datetime": None})
 
 
 def hostile_corpus(avro: AvroWireSerializer, count: int = 600, seed: int = 5) -> list[HostileRecord]:
@@ -69,6 +83,14 @@ def hostile_corpus(avro: AvroWireSerializer, count: int = 600, seed: int = 5) ->
                                                           dropoff_datetime=None)),
         lambda: bad("pickup far in the future", _json_with(next(rides), pickup_datetime=f"{datetime.now().year + 5}"
                                                             "-06-01T00:00:00.000Z", dropoff_datetime=None)),
+        lambda: bad("garbage behind a known schema id", avro.header + rnd.randbytes(rnd.randint(1, 60))),
+        lambda: bad("Avro timestamp-millis of 2**62", _avro_with_raw_pickup(avro, next(rides), 2**62)),
+        lambda: bad("JSON nested 20,000 deep", _nested_json(20_000)),
+        lambda: bad("JSON nested 100,000 deep", _nested_json(100_000)),
+        lambda: bad("JSON number of 5,000 digits", _json_with(next(rides), passenger_count=0).replace(
+            b'"passenger_count": 0', b'"passenger_count": ' + b"7" * 5000)),
+        lambda: bad("JSON ride without ride_id", _json_with(next(rides), ride_id=None)),
+        lambda: bad("value of 900 KB", b"\x00" + (2**31 - 7).to_bytes(4, "big") + rnd.randbytes(900_000)),
     ]
     weights = [30, 30, 6, 6, 2] + [3] * (len(makers) - 5)
     return [rnd.choices(makers, weights)[0]() for _ in range(count)]

@@ -4,6 +4,7 @@ that fits it, the job and the consumer run to the end, and the counts add up."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -31,7 +32,12 @@ REASON_OF_KIND = {
     "tombstone (null value)": "empty value",
     "pickup far in the past": "is before 2009-01-01",
     "pickup far in the future": "in the future",
+    "JSON nested 100,000 deep": "larger than max_record_bytes",
+    "JSON ride without ride_id": "ride_id is missing",
+    "value of 900 KB": "larger than max_record_bytes",
 }
+# What a dead letter of any bad record may weigh at most: the cut original (16 KiB, base64) and the rest.
+MAX_DEAD_LETTER_BYTES = 32 * 1024
 
 
 @pytest.fixture()
@@ -70,7 +76,17 @@ def test_a_job_sends_every_good_ride_on_and_every_bad_record_to_the_dead_letters
         assert letter["reason"] and letter["source"] == f"{topic}/0/{offset}" and letter["stage"] == "rides_all"
         expected = REASON_OF_KIND.get(record.kind)
         assert expected is None or expected in letter["reason"], (record.kind, letter["reason"])
+        _assert_fits_and_identifies(letter, record)
     assert len(out_ids) + len(letters) == len(corpus)
+    assert {corpus[offset].kind for offset in letters} >= set(REASON_OF_KIND)  # every kind was tried
+
+
+def _assert_fits_and_identifies(letter: dict, record) -> None:
+    """A dead letter always fits, and names the whole original by length and SHA-256 even when cut."""
+    assert len(json.dumps(letter)) < MAX_DEAD_LETTER_BYTES, record.kind
+    whole = record.value or b""
+    assert letter["original_length"] == len(whole) and letter["original_sha256"] == hashlib.sha256(whole).hexdigest()
+    assert letter["truncated"] == (len(whole) > 16384)
 
 
 def test_the_console_consumer_survives_the_same_input_and_accounts_for_every_record(local_stack, hostile_topic,
@@ -86,9 +102,14 @@ def test_the_console_consumer_survives_the_same_input_and_accounts_for_every_rec
     printed = {json.loads(line)["offset"]: json.loads(line) for line in result.stdout.splitlines()}
     letters = _by_offset(read_all(local_stack.kafka.bootstrap_servers, dead))
     assert set(printed) | set(letters) == set(range(len(corpus))) and not set(printed) & set(letters)
+    avro_framed = ("unknown schema id", "truncated Avro", "garbage behind a known schema id",
+                   "Avro timestamp-millis of 2**62", "value of 900 KB")
+    crashed_python_before = ("JSON nested 20,000 deep", "JSON nested 100,000 deep", "JSON number of 5,000 digits")
     for offset, record in enumerate(corpus):
         if record.good:
             assert printed[offset]["value"]["ride_id"] == record.ride_id
-        elif record.kind in ("unknown schema id", "truncated Avro"):  # Avro-framed: never printed as text
+        elif record.kind in avro_framed + crashed_python_before:  # never printed
             assert letters[offset]["reason"], record.kind
+            _assert_fits_and_identifies(letters[offset], record)
     assert all(letter["reason"] and letter["stage"] == "consumer" for letter in letters.values())
+    assert {corpus[offset].kind for offset in letters} >= set(avro_framed + crashed_python_before)
