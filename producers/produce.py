@@ -226,6 +226,9 @@ def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
     source.add_argument("--source", required=True, help="a TLC file (.csv, .csv.gz, .parquet) or 'generator'")
     source.add_argument("--kind", choices=RIDE_TYPES, help="the file's layout (default: detected from its header)")
     source.add_argument("--limit", type=int, help="stop after this many rides")
+    source.add_argument("--no-month-check", dest="month_check", action="store_false",
+                        help="send rides dated after the month in a TLC file's name too (by default such a ride is "
+                             "a dead letter: it would move the jobs' watermark past every ride after it)")
     source.add_argument("--seed", type=int, default=42, help="generator seed (same seed, same rides)")
     source.add_argument("--late-share", type=float, default=0.01, help="generator: share of rides sent 30 min late")
     source.add_argument("--out-of-order-share", type=float, default=0.05, help="generator: share sent out of order")
@@ -272,7 +275,7 @@ def _events(options, report: ReadReport) -> Iterator[dict]:
             seed=options.seed, late_share=options.late_share, out_of_order_share=options.out_of_order_share
         )
         return RideGenerator(settings).rides(options.limit)
-    events = read_rides(options.source, options.kind, report)
+    events = read_rides(options.source, options.kind, report, check_month=options.month_check)
     if options.limit is not None:
         return (event for _, event in zip(range(options.limit), events))
     return events

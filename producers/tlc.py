@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -264,15 +265,53 @@ def parse_plan(layout: Layout, header: list[str]) -> list[tuple[str, str | None,
     return [(name, index.get(column.lower()), parse) for name, (column, parse) in layout.columns.items()]
 
 
-def row_to_event(layout: Layout, plan, row: dict, source: str, line: int) -> dict:
+def row_to_event(layout: Layout, plan, row: dict, source: str, line: int, month: FileMonth | None = None) -> dict:
     """One TLC row (column -> raw value) to a ride event; raises RowError naming the bad field."""
     event = empty_event(layout.ride_type)
     for field_name, column, parse in plan:
         event[field_name] = parse(field_name, row.get(column) if column else None)
     if event["pickup_datetime"] is None:
         raise RowError("pickup_datetime is empty: a ride without a pickup time has no event time")
+    if month is not None:
+        month.check(event["pickup_datetime"])
     event["ride_id"] = make_ride_id(layout.ride_type, source, line)
     return event
+
+
+# The TLC names its files <kind>_tripdata_<YYYY>-<MM>: the month whose rides the file holds.
+FILE_MONTH = re.compile(r"_(\d{4})-(\d{2})\.(?:csv|csv\.gz|parquet)$", re.IGNORECASE)
+# TLC files hold a few rides of the neighbouring days (the green file of 2020-10 has pickups of 2020-11-01 05:13).
+DAYS_PAST_FILE_MONTH = 1
+
+
+@dataclass(frozen=True)
+class FileMonth:
+    """The month a TLC file holds, from its name. A ride dated after it (past a day's slack) is refused: one ride
+    of 2024 in a file of 2020 would move every job's watermark four years ahead, and each good ride after it would
+    be dropped as late. Rides dated before the month are let through: they are late for the jobs, one by one."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileMonth | None:
+        match = FILE_MONTH.search(path.name)
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            return None
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @property
+    def latest_pickup(self) -> datetime:
+        first_of_next = datetime(self.year + self.month // 12, self.month % 12 + 1, 1)
+        return first_of_next + timedelta(days=DAYS_PAST_FILE_MONTH)
+
+    def check(self, pickup: datetime) -> None:
+        if pickup >= self.latest_pickup:
+            raise RowError(
+                f"pickup_datetime {pickup:%Y-%m-%d %H:%M:%S} is after {self.latest_pickup:%Y-%m-%d %H:%M}, more than "
+                f"{DAYS_PAST_FILE_MONTH} day past the file's month ({self.year}-{self.month:02d}): one such ride would "
+                f"move the jobs' watermark past every ride after it"
+            )
 
 
 ROW_ERROR = "__row_error__"  # set on a CSV row that cannot be read as a row: wrong width, bad bytes, too long
@@ -367,8 +406,12 @@ def read_rides(
     path: Path | str,
     ride_type: str | None = None,
     report: ReadReport | None = None,
+    check_month: bool = True,
 ) -> Iterator[dict]:
     """Ride events of a TLC file, in file order. Unreadable rows go to `report.bad_rows`, never silently away.
+
+    A file named as the TLC names them (green_tripdata_2020-10.csv.gz) holds one month: a ride dated more than a
+    day after it is a bad row too (see FileMonth); check_month=False reads such rides as any other.
 
     Raises FileNotFoundError for a missing file and LayoutError for columns of no known layout, before
     yielding anything.
@@ -386,17 +429,18 @@ def read_rides(
         raise LayoutError(f"{path}: expected a .csv, .csv.gz or .parquet file")
     layout = detect_layout(header, ride_type)
     report.layout = layout.ride_type
-    return _events(layout, parse_plan(layout, header), rows, path.name, report)
+    month = FileMonth.of(path) if check_month else None
+    return _events(layout, parse_plan(layout, header), rows, path.name, report, month)
 
 
-def _events(layout, plan, rows, source, report) -> Iterator[dict]:
+def _events(layout, plan, rows, source, report, month: FileMonth | None) -> Iterator[dict]:
     for line, row, raw in rows:
         report.rows += 1
         row_error = row.pop(ROW_ERROR, None)
         try:
             if row_error:
                 raise RowError(row_error)
-            event = row_to_event(layout, plan, row, source, line)
+            event = row_to_event(layout, plan, row, source, line, month)
         except RowError as exc:
             report.bad_rows.append(BadRow(line=line, reason=str(exc), raw=raw))
             continue

@@ -198,3 +198,28 @@ def test_a_reason_quotes_at_most_a_few_dozen_characters_of_a_bad_value(tmp_path)
     (bad,) = report.bad_rows
     assert bad.reason.startswith("PULocationID '9999") and bad.reason.endswith("... is not a number")
     assert len(bad.reason) < 120
+
+
+def test_a_ride_dated_after_the_files_month_is_a_bad_row_and_earlier_ones_are_kept(tmp_path):
+    """One ride of 2024 in the file of 2020-10 would move every job's watermark four years ahead."""
+    good = "2,2020-10-01 00:31:19,2020-10-01 00:34:55,N,1,7,7,1,.79,5,0.5,0.5,1.58,0,,0.3,7.88,1,1,0\n"
+    with gzip.open(GREEN_FILE, "rt") as green:
+        header = green.readline()
+    rows = [good, good.replace("2020-10-01 00:31:19", "2024-05-01 10:00:00").replace("2020-10-01 00:34:55", ""),
+            good.replace("2020-10-01 00:31:19", "2020-11-01 23:59:59"),   # within a day of the month: kept
+            good.replace("2020-10-01 00:31:19", "2020-11-02 00:00:00"),   # a day past: refused
+            good.replace("2020-10-01 00:31:19", "2019-01-01 00:00:00")]   # earlier: kept (late, for the jobs)
+    path = tmp_path / "green_tripdata_2020-10.csv"
+    path.write_text(header + "".join(rows))
+    report = ReadReport(source=path.name)
+    events = list(read_rides(path, report=report))
+    assert [e["pickup_datetime"] for e in events] == [datetime(2020, 10, 1, 0, 31, 19), datetime(2020, 11, 1, 23, 59, 59),
+                                                      datetime(2019, 1, 1)]
+    reasons = {bad.line: bad.reason for bad in report.bad_rows}
+    assert set(reasons) == {3, 5}
+    assert reasons[3].startswith("pickup_datetime 2024-05-01 10:00:00 is after 2020-11-02 00:00, more than 1 day past "
+                                 "the file's month (2020-10)")
+    assert len(list(read_rides(path, check_month=False))) == 5
+    renamed = tmp_path / "my_rides.csv"  # no month in the name: nothing to check against
+    renamed.write_text(path.read_text())
+    assert len(list(read_rides(renamed))) == 5
