@@ -41,8 +41,9 @@ def read_kafka(spark: SparkSession, settings: JobSettings, topics: list[str]) ->
         .options(**kafka_options(settings))
         .option("subscribe", ",".join(topics))
         .option("startingOffsets", settings.starting_offsets)
-        # A topic deleted and recreated (tests do it) must not stop a job that has a checkpoint for it.
-        .option("failOnDataLoss", "false")
+        # Records deleted before the job read them fail the query, unless the loss was accepted: the job checked
+        # before it started (jobs/data_loss.py) and said what would be skipped.
+        .option("failOnDataLoss", "false" if settings.accept_data_loss else "true")
     )
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)

@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from jobs import ride_lifecycle, ride_sessions, rides_all, vendor_counts, zone_popularity
-from jobs.preflight import PreflightError, check_inputs
+from jobs.preflight import PreflightError, preflight
 from jobs.runtime import refuse, start_and_run
 from jobs.settings import add_common_arguments, load_job_settings, overrides_from
 from stack.settings import SettingsError
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = {name: load_job_settings(JOBS[name][0], name, overrides) for name in names}
         for job_settings in settings.values():
-            check_inputs(job_settings)
+            preflight(job_settings)
     except (SettingsError, PreflightError) as exc:
         return refuse(exc)
     return start_and_run("pipeline", [(settings[name], JOBS[name][1]) for name in names])

@@ -1,10 +1,15 @@
-"""Checks a job makes before it starts Spark: Kafka answers at the configured address, and its input topics
-exist there. A job that skipped them would start, then wait for ever on a wrong address or a misspelt topic."""
+"""Checks a job makes before it starts Spark: Kafka answers at the configured address, its input topics exist
+there, and no record its checkpoints have yet to read was deleted. A job that skipped them would start, then wait
+for ever on a wrong address or a misspelt topic, or skip or fail on deleted records without naming them."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from confluent_kafka import KafkaException
 
+from jobs.data_loss import lost_offsets
 from jobs.settings import JobSettings
 from stack.services import quiet_kafka_admin
 
@@ -28,3 +33,28 @@ def check_inputs(settings: JobSettings, timeout_s: float = 10) -> None:
             f"conf/jobs.yaml [{settings.name}] (or --input-topics), or declare them in conf/topics.yaml and run "
             f"`make topics`"
         )
+
+
+def check_data_loss(settings: JobSettings) -> None:
+    """Refuse to skip records Kafka deleted before the job read them, unless the loss is accepted (then say so)."""
+    checkpoints = Path(settings.checkpoint("x")).parent
+    if not checkpoints.is_dir():
+        return  # a fresh job, or checkpoints on a filesystem other than the driver's: Spark's own check applies
+    lost = lost_offsets(quiet_kafka_admin(settings.bootstrap_servers), checkpoints)
+    if not lost:
+        return
+    summary = "; ".join(map(str, lost))
+    if not settings.accept_data_loss:
+        raise PreflightError(
+            f"records are gone from Kafka that the job never read: {summary}. They were deleted by retention or "
+            f"delete_records. Start with --accept-data-loss (accept_data_loss in conf/jobs.yaml) to skip them, or "
+            f"point --checkpoint-root elsewhere to start over"
+        )
+    skipped = sum(loss.count for loss in lost)
+    print(f"warning: accepting data loss, {skipped:,} records skipped: {summary}", file=sys.stderr, flush=True)
+
+
+def preflight(settings: JobSettings) -> None:
+    """Every check a job makes before Spark starts; the first that fails raises PreflightError."""
+    check_inputs(settings)
+    check_data_loss(settings)

@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from jobs.decode import RegistryUnreachableError
-from jobs.preflight import PreflightError, check_inputs
+from jobs.preflight import PreflightError, preflight
 from jobs.progress_topic import ProgressPublisher
 from producers.client_logging import command_line_logging
 from producers.serialization import SchemaRefusedError
@@ -132,7 +132,7 @@ def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arg
         parser.add_argument(flag, type=int if field.annotation is int else str, help=help_text)
     try:
         settings = load_job_settings(settings_class, name, overrides_from(parser.parse_args(argv)))
-        check_inputs(settings)
+        preflight(settings)
     except (SettingsError, PreflightError) as exc:
         return refuse(exc)
     return start_and_run(name, [(settings, start_queries)])

@@ -39,6 +39,7 @@ class JobSettings(BaseModel):
     starting_offsets: str = "earliest"
     input_format: Literal["auto", "avro", "json"] = "auto"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
+    accept_data_loss: bool = False  # skip records Kafka deleted before the job read them (and say how many)
     dead_letter_topic: str
     # A bad record's bytes kept in its dead letter (its full length and SHA-256 are kept whatever its size).
     dead_letter_original_max_bytes: int = Field(16384, ge=0)
@@ -117,6 +118,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto detects each record's format (Avro, JSON, CSV); avro or json reads that format "
                              "only and sends records of any other to the dead-letter topic")
     parser.add_argument("--max-offsets-per-trigger", type=int)
+    parser.add_argument("--accept-data-loss", action="store_true", default=None,
+                        help="skip records that Kafka deleted (retention, delete_records) before the job read them; "
+                             "without it the job refuses to start and names the offsets")
     parser.add_argument("--console", action=argparse.BooleanOptionalAction, default=None,
                         help="also print results to the terminal")
     parser.add_argument("--bootstrap-servers", help="Kafka as the cluster's executors reach it")

@@ -25,7 +25,7 @@ from pyspark.sql.types import TimestampType
 
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record
-from jobs.preflight import PreflightError, check_inputs
+from jobs.preflight import PreflightError, preflight
 from jobs.runtime import QueryRefused, refuse, start_and_run
 from jobs.settings import (Duration, JobSettings, add_common_arguments, first_existing_path, load_job_settings,
                            overrides_from)
@@ -171,7 +171,7 @@ def load_statement_settings(argv: list[str] | None) -> StreamSqlSettings:
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_statement_settings(argv)
-        check_inputs(settings)
+        preflight(settings)
         create_result_topic(settings)
     except (SettingsError, StatementError, PreflightError, TopicError, FileNotFoundError) as exc:
         return refuse(exc)
