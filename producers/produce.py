@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from confluent_kafka import KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 
 from producers.client_config import ProducerDefaults, load_client_defaults
 from producers.client_logging import QUIET_CLIENT_LOG, command_line_logging, log_client_error
@@ -41,6 +42,7 @@ from producers.serialization import (
     registry_client,
     to_json,
 )
+from producers.retention_check import TopicTimeLimits, topic_time_limits
 from producers.topic_check import topic_problems
 from producers.tlc import LayoutError, ReadReport, read_rides
 from stack.credentials import client_auth
@@ -293,6 +295,14 @@ def _check_kafka(producer: Producer, bootstrap: str, topics: list[str]) -> None:
         )
 
 
+def _time_limits(bootstrap: str, topics: list[str]) -> dict[str, TopicTimeLimits]:
+    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET_CLIENT_LOG, **client_auth()})
+    try:
+        return {topic: topic_time_limits(admin, topic) for topic in topics}
+    except KafkaException as exc:
+        raise ProducerError(f"cannot read the configs of {', '.join(topics)} at {bootstrap}: {exc.args[0].str()}") from None
+
+
 def _encoders(options, registry_url: str, topics: list[str]):
     if options.format == "json":
         return {topic: (key_bytes, to_json) for topic in topics}
@@ -330,6 +340,8 @@ def run(options: argparse.Namespace) -> int:
     events = _events(options, report)  # opens the file and checks its layout before anything is sent
     producer = Producer(producer_config(bootstrap, options))
     _check_kafka(producer, bootstrap, [*topics, options.dead_letter_topic])
+    limits = _time_limits(bootstrap, topics)
+    now_ms = int(time.time() * 1000)
     encoders = _encoders(options, registry_url, topics)  # registers schemas: a refused one stops us here
 
     stats = DeliveryStats()
@@ -352,6 +364,9 @@ def run(options: argparse.Namespace) -> int:
         for message in messages:
             if interrupts.stop:
                 break
+            problem = limits[message.topic].problem(message.timestamp_ms, now_ms)
+            if problem:  # the first ride Kafka would not keep stops the run, before it is sent
+                raise ProducerError(f"{problem}. Stopped before sending it ({stats.sent:,} sent before)")
             pacer.wait(message.timestamp_ms)
             senders[message.topic].send(message)
             while bad_reported < len(report.bad_rows):

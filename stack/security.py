@@ -2,7 +2,7 @@
 
 Each role's SCRAM credential is upserted (so a password changed in the environment takes effect on the next
 `make up`), and each declared permission becomes an ALLOW ACL for `User:<role>`: `read` gives READ and DESCRIBE on
-a topic, `write` WRITE and DESCRIBE, `groups` READ on a consumer group. Nothing is granted that is not declared.
+a topic, `write` WRITE, DESCRIBE and DESCRIBE_CONFIGS, `groups` READ on a consumer group. Nothing is granted that is not declared.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ def role_acls(role: str, permissions: RolePermissions) -> list[AclBinding]:
     principal = f"User:{role}"
     grants = [(ResourceType.TOPIC, name, op) for name in permissions.read
               for op in (AclOperation.READ, AclOperation.DESCRIBE)]
+    # DESCRIBE_CONFIGS: a producer checks the topic's retention against its rides' timestamps before sending.
     grants += [(ResourceType.TOPIC, name, op) for name in permissions.write
-               for op in (AclOperation.WRITE, AclOperation.DESCRIBE)]
+               for op in (AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS)]
     grants += [(ResourceType.GROUP, name, AclOperation.READ) for name in permissions.groups]
     bindings = []
     for resource, name, operation in dict.fromkeys(grants):  # read and write both give DESCRIBE: once

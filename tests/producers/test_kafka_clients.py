@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timezone
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from producers import produce
 from producers.events import RIDE_EVENT_SCHEMA, SCHEMA_DIR
@@ -288,3 +289,28 @@ def test_producer_summary_counts_what_was_delivered(local_stack, fresh_topic):
                   "--rate", "500")
     assert result.returncode == 0
     assert f"done: 250 of 250 messages delivered to {fresh_topic} as avro" in result.stderr
+
+
+def test_the_producer_refuses_to_send_rides_that_the_topics_time_retention_would_delete(local_stack, tmp_path):
+    """The Kafka timestamp is the ride's event time: a topic with Kafka's default retention (7 days) deletes rides
+    of 2020 as they arrive. The producer says so, naming the setting, before it sends anything."""
+    from confluent_kafka.admin import NewTopic
+
+    from tests.kafka_helpers import delete_topic
+
+    bootstrap = local_stack.kafka.bootstrap_servers
+    topic = f"seven_days_{uuid.uuid4().hex[:8]}"
+    admin = quiet_kafka_admin(bootstrap)
+    admin.create_topics([NewTopic(topic, 1, config={"retention.ms": "604800000"})])[topic].result(30)
+    try:
+        result = subprocess.run([sys.executable, "-m", "producers.produce", "--source", str(GREEN_FILE), "--topic", topic,
+                                 "--format", "json", "--quiet"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 2, result.stderr[-2000:]
+        assert f"{topic} keeps records for 7 days (retention.ms=604800000)" in result.stderr
+        assert "retention.ms=-1" in result.stderr and "0 sent before" in result.stderr
+        low, high = Consumer({"bootstrap.servers": bootstrap, "group.id": "x"}).get_watermark_offsets(
+            TopicPartition(topic, 0), timeout=10)
+        assert high == 0  # nothing was sent
+    finally:
+        delete_topic(bootstrap, topic)
