@@ -3,8 +3,10 @@ live feeds of the result and progress topics (console/feeds.py)."""
 
 from __future__ import annotations
 
+import os
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Mapping
 
 import plotly
 from confluent_kafka import KafkaException
@@ -12,35 +14,41 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from console.charts import latest_top_zones, query_rows, vendor_windows
 from console.feeds import Feeds
+from console.login import BasicLogin, web_login
 from console.views import KafkaView, RegistryView, connectors, kafka_error, spark_applications
 from producers.consume import MessageDecoder
 from producers.serialization import RegistryUnavailableError
-from stack.services import stack_admin_auth
-from stack.settings import CONF_DIR, StackSettings, read_yaml
+from stack.credentials import client_auth
+from stack.settings import CONF_DIR, StackSettings, read_yaml, section
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def followed_topics(jobs_conf: dict) -> dict[str, str]:
+def followed_topics(jobs_conf: dict, source: Path = CONF_DIR / "jobs.yaml") -> dict[str, str]:
     """The topics the charts and the queries panel follow, as conf/jobs.yaml names them."""
     return {
-        "vendor_counts": jobs_conf["vendor_counts"]["output_topic"],
-        "top_zones": jobs_conf["zone_popularity"]["top_topic"],
-        "progress": jobs_conf["defaults"]["progress_topic"],
+        "vendor_counts": section(jobs_conf, "vendor_counts", source)["output_topic"],
+        "top_zones": section(jobs_conf, "zone_popularity", source)["top_topic"],
+        "progress": section(jobs_conf, "defaults", source)["progress_topic"],
     }
 
 
-def create_app(settings: StackSettings) -> FastAPI:
-    auth = stack_admin_auth(settings)
-    feeds = Feeds(settings.kafka.bootstrap_servers, auth)
+def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> FastAPI:
+    # On the secured stack the console logs in to Kafka as its own read-only role (conf/security.yaml `console`,
+    # the login make up hands it in KAFKA_CREDENTIALS_FILE), never as the admin.
+    auth = client_auth(env)
+    topics = followed_topics(read_yaml(CONF_DIR / "jobs.yaml"))
+    feeds = Feeds(settings.kafka.bootstrap_servers, auth, settings.console.max_feeds, settings.console.feed_idle_s,
+                  pinned=(topics["progress"],))
     kafka = KafkaView(settings, auth)
     registry = RegistryView(settings.registry.url)
     decoder = MessageDecoder("auto", settings.registry.url)
-    topics = followed_topics(read_yaml(CONF_DIR / "jobs.yaml"))
+    login = web_login(settings) if settings.kafka.secure else None
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -50,6 +58,16 @@ def create_app(settings: StackSettings) -> FastAPI:
 
     app = FastAPI(title="NYC taxi pipeline console", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if login is not None:
+        app.add_middleware(BasicLogin, login=login)
+    # Outermost: a request whose Host is not the console's own name (a DNS-rebinding page) is refused first.
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.console.allowed_hosts))
+
+    def charted(topic: str) -> str:
+        """A topic a chart may follow: one that exists (a made-up name starts no feed)."""
+        if topic not in kafka.admin.list_topics(timeout=10).topics:
+            raise HTTPException(404, f"no topic {topic!r}")
+        return topic
 
     @app.exception_handler(KafkaException)
     async def _kafka_failed(_request: Request, exc: KafkaException):
@@ -80,7 +98,8 @@ def create_app(settings: StackSettings) -> FastAPI:
     def overview():
         return {"bootstrap_servers": settings.kafka.bootstrap_servers, "registry": settings.registry.url,
                 "spark_master": settings.spark.master_url, "spark_ui": f"http://127.0.0.1:{settings.spark.master_ui_port}",
-                "secure": settings.kafka.secure, "followed_topics": topics}
+                "secure": settings.kafka.secure, "followed_topics": topics, "live_feeds": feeds.running(),
+                "max_feeds": settings.console.max_feeds}
 
     @app.get("/api/topics")
     def list_topics():
@@ -123,13 +142,13 @@ def create_app(settings: StackSettings) -> FastAPI:
 
     @app.get("/api/charts/vendor-counts")
     def vendor_counts_chart(topic: str | None = None, kind: str = "tumbling", windows: int = Query(24, ge=1, le=500)):
-        feed = feeds.of(topic or topics["vendor_counts"])
+        feed = feeds.of(charted(topic or topics["vendor_counts"]))
         return {"topic": feed.topic, "received": feed.received, "error": feed.error,
                 **vendor_windows(feed.latest(), kind, windows)}
 
     @app.get("/api/charts/top-zones")
     def top_zones_chart(topic: str | None = None):
-        feed = feeds.of(topic or topics["top_zones"])
+        feed = feeds.of(charted(topic or topics["top_zones"]))
         return {"topic": feed.topic, "received": feed.received, "error": feed.error, **latest_top_zones(feed.latest())}
 
     return app

@@ -1,4 +1,7 @@
-"""The shapes the console's charts draw, from the latest records of the jobs' result topics."""
+"""The shapes the console's charts draw, from the latest records of the jobs' result topics.
+
+A record of the wrong shape (a field missing or of another type: anybody may write to a topic) is left out of
+the chart, never turned into an error of the panel."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ LIVE_FOR_S = 60  # a query that reported within this long is running
 def vendor_windows(records: list[dict], kind: str = "tumbling", windows: int = 24) -> dict:
     """Rides per window and vendor over the `windows` most recently updated windows of one kind, in window order
     (vendor_counts_windowed records: window_kind, window_start, VendorID, rides)."""
-    of_kind = [record for record in records if record.get("window_kind") == kind]
+    of_kind = [record for record in records if record.get("window_kind") == kind and _is_vendor_count(record)]
     recent: list[str] = []
     for record in reversed(of_kind):
         if record["window_start"] not in recent:
@@ -30,8 +33,21 @@ def vendor_windows(records: list[dict], kind: str = "tumbling", windows: int = 2
     }
 
 
+def _is_vendor_count(record: dict) -> bool:
+    return (isinstance(record.get("window_start"), str) and isinstance(record.get("rides"), int)
+            and isinstance(record.get("VendorID"), (int, type(None))))
+
+
+def _is_top_zones(record: dict) -> bool:
+    entries = record.get("top_zones")
+    return isinstance(entries, list) and all(
+        isinstance(entry, dict) and isinstance(entry.get("rides"), int) and isinstance(entry.get("rank"), int)
+        and "PULocationID" in entry for entry in entries)
+
+
 def latest_top_zones(records: list[dict]) -> dict:
     """The ranking of the window updated last (zone_top records: window_start, window_end, top_zones)."""
+    records = [record for record in records if _is_top_zones(record)]
     if not records:
         return {"window_start": None, "zones": []}
     latest = records[-1]
@@ -49,7 +65,13 @@ def query_rows(records: list[dict], now: datetime | None = None) -> list[dict]:
     rows = []
     for record in records:
         progress = record.get("progress") or {}
-        age_s = (now - datetime.fromisoformat(record["at"])).total_seconds()
+        try:
+            age_s = (now - datetime.fromisoformat(record["at"])).total_seconds()
+            record["query"], record["event"]  # noqa: B018 - what every progress event has
+        except (KeyError, TypeError, ValueError):
+            continue  # not a progress event of ours
+        if not isinstance(progress, dict):
+            progress = {}
         state = "stopped" if record["event"] == "terminated" else "idle" if record["event"] == "idle" else "running"
         if state != "stopped" and age_s > LIVE_FOR_S:
             state = "silent"  # no word for a minute: the driver is gone or stuck
@@ -65,11 +87,11 @@ def query_rows(records: list[dict], now: datetime | None = None) -> list[dict]:
             "processing_rate": _rounded(progress.get("processedRowsPerSecond")),
             "batch_ms": progress.get("batchDuration"),
             "watermark": (progress.get("eventTime") or {}).get("watermark"),
-            "dropped_late": sum(op.get("numRowsDroppedByWatermark", 0) for op in operators),
-            "state_rows": sum(op.get("numRowsTotal", 0) for op in operators),
+            "dropped_late": sum(op.get("numRowsDroppedByWatermark", 0) for op in operators if isinstance(op, dict)),
+            "state_rows": sum(op.get("numRowsTotal", 0) for op in operators if isinstance(op, dict)),
             "error": record.get("error"),
         })
-    return sorted(rows, key=lambda row: row["at"], reverse=True)
+    return sorted(rows, key=lambda row: str(row["at"]), reverse=True)
 
 
 def _rounded(value) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import OrderedDict
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -74,8 +75,10 @@ class TopicFeed:
     def _keep(self, message) -> None:
         try:
             value = json.loads(message.value()) if message.value() is not None else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return  # the results are JSON; anything else is not a chart's business
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            return  # the results are JSON objects; anything else is not a chart's business
+        if value is not None and not isinstance(value, dict):
+            return
         key = message.key().decode(errors="replace") if message.key() else f"{message.partition()}/{message.offset()}"
         with self._lock:
             self._latest.pop(key, None)
@@ -87,20 +90,45 @@ class TopicFeed:
 
 
 class Feeds:
-    """One feed per topic, started on first use and kept until the console stops."""
+    """Live feeds of the topics the console charts, started on first use. Bounded: at most `max_feeds` at once
+    (the least recently asked is stopped to make room; `pinned` ones never are), a feed nobody asked for in
+    `idle_s` seconds is stopped, and a topic is charted only once Kafka says it exists, so that requests naming
+    made-up topics start no thread (200 of them used to start 200 threads, kept for ever)."""
 
-    def __init__(self, bootstrap: str, auth: dict[str, str]):
+    def __init__(self, bootstrap: str, auth: dict[str, str], max_feeds: int = 8, idle_s: float = 300,
+                 pinned: tuple[str, ...] = (), clock=time.monotonic):
         self.bootstrap = bootstrap
         self.auth = auth
-        self._feeds: dict[str, TopicFeed] = {}
+        self.max_feeds, self.idle_s, self.pinned, self.clock = max_feeds, idle_s, set(pinned), clock
+        self._feeds: OrderedDict[str, TopicFeed] = OrderedDict()
+        self._asked: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def of(self, topic: str) -> TopicFeed:
         with self._lock:
+            now = self.clock()
+            for stale in [t for t, at in self._asked.items() if now - at > self.idle_s and t not in self.pinned]:
+                self._stop(stale)
             if topic not in self._feeds:
+                while len(self._feeds) >= self.max_feeds:
+                    oldest = next((t for t in self._feeds if t not in self.pinned), None)
+                    if oldest is None:
+                        break
+                    self._stop(oldest)
                 self._feeds[topic] = TopicFeed(self.bootstrap, self.auth, topic)
+            self._feeds.move_to_end(topic)
+            self._asked[topic] = now
             return self._feeds[topic]
 
+    def running(self) -> list[str]:
+        with self._lock:
+            return list(self._feeds)
+
+    def _stop(self, topic: str) -> None:
+        self._feeds.pop(topic).close()
+        self._asked.pop(topic, None)
+
     def close(self) -> None:
-        for feed in self._feeds.values():
-            feed.close()
+        with self._lock:
+            for topic in list(self._feeds):
+                self._stop(topic)

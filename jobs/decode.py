@@ -59,10 +59,15 @@ def registered_writer_schemas(registry_url: str, topics: list[str]) -> list[Writ
     """
     try:
         return _writer_schemas(registry_url, topics)
-    except requests.ConnectionError as exc:
+    except (requests.ConnectionError, requests.Timeout) as exc:
         raise RegistryUnreachableError(
             f"cannot reach the schema registry at {registry_url} to read the writer schemas of "
             f"{', '.join(topics)} ({exc.__class__.__name__}); is the stack up? (make up)"
+        ) from None
+    except requests.HTTPError as exc:  # an error status other than 404 (see _writer_schemas)
+        raise RegistryUnreachableError(
+            f"the schema registry at {registry_url} answered HTTP {exc.response.status_code} when asked for the "
+            f"writer schemas of {', '.join(topics)}; is it healthy? (make status)"
         ) from None
 
 

@@ -13,7 +13,15 @@ from typing import Annotated, Literal, Type, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from jobs.decode import INPUT_FORMATS
-from stack.settings import CONF_DIR, REPO_ROOT, SettingsError, describe_validation_error, load_settings, read_yaml
+from stack.settings import (
+    CONF_DIR,
+    REPO_ROOT,
+    SettingsError,
+    describe_validation_error,
+    load_settings,
+    read_yaml,
+    section,
+)
 
 INTERVAL = re.compile(r"^\d+ (millisecond|second|minute|hour|day)s?$")
 
@@ -95,8 +103,8 @@ def load_job_settings(cls: Type[S], name: str, overrides: dict | None = None, pa
         "name": name,
         "bootstrap_servers": stack.kafka.bootstrap_servers,
         "registry_url": stack.registry.url,
-        **(raw.get("defaults") or {}),
-        **(raw[name] or {}),
+        **section(raw, "defaults", path),
+        **section(raw, name, path),
         **{key: value for key, value in (overrides or {}).items() if value is not None},
     }
     try:

@@ -17,6 +17,12 @@ import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
+# The HTTP library of confluent-kafka's registry client (httpx2, or httpx), as that package itself picks it: its
+# TransportError covers a refused connection, a timeout and a connection broken mid-answer.
+from confluent_kafka.schema_registry.common._httpx_compat import httpx as _registry_http
+
+TransportError = _registry_http.TransportError
+
 from producers.events import RIDE_EVENT_SCHEMA, RIDE_KEY_SCHEMA, parsed_schema, schema_text, to_epoch_millis
 
 MAGIC_BYTE = 0
@@ -69,13 +75,23 @@ def key_bytes(value) -> bytes | None:
 # ---- Avro, Confluent wire format ------------------------------------------------------------------------------
 
 
+REGISTRY_TIMEOUT_S = 10
+
+
 def registry_client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url, "timeout": 10})
+    return SchemaRegistryClient({"url": url, "timeout": REGISTRY_TIMEOUT_S})
 
 
-def _is_connection_failure(exc: Exception) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(word in text for word in ("connect", "timeout", "timed out", "refused", "unreachable"))
+def _unavailable(exc: Exception) -> RegistryUnavailableError:
+    """The registry did not answer (refused, timed out, broken connection) or answered with a server error."""
+    if isinstance(exc, SchemaRegistryError):
+        return RegistryUnavailableError(f"the schema registry answered HTTP {exc.http_status_code}: "
+                                        f"{str(exc.error_message)[:200]}")
+    return RegistryUnavailableError(f"cannot reach the schema registry ({type(exc).__name__}: {str(exc)[:200]})")
+
+
+def _server_failed(exc: SchemaRegistryError) -> bool:
+    return (exc.http_status_code or 0) >= 500
 
 
 def subject_compatibility(client: SchemaRegistryClient, subject: str) -> str:
@@ -107,11 +123,11 @@ def register(client: SchemaRegistryClient, subject: str, schema_path: Path) -> i
             raise SchemaRefusedError(
                 f"the registry refused {schema_path.name} for subject {subject} as invalid: {exc.error_message}"
             ) from None
+        if _server_failed(exc):
+            raise _unavailable(exc) from None
         raise
-    except Exception as exc:
-        if _is_connection_failure(exc):
-            raise RegistryUnavailableError(f"cannot reach the schema registry: {exc}") from None
-        raise
+    except TransportError as exc:
+        raise _unavailable(exc) from None
 
 
 class AvroWireSerializer:
@@ -184,11 +200,11 @@ class AvroWireDeserializer:
             try:
                 registered = self.client.get_schema(schema_id)
             except SchemaRegistryError as exc:
+                if _server_failed(exc):  # not the record's fault: the caller stops before it
+                    raise _unavailable(exc) from None
                 raise DeserializationError(f"unknown schema id {schema_id}: {exc.error_message}") from None
-            except Exception as exc:
-                if _is_connection_failure(exc):
-                    raise RegistryUnavailableError(f"cannot reach the schema registry: {exc}") from None
-                raise
+            except TransportError as exc:
+                raise _unavailable(exc) from None
             self.writers[schema_id] = fastavro.parse_schema(json.loads(registered.schema_str))
         return self.writers[schema_id]
 

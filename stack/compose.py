@@ -6,7 +6,8 @@ import os
 import shutil
 import subprocess
 
-from stack.credentials import stack_credentials, write_client_files
+from stack.credentials import CONSOLE_PASSWORD, password_key, stack_credentials, stack_secrets, write_client_files
+from stack.security import declared_roles, load_security_spec
 from stack.services import StackError
 from stack.settings import CONF_DIR, REPO_ROOT, StackSettings
 
@@ -51,9 +52,10 @@ def compose_environment(settings: StackSettings) -> dict[str, str]:
         env["KAFKA_MIN_INSYNC_REPLICAS"] = str(settings.kafka.min_insync_replicas)
     env["COMPOSE_PROFILES"] = ",".join(dict.fromkeys(profiles))
     if settings.kafka.secure:  # the override file takes every password from these variables
-        credentials = stack_credentials(settings, env)
+        credentials = stack_credentials(settings, declared_roles(load_security_spec()), env)
         for role, credential in credentials.items():
-            env[f"KAFKA_{role.upper()}_PASSWORD"] = credential.password
+            env[password_key(role)] = credential.password
+        env[CONSOLE_PASSWORD] = stack_secrets(settings, env)[CONSOLE_PASSWORD]
         write_client_files(settings, credentials, ca_pem=None)  # compose's secured Kafka has no TLS
     return env
 

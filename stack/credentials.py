@@ -18,7 +18,8 @@ from typing import Mapping
 
 from stack.settings import SettingsError, StackSettings, read_env_file
 
-ROLES = ("admin", "producer", "consumer", "spark")
+ADMIN_ROLE = "admin"  # the brokers' own user; the other roles are those conf/security.yaml declares
+CONSOLE_ROLE = "console"  # the web console's read-only login (declared in conf/security.yaml like the others)
 MECHANISM = "SCRAM-SHA-512"
 PROTOCOL = "SASL_SSL"  # SASL logins over TLS (stack/tls.py makes the certificates)
 
@@ -46,24 +47,36 @@ class ClientLogin:
 
 
 TLS_PASSWORD = "KAFKA_TLS_PASSWORD"  # of the broker's key store (stack/tls.py)
+TLS_CA_PASSWORD = "KAFKA_TLS_CA_PASSWORD"  # of the certificate authority's key store, a secret of its own
+CONSOLE_PASSWORD = "CONSOLE_PASSWORD"  # of the web console's own login on the secured stack (console/login.py)
 
 
-def stack_secrets(settings: StackSettings, env: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """KAFKA_<ROLE>_PASSWORD for every role and KAFKA_TLS_PASSWORD: from the environment, else from
-    `<STACK_HOME>/secrets/credentials.env`, else new random ones, written there for next time."""
+def password_key(role: str) -> str:
+    return f"KAFKA_{role.upper()}_PASSWORD"
+
+
+def stack_secrets(settings: StackSettings, env: Mapping[str, str] = os.environ,
+                  roles: tuple[str, ...] = (ADMIN_ROLE,)) -> dict[str, str]:
+    """KAFKA_<ROLE>_PASSWORD for the roles, the TLS key stores' and the console's passwords: from the environment,
+    else from `<STACK_HOME>/secrets/credentials.env`, else new random ones, written there for next time (with the
+    stored secrets of other roles kept)."""
     path = secrets_dir(settings) / "credentials.env"
     stored = read_env_file(path) if path.exists() else {}
-    keys = [f"KAFKA_{role.upper()}_PASSWORD" for role in ROLES] + [TLS_PASSWORD]
+    keys = [password_key(role) for role in roles] + [TLS_PASSWORD, TLS_CA_PASSWORD, CONSOLE_PASSWORD]
     values = {key: env.get(key) or stored.get(key) or secrets.token_urlsafe(24) for key in keys}
-    if values != {key: stored.get(key) for key in keys}:
-        _write_private(path, "".join(f"{key}={value}\n" for key, value in values.items()))
+    merged = {**stored, **values}
+    if merged != stored:
+        _write_private(path, "".join(f"{key}={value}\n" for key, value in merged.items()))
+    else:
+        _make_private(path)  # a secret file made or loosened by hand is made private again
     return values
 
 
-def stack_credentials(settings: StackSettings, env: Mapping[str, str] = os.environ) -> dict[str, Credential]:
-    """Every role's credential (see stack_secrets)."""
-    values = stack_secrets(settings, env)
-    return {role: Credential(role, values[f"KAFKA_{role.upper()}_PASSWORD"]) for role in ROLES}
+def stack_credentials(settings: StackSettings, roles: tuple[str, ...] = (ADMIN_ROLE,),
+                      env: Mapping[str, str] = os.environ) -> dict[str, Credential]:
+    """The credential of each role (see stack_secrets)."""
+    values = stack_secrets(settings, env, roles)
+    return {role: Credential(role, values[password_key(role)]) for role in roles}
 
 
 def write_client_files(settings: StackSettings, credentials: dict[str, Credential], ca_pem: Path | None) -> None:
@@ -83,9 +96,24 @@ def client_file_text(credential: Credential, ca_pem: Path | None) -> str:
     )
 
 
+def private_dir(folder: Path) -> Path:
+    """A folder of secrets, created or not: 0700 (mkdir's mode applies only to a folder it creates)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
+    return folder
+
+
+def _make_private(path: Path) -> None:
+    private_dir(path.parent)
+    if path.exists():
+        path.chmod(0o600)
+
+
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """A secret file, 0600 whether it existed or not (os.open's mode applies only to a file it creates)."""
+    private_dir(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from stack.credentials import secrets_dir, stack_credentials, write_client_files
 from stack.schemas import apply_subject_compatibility, load_subject_compatibility
-from stack.security import apply_security, load_security_spec
+from stack.security import apply_security, declared_roles, load_security_spec
 from stack.processes import describe_pid, listening_pid, rss_mib, spawn, stop, tail
 from stack.services import (
     KafkaNode, SchemaRegistry, Service, StackError, build_services, quiet_kafka_admin, stack_admin_auth, stack_ca_pem,
@@ -100,8 +100,9 @@ def initialize(settings: StackSettings, say=print, topics: bool = True, registry
         report = apply_topics(admin, load_topic_specs())
         say(f"  topics: {report.summary()}")
         if settings.kafka.secure:
-            credentials = stack_credentials(settings)
-            say(f"  security: {apply_security(admin, credentials, load_security_spec())}")
+            spec = load_security_spec()
+            credentials = stack_credentials(settings, declared_roles(spec))
+            say(f"  security: {apply_security(admin, credentials, spec)}")
             write_client_files(settings, credentials, stack_ca_pem(settings))
             say(f"  logins: {', '.join(credentials)} in {secrets_dir(settings)}/<role>.env (KAFKA_CREDENTIALS_FILE)")
     if registry:

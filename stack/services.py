@@ -18,7 +18,16 @@ from pathlib import Path
 import requests
 
 from stack.credentials import (
-    MECHANISM, ClientLogin, client_auth, librdkafka_auth, plain_jaas_config, stack_credentials,
+    ADMIN_ROLE,
+    CONSOLE_ROLE,
+    MECHANISM,
+    ClientLogin,
+    client_auth,
+    librdkafka_auth,
+    plain_jaas_config,
+    secrets_dir,
+    stack_credentials,
+    write_client_files,
 )
 from stack.kafka_storage import new_cluster_id, storage_format_args
 from stack.processes import PidFile
@@ -78,7 +87,7 @@ def stack_admin_auth(settings: StackSettings) -> dict[str, str]:
     if not settings.kafka.secure:
         return {}
     ca_pem = stack_ca_pem(settings)
-    login = ClientLogin(stack_credentials(settings)["admin"], str(ca_pem) if ca_pem else None,
+    login = ClientLogin(stack_credentials(settings)[ADMIN_ROLE], str(ca_pem) if ca_pem else None,
                         "SASL_SSL" if ca_pem else "SASL_PLAINTEXT")
     return librdkafka_auth(login, mechanism="PLAIN")
 
@@ -177,7 +186,7 @@ class KafkaNode(Service):
                 "inter.broker.listener.name": "PLAINTEXT",
                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             }
-        admin_login = plain_jaas_config(stack_credentials(self.settings)["admin"])
+        admin_login = plain_jaas_config(stack_credentials(self.settings)[ADMIN_ROLE])
         return {
             # Clients log in with SCRAM-SHA-512 (users created by `make up` from conf/security.yaml). Brokers,
             # controllers and the stack's own admin tools log in as the admin with SASL/PLAIN, whose only user is
@@ -583,6 +592,11 @@ class WebConsole(Service):
     def command(self) -> list[str]:
         return [sys.executable, "-m", "console"]
 
+    def prepare(self) -> None:
+        if self.settings.kafka.secure:  # its own read-only login; the user and its ACLs come from conf/security.yaml
+            credentials = stack_credentials(self.settings, (CONSOLE_ROLE,))
+            write_client_files(self.settings, credentials, stack_ca_pem(self.settings))
+
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
@@ -591,6 +605,8 @@ class WebConsole(Service):
         env.update({"STACK_HOME": str(settings.state_dir), "BROKERS": str(settings.kafka.brokers),
                     "WORKERS": str(settings.spark.workers), "CONNECT": "1" if settings.connect.enabled else "0",
                     "SECURE": "1" if settings.kafka.secure else "0", "KAFKA_TLS": "1" if settings.kafka.tls else "0"})
+        if settings.kafka.secure:
+            env["KAFKA_CREDENTIALS_FILE"] = str(secrets_dir(settings) / f"{CONSOLE_ROLE}.env")
         return env
 
     def health(self) -> str | None:

@@ -92,6 +92,10 @@ class ConnectSettings(_Frozen):
 class ConsoleSettings(_Frozen):
     enabled: bool = True       # make up starts the web console (python -m console)
     port: int = 8088
+    # Host headers the console answers (a DNS-rebinding page sends its own name and is refused); "*" for any.
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
+    max_feeds: int = Field(8, ge=2)        # live topic feeds at once (one consumer thread each); least recently used go
+    feed_idle_s: float = Field(300, gt=0)  # a feed nobody asked for in this long is stopped
 
     @property
     def url(self) -> str:
@@ -179,6 +183,18 @@ def read_yaml(path: Path) -> dict:
     return loaded
 
 
+def section(raw: dict, key: str, source: Path | str) -> dict:
+    """raw[key] as a mapping (created empty when absent); a section of another type is a settings error that
+    names the file and the key, not a TypeError further on."""
+    value = raw.setdefault(key, {})
+    if value is None:
+        value = raw[key] = {}
+    if not isinstance(value, dict):
+        raise SettingsError(f"{source} is invalid:\n  {key}: must be a mapping of settings, found "
+                            f"{type(value).__name__} {value!r}"[:300])
+    return value
+
+
 def _int_from_env(env: Mapping[str, str], name: str) -> int | None:
     raw = env.get(name)
     if raw is None or raw == "":
@@ -203,8 +219,11 @@ def load_settings(
 ) -> StackSettings:
     """Read conf/stack.yaml and conf/versions.env, apply environment overrides, validate."""
     env = os.environ if env is None else env
-    raw = read_yaml(conf_dir / "stack.yaml")
+    source = conf_dir / "stack.yaml"
+    raw = read_yaml(source)
     raw["versions"] = read_env_file(conf_dir / "versions.env")
+    for key in ("kafka", "spark", "registry", "connect"):
+        section(raw, key, source)
 
     brokers = _int_from_env(env, "BROKERS")
     if brokers is not None:

@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.credentials import TLS_PASSWORD, stack_secrets
+from stack.credentials import TLS_CA_PASSWORD, TLS_PASSWORD, private_dir, stack_secrets
 from stack.settings import StackSettings
 
 BROKER_NAMES = "SAN=ip:127.0.0.1,dns:localhost,dns:kafka,dns:kafka-2,dns:kafka-3"
@@ -22,7 +22,8 @@ VALIDITY_DAYS = "825"
 class TlsMaterial:
     ca_pem: Path
     keystore: Path      # PKCS12: the broker's key and its chain
-    password: str
+    password: str       # of the broker's key store, which the broker reads
+    ca_password: str    # of the authority's key store, which only `make up` reads when it signs
 
     def __repr__(self) -> str:
         return f"TlsMaterial(ca_pem={self.ca_pem}, keystore={self.keystore}, password=<hidden>)"
@@ -35,10 +36,14 @@ def tls_dir(settings: StackSettings) -> Path:
 def tls_material(settings: StackSettings, java: str = "java") -> TlsMaterial:
     """The CA certificate and the broker key store, created once (`java` locates keytool)."""
     folder = tls_dir(settings)
-    material = TlsMaterial(folder / "ca.pem", folder / "broker.p12", stack_secrets(settings)[TLS_PASSWORD])
+    secrets = stack_secrets(settings)
+    material = TlsMaterial(folder / "ca.pem", folder / "broker.p12", secrets[TLS_PASSWORD], secrets[TLS_CA_PASSWORD])
+    private_dir(folder)
     if not (material.ca_pem.exists() and material.keystore.exists()):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         _make(folder, material, str(Path(shutil.which(java) or java).resolve().parent / "keytool"))
+    for secret in (folder / "ca.p12", material.keystore):  # 0600 even when made or loosened before
+        if secret.exists():
+            secret.chmod(0o600)
     return material
 
 
@@ -46,23 +51,27 @@ def _make(folder: Path, material: TlsMaterial, keytool: str) -> None:
     ca_store, request, signed = folder / "ca.p12", folder / "broker.csr", folder / "broker.crt"
     for stale in (ca_store, request, signed, material.keystore, material.ca_pem):
         stale.unlink(missing_ok=True)
-    store = ["-storetype", "PKCS12", "-storepass:env", "TLS_PASSWORD"]  # never on a command line
+    # Passwords never on a command line. Each key store has its own: the broker's, which the broker reads, and the
+    # authority's, which only signing needs.
+    store = ["-storetype", "PKCS12", "-storepass:env", "TLS_PASSWORD"]
+    ca = ["-storetype", "PKCS12", "-storepass:env", "TLS_CA_PASSWORD"]
 
     def run(*args: str) -> None:
         result = subprocess.run([keytool, *args], capture_output=True, text=True,
-                                env={**os.environ, "TLS_PASSWORD": material.password})
+                                env={**os.environ, "TLS_PASSWORD": material.password,
+                                     "TLS_CA_PASSWORD": material.ca_password})
         if result.returncode != 0:
             raise RuntimeError(f"keytool {args[0]} failed: {result.stdout}{result.stderr}")
 
     run("-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
-        "-dname", "CN=nyc-taxi-pipeline local CA", "-ext", "bc:c", "-keystore", str(ca_store), *store)
-    run("-exportcert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-file", str(material.ca_pem), *store)
+        "-dname", "CN=nyc-taxi-pipeline local CA", "-ext", "bc:c", "-keystore", str(ca_store), *ca)
+    run("-exportcert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-file", str(material.ca_pem), *ca)
     run("-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", VALIDITY_DAYS,
         "-dname", "CN=kafka", "-ext", BROKER_NAMES, "-keystore", str(material.keystore), *store)
     run("-certreq", "-alias", "broker", "-keystore", str(material.keystore), "-file", str(request), *store)
     run("-gencert", "-alias", "ca", "-keystore", str(ca_store), "-infile", str(request), "-outfile", str(signed),
         "-rfc", "-validity", VALIDITY_DAYS, "-ext", BROKER_NAMES, "-ext", "ku:c=digitalSignature,keyEncipherment",
-        "-ext", "eku=serverAuth,clientAuth", *store)
+        "-ext", "eku=serverAuth,clientAuth", *ca)
     run("-importcert", "-noprompt", "-alias", "ca", "-file", str(material.ca_pem),
         "-keystore", str(material.keystore), *store)
     run("-importcert", "-alias", "broker", "-file", str(signed), "-keystore", str(material.keystore), *store)

@@ -4,6 +4,7 @@ own cases are in tests/stack/test_settings.py."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -44,6 +45,17 @@ CASES = {
         "jobs.yaml", None, "\nvendor_counts: [unclosed\n",
         lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
         ["jobs.yaml is not valid YAML"]),
+    "jobs.yaml, a job's section that is not a mapping": (
+        "jobs.yaml", None, '\nvendor_counts: "x"\n',
+        lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
+        ["jobs.yaml is invalid", "vendor_counts: must be a mapping of settings, found str 'x'"]),
+    "jobs.yaml, defaults that are not a mapping": (
+        "jobs.yaml", None, "\ndefaults: [1, 2]\n",
+        lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
+        ["jobs.yaml is invalid", "defaults: must be a mapping of settings, found list"]),
+    "clients.yaml, a section that is not a mapping": (
+        "clients.yaml", None, '\nconsumer: "x"\n', load_client_defaults,
+        ["clients.yaml is invalid", "consumer:"]),
     "clients.yaml, acks out of range": (
         "clients.yaml", ("  acks: all", "  acks: 2"), "", load_client_defaults,
         ["clients.yaml is invalid", "producer.acks:"]),
@@ -101,3 +113,61 @@ def test_the_producer_pointed_at_an_address_nothing_answers_names_it():
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot reach Kafka at 127.0.0.1:1" in result.stderr
+
+
+class _BrokenRegistry:
+    """A schema registry that is up but broken, on a port of its own: it answers 503 to every request, or (silent)
+    accepts connections and never answers."""
+
+    def __init__(self, silent: bool):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Unavailable(BaseHTTPRequestHandler):
+            def _answer(self):
+                body = b'{"error_code": 50301, "message": "backend unavailable"}'
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args):
+                pass
+
+        if silent:
+            self.server = socket.create_server(("127.0.0.1", 0))
+            self.port = self.server.getsockname()[1]
+            self.accepted = []
+            threading.Thread(target=lambda: self.accepted.append(self.server.accept()), daemon=True).start()
+        else:
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+            self.port = self.server.server_address[1]
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def close(self):
+        if isinstance(self.server, socket.socket):
+            self.server.close()
+        else:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("silent", [False, True], ids=["answers 503", "never answers"])
+def test_a_registry_that_fails_or_times_out_is_named_in_one_line(local_stack, fresh_topic, silent):
+    registry = _BrokenRegistry(silent)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "producers.produce", "--source", "generator", "--limit", "1", "--format", "avro",
+             "--topic", fresh_topic, "--registry-url", registry.url],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    finally:
+        registry.close()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert registry.url in line
+    assert ("answered HTTP 503" in line) if not silent else ("cannot reach the schema registry (ReadTimeout" in line)

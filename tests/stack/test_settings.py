@@ -62,6 +62,14 @@ def test_wrong_type_is_refused_with_its_path(conf_copy):
         load_settings(conf_copy, env={})
 
 
+@pytest.mark.parametrize("section", ["kafka", "spark", "registry", "connect"])
+def test_a_section_of_the_wrong_type_is_refused_naming_file_and_key_even_with_an_override(conf_copy, section):
+    with open(conf_copy / "stack.yaml", "a") as handle:
+        handle.write(f'\n{section}: "x"\n')  # YAML lets a later key replace the earlier section
+    with pytest.raises(SettingsError, match=rf"stack\.yaml is invalid:\n  {section}: must be a mapping of settings"):
+        load_settings(conf_copy, env={"BROKERS": "3", "WORKERS": "2", "SECURE": "1"})
+
+
 def test_malformed_yaml_is_refused_with_the_file_named(conf_copy):
     (conf_copy / "stack.yaml").write_text("kafka: [unclosed\n")
     with pytest.raises(SettingsError, match=r"stack\.yaml is not valid YAML"):
