@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
 from producers.client_config import ProducerDefaults, load_client_defaults
@@ -55,6 +55,10 @@ BUFFER_FULL_RETRIES = 100
 
 class ProducerError(Exception):
     """The run cannot start or could not deliver; the message says what and what to do."""
+
+
+class ProducerFailed(Exception):
+    """Kafka refused the producer itself while it ran (a fatal error); what was sent before is reported."""
 
 
 # ---- what to send --------------------------------------------------------------------------------------------
@@ -204,7 +208,9 @@ class Sender:
             return
         try:
             self._produce(message.topic, value, key, message.timestamp_ms)
-        except KafkaException as exc:  # refused before sending, e.g. MSG_SIZE_TOO_LARGE: the ride's fault alone
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
+                raise  # the producer's trouble (a fatal error), not the ride's
             self.send_dead_letter(f"Kafka refused the message of {len(value):,} bytes: {exc.args[0].str()}",
                                   f"ride {event.get('ride_id')}", value)
 
@@ -297,10 +303,18 @@ def _check_kafka(producer: Producer, bootstrap: str, topics: list[str]) -> None:
 
 def _time_limits(bootstrap: str, topics: list[str]) -> dict[str, TopicTimeLimits]:
     admin = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET_CLIENT_LOG, **client_auth()})
-    try:
-        return {topic: topic_time_limits(admin, topic) for topic in topics}
-    except KafkaException as exc:
-        raise ProducerError(f"cannot read the configs of {', '.join(topics)} at {bootstrap}: {exc.args[0].str()}") from None
+    limits = {}
+    for topic in topics:
+        try:
+            limits[topic] = topic_time_limits(admin, topic)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_AUTHORIZATION_FAILED:
+                raise ProducerError(f"cannot read the configs of {topic} at {bootstrap}: {exc.args[0].str()}") from None
+            # A user without DESCRIBE_CONFIGS cannot tell; it may still be allowed to write.
+            log.warning("cannot check %s's retention against the rides' times: not authorized to read its configs "
+                        "(DESCRIBE_CONFIGS)", topic)
+            limits[topic] = TopicTimeLimits(topic)
+    return limits
 
 
 def _encoders(options, registry_url: str, topics: list[str]):
@@ -382,13 +396,30 @@ def run(options: argparse.Namespace) -> int:
             bad = report.bad_rows[bad_reported]
             senders[topics[0]].send_dead_letter(bad.reason, f"{report.source}:{bad.line}", bad.raw)
             bad_reported += 1
+    except KafkaException as exc:  # a fatal error of the producer (librdkafka gives up on it): stop sending
+        fatal = exc.args[0]
+    else:
+        fatal = None
     finally:
-        queued = producer.flush(options.flush_timeout)
+        queued, flush_fatal = _flush(producer, options.flush_timeout)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    fatal = fatal or flush_fatal
     elapsed = time.monotonic() - started
     _print_summary(options, report, stats, queued, elapsed, interrupted=interrupts.stop)
+    if fatal is not None:
+        user = client_auth().get("sasl.username", "(anonymous)")
+        raise ProducerFailed(f"Kafka refused this producer as user {user} at {bootstrap}: {fatal.str()} "
+                             f"(on the secured stack each role's ACLs are in conf/security.yaml)")
     return 0 if stats.failed == 0 and queued == 0 else 1
+
+
+def _flush(producer: Producer, timeout_s: float):
+    """(messages still queued, the producer's fatal error or None): a fatal error ends the wait, not the report."""
+    try:
+        return producer.flush(timeout_s), None
+    except KafkaException as exc:
+        return len(producer), exc.args[0]
 
 
 def _print_summary(options, report, stats, queued, elapsed, interrupted) -> None:
@@ -419,6 +450,9 @@ def main(argv: list[str] | None = None) -> int:
             FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ProducerFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("aborted", file=sys.stderr)
         return 130

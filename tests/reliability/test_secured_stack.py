@@ -1,11 +1,14 @@
 """The secured mode (SECURE=1 make up): SASL/SCRAM logins over TLS and ACLs from conf/security.yaml. The broker
-speaks TLS with a certificate of the stack's own CA; an unauthenticated client and a wrong password are refused, a role without the ACL is refused by name, the whole pipeline
-(producer, a Spark job on the cluster, consumer) runs with each role's own credentials, and no password appears
-in any log line or output."""
+speaks TLS with a certificate of the stack's own CA; an unauthenticated client and a wrong password are refused
+with exactly that failure (not any exception, which a stopped broker would also raise), a role without the ACL is
+refused by name, conf/security.yaml is the whole truth (a user or ACL it no longer names is removed), secret files
+are private however they were left, the whole pipeline (producer, a Spark job on the cluster, consumer) runs with
+each role's own credentials, and no secret appears in any log line or output."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import ssl
@@ -16,7 +19,9 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from stack import lifecycle
-from stack.credentials import ROLES, secrets_dir, stack_credentials
+from stack.credentials import secrets_dir, stack_credentials, stack_secrets
+from stack.security import RolePermissions, SecuritySpec, apply_security, declared_roles, load_security_spec
+from stack.services import stack_admin_auth, quiet_kafka_admin
 from stack.settings import REPO_ROOT, load_settings
 from stack.tls import tls_dir
 from tests.jobs.cluster import run_job_unchecked
@@ -48,17 +53,40 @@ def _run(args: list[str], env: dict) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def _connection_errors(config: dict) -> list[KafkaError]:
+class _Lines(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def _connection_errors(config: dict, log_lines: list[str] | None = None) -> list[KafkaError]:
+    """The errors a client meets connecting with `config` (and librdkafka's log lines, into log_lines)."""
     errors: list[KafkaError] = []
-    producer = Producer({**config, "error_cb": errors.append, "log_level": 0})
+    handler = _Lines()
+    logger = logging.getLogger(f"secured-test-{len(config)}")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    producer = Producer({**config, "error_cb": errors.append, "logger": logger})
     with pytest.raises(KafkaException):
         producer.list_topics(timeout=8)
-    producer.poll(1)  # serves the error callbacks
+    producer.poll(1)  # serves the error callbacks and the log queue
+    logger.removeHandler(handler)
+    if log_lines is not None:
+        log_lines.extend(handler.lines)
     return errors
 
 
 def test_a_client_without_a_login_is_refused(secured):
-    _connection_errors({"bootstrap.servers": secured.kafka.bootstrap_servers})
+    lines: list[str] = []
+    _connection_errors({"bootstrap.servers": secured.kafka.bootstrap_servers}, lines)
+    # The broker accepted the connection and hung up on the plaintext client during its first request: refused by
+    # a running broker, which a stopped one (connection refused) would not do.
+    assert any("Disconnected" in line and "in state APIVERSION_QUERY" in line for line in lines), lines[:5]
+    assert not any("Connection refused" in line for line in lines), lines[:5]
 
 
 def test_clients_talk_tls_to_a_broker_whose_certificate_the_stacks_ca_signed(secured):
@@ -125,16 +153,15 @@ def test_the_pipeline_runs_with_each_roles_credentials_and_no_log_holds_a_passwo
     merged = {json.loads(line)["value"]["ride_id"] for line in consumed.stdout.splitlines()}
     assert sent <= merged  # every ride went producer -> rides_green -> Spark -> rides_all -> consumer
 
-    passwords = [credential.password for credential in stack_credentials(secured).values()]
-    assert len(passwords) == len(ROLES)
+    secrets = stack_secrets(secured, roles=declared_roles(load_security_spec()))
+    assert len(secrets) == len(declared_roles(load_security_spec())) + 3  # the roles', the TLS stores', the console's
     texts = {"producer output": produced.stdout + produced.stderr, "job output": job_out + job_err,
              "consumer output": consumed.stderr}
     for log in [*secured.log_dir.glob("*"), *local_stack_logs()]:
         if log.is_file():
             texts[str(log)] = log.read_text(errors="replace")
     assert any(where.endswith("kafka-1.log") for where in texts) and any(where.endswith("stderr") for where in texts)
-    leaks = [(where, role) for where, text in texts.items() for role, password in zip(ROLES, passwords)
-             if password in text]
+    leaks = [(where, name) for where, text in texts.items() for name, secret in secrets.items() if secret in text]
     assert not leaks, leaks
 
 
@@ -143,3 +170,70 @@ def local_stack_logs():
     main = load_settings()
     yield from main.log_dir.glob("spark-*.log")
     yield from main.data_dir.glob("spark-worker-*/app-*/*/std*")
+
+
+def _acls_and_users(admin) -> tuple[set[tuple[str, str, str]], set[str]]:
+    from stack.security import EVERY_ACL
+
+    acls = admin.describe_acls(EVERY_ACL, request_timeout=30).result(30)
+    users = admin.describe_user_scram_credentials(request_timeout=30).result(30)
+    return {(b.principal, b.name, b.operation.name) for b in acls}, set(users)
+
+
+def test_security_yaml_is_the_whole_truth_what_it_no_longer_names_is_removed(secured):
+    admin = quiet_kafka_admin(secured.kafka.bootstrap_servers, stack_admin_auth(secured))
+    spec = load_security_spec()
+    credentials = stack_credentials(secured, declared_roles(spec))
+    acls, users = _acls_and_users(admin)
+    assert {"producer", "consumer", "spark", "console"} <= users
+    assert ("User:consumer", "rides_dead_letter", "WRITE") in acls
+
+    # the consumer may no longer write dead letters, and the console role is gone
+    narrowed = {role: permissions for role, permissions in spec.roles.items() if role != "console"}
+    narrowed["consumer"] = RolePermissions(**{**spec.roles["consumer"].model_dump(), "write": []})
+    try:
+        report = apply_security(admin, credentials, SecuritySpec(roles=narrowed))
+        acls, users = _acls_and_users(admin)
+        assert "console" not in users and not [acl for acl in acls if acl[0] == "User:console"]
+        assert ("User:consumer", "rides_dead_letter", "WRITE") not in acls
+        assert ("User:consumer", "rides_dead_letter", "READ") in acls  # what is still declared stays
+        assert "removed" in report and "console" in report
+        refused = _run(["producers.consume", "rides_green", "--group", "ride-narrowed", "--idle-timeout", "5"],
+                       _as(secured, "consumer"))
+        assert refused.returncode == 2
+        assert "the dead-letter topic rides_dead_letter" in refused.stderr and "not writable" in refused.stderr
+    finally:
+        apply_security(admin, credentials, spec)
+    acls, users = _acls_and_users(admin)
+    assert "console" in users and ("User:consumer", "rides_dead_letter", "WRITE") in acls
+
+
+def test_the_console_role_reads_but_never_writes(secured):
+    as_console = _run(["producers.produce", "--source", "generator", "--limit", "3", "--format", "json",
+                       "--topic", "rides_green"], _as(secured, "console"))
+    # With no WRITE anywhere it cannot even get a producer id: refused as a whole, one line, no traceback.
+    assert as_console.returncode == 1 and "Traceback" not in as_console.stderr, as_console.stderr
+    assert "Kafka refused this producer as user console" in as_console.stderr
+    assert "Cluster authorization failed" in as_console.stderr and "done: 0 of" in as_console.stderr
+    admin = quiet_kafka_admin(secured.kafka.bootstrap_servers, _login_of(secured, "console"))
+    assert "rides_dead_letter" in admin.list_topics(timeout=30).topics  # it sees every topic
+
+
+def _login_of(settings, role: str) -> dict:
+    from stack.credentials import client_auth
+
+    return client_auth({"KAFKA_CREDENTIALS_FILE": str(secrets_dir(settings) / f"{role}.env")})
+
+
+def test_secret_files_and_folders_are_private_even_when_they_existed_looser(secured):
+    folder = secrets_dir(secured)
+    (folder / "credentials.env").chmod(0o644)
+    folder.chmod(0o755)
+    (tls_dir(secured) / "broker.p12").chmod(0o644)
+    lifecycle.initialize(secured, say=lambda line: None, registry=False)  # what `make up` does on a running stack
+    from stack.tls import tls_material
+
+    tls_material(secured)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for path in [folder / "credentials.env", *folder.glob("*.env"), tls_dir(secured) / "broker.p12"]:
+        assert path.stat().st_mode & 0o777 == 0o600, path
