@@ -28,6 +28,8 @@ OPTIONS = {
 # What a query reads: the names after FROM and JOIN (a column alias such as `count(*) AS rides` is not one).
 RELATION = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 LINE_COMMENT = re.compile(r"--[^\n]*")
+# What is not SQL code: string literals ('...', "..."), block and line comments. Names found there are not read.
+NOT_CODE = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|/\*.*?\*/|--[^\n]*", re.DOTALL)
 USAGE = "CREATE STREAM|TABLE <topic> [WITH (KEY = 'col, ...', PARTITIONS = n)] AS SELECT ... FROM <stream> ..."
 
 
@@ -70,7 +72,7 @@ def parse_statement(text: str, origin: str, known_names: list[str]) -> Statement
     if kind == "TABLE" and not key_columns:
         raise StatementError(f"{origin}: a TABLE needs WITH (KEY = '...'): the columns that identify a result row")
     select = match.group("select")
-    read = {name.lower() for name in RELATION.findall(select)}
+    read = {name.lower() for name in RELATION.findall(NOT_CODE.sub(" ", select))}
     names_used = tuple(name for name in known_names if name.lower() in read)
     if not names_used:
         raise StatementError(f"{origin}: the query reads none of the known streams and tables "

@@ -29,6 +29,7 @@ from jobs.preflight import PreflightError, preflight
 from jobs.runtime import QueryRefused, refuse, start_and_run
 from jobs.settings import (Duration, JobSettings, add_common_arguments, first_existing_path, load_job_settings,
                            overrides_from)
+from jobs.sql_guard import QueryNotAllowed, check_is_query, check_reads_only
 from jobs.sql_statement import Statement, StatementError, parse_statement
 from jobs.zone_popularity import ZONE_LOOKUP_HINT, read_zones
 from stack.services import quiet_kafka_admin
@@ -70,19 +71,20 @@ def record_key(df: DataFrame, columns: tuple[str, ...]) -> Column:
     return F.concat_ws("|", *parts)
 
 
-def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> list[tuple[str, DataFrame]]:
-    """A temporary view per stream and table the statement names; returns (name, decoded records, good and bad)
-    of each stream, whose bad records the caller sends to the dead-letter topic."""
-    decoded_streams = []
+def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> tuple[dict[str, DataFrame], list]:
+    """A temporary view per stream and table the statement names. Returns the views by name, and (name, decoded
+    records, good and bad) of each stream, whose bad records the caller sends to the dead-letter topic."""
+    views, decoded_streams = {}, []
     for name in settings.statement.names_used:
         if name in settings.tables:
             path = first_existing_path(settings.tables[name], ZONE_LOOKUP_HINT)
-            read_zones(spark, path).cache().createOrReplaceTempView(name)
-            continue
-        decoded_df = read_rides(spark, settings, settings.streams[name])
-        good_rides(decoded_df).withWatermark("pickup_datetime", settings.watermark).createOrReplaceTempView(name)
-        decoded_streams.append((name, decoded_df))
-    return decoded_streams
+            views[name] = read_zones(spark, path).cache()
+        else:
+            decoded_df = read_rides(spark, settings, settings.streams[name])
+            views[name] = good_rides(decoded_df).withWatermark("pickup_datetime", settings.watermark)
+            decoded_streams.append((name, decoded_df))
+        views[name].createOrReplaceTempView(name)
+    return views, decoded_streams
 
 
 def create_result_topic(settings: StreamSqlSettings) -> None:
@@ -101,11 +103,18 @@ def create_result_topic(settings: StreamSqlSettings) -> None:
 
 def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[StreamingQuery]:
     statement = settings.statement
-    decoded_streams = register_sources(spark, settings)
+    origin = str(settings.query_file)
+    # A file read as a table (csv.`path`, text.`path`, parquet.`path`) is no stream: Spark refuses it as unknown.
+    spark.conf.set("spark.sql.runSQLOnFiles", "false")
+    views, decoded_streams = register_sources(spark, settings)
     try:
+        check_is_query(spark, statement.select, origin)  # before spark.sql, which runs a command at once
         result_df = spark.sql(statement.select)
+        check_reads_only(result_df, views, origin)
     except AnalysisException as exc:
-        raise QueryRefused(f"{settings.query_file}: {_first_line(exc)}") from None
+        raise QueryRefused(f"{origin}: {_first_line(exc)}") from None
+    except QueryNotAllowed as exc:
+        raise QueryRefused(str(exc)) from None
     if not result_df.isStreaming:
         raise QueryRefused(f"{settings.query_file}: the query reads no stream, only tables; name one of "
                            f"{', '.join(settings.streams)}")
@@ -168,9 +177,21 @@ def load_statement_settings(argv: list[str] | None) -> StreamSqlSettings:
     return settings.model_copy(update={"statement": statement, "name": f"sql_{statement.name}"})
 
 
+def check_result_topic(settings: StreamSqlSettings) -> None:
+    """The result must not flow into what the query reads, nor into the dead letters."""
+    result = settings.result_topic()
+    if result in settings.input_topic_names():
+        raise StatementError(f"{settings.query_file}: the result topic {result} is also an input of the query "
+                             f"(its own output would come back in); name the result otherwise (--output-topic)")
+    if result == settings.dead_letter_topic:
+        raise StatementError(f"{settings.query_file}: the result topic {result} is the dead-letter topic; name the "
+                             f"result otherwise (--output-topic)")
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_statement_settings(argv)
+        check_result_topic(settings)
         preflight(settings)
         create_result_topic(settings)
     except (SettingsError, StatementError, PreflightError, TopicError, FileNotFoundError) as exc:

@@ -75,3 +75,9 @@ def test_record_key_refuses_a_column_the_result_lacks(spark):
 
     with pytest.raises(QueryRefused, match=r"KEY column\(s\) window_start are not in the result \(its columns: rides\)"):
         record_key(df, ("window_start",))
+
+
+def test_names_in_string_literals_and_comments_are_not_read():
+    statement = parse_statement("CREATE STREAM s AS SELECT 'FROM rides' AS a, \"JOIN green_rides\" AS b FROM zones "
+                                "/* JOIN rides */ -- FROM green_rides\n", "q.sql", NAMES)
+    assert statement.names_used == ("zones",)

@@ -101,3 +101,32 @@ def test_a_query_spark_cannot_run_is_refused_with_spark_s_reason(local_stack, gr
     assert f"error: {query}: [UNRESOLVED_COLUMN.WITH_SUGGESTION]" in said and "`tip_amont`" in said
     assert "Did you mean" in said and "`tip_amount`" in said
     assert "Traceback" not in said and "SQLQueryContextLogger" not in said
+
+
+def test_a_query_that_reads_a_file_is_refused_on_the_cluster_and_writes_nothing(local_stack, green_topic,
+                                                                                topic_factory, tmp_path):
+    """The reported attack: a STREAM joining every ride with a local file's line wrote the machine's host name
+    into a topic. Now refused before any query starts, with Spark's reason, and nothing is written."""
+    output = topic_factory(prefix="sql_attack")
+    query = tmp_path / "attack.sql"
+    query.write_text("CREATE STREAM attack AS SELECT r.ride_id, f.value /* FROM rides */\n"
+                     "FROM rides r JOIN text.`/etc/hostname` f ON true;\n")
+    code, out, err = run_job_unchecked(local_stack, "stream_sql", tmp_path / "checkpoints", str(query),
+                                       "--stream", f"rides={green_topic}", "--output-topic", output)
+    said = out + err
+    assert code == 2, said[-3000:]
+    assert f"error: {query}: [TABLE_OR_VIEW_NOT_FOUND]" in said and "`text`.`/etc/hostname`" in said
+    assert "Traceback" not in said
+    assert read_all(local_stack.kafka.bootstrap_servers, output) == []
+
+
+@pytest.mark.parametrize("target", ["input", "dead letters"])
+def test_a_result_topic_that_is_an_input_or_the_dead_letters_is_refused(local_stack, green_topic, tmp_path, target):
+    topic = green_topic if target == "input" else "rides_dead_letter"
+    code, out, err = run_job_unchecked(local_stack, "stream_sql", tmp_path / "checkpoints",
+                                       str(QUERIES / "airport_dropoffs.sql"), "--stream", f"rides={green_topic}",
+                                       "--output-topic", topic)
+    said = out + err
+    assert code == 2, said[-3000:]
+    expected = "is also an input of the query" if target == "input" else "is the dead-letter topic"
+    assert f"the result topic {topic} {expected}" in said
