@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 
+from producers.client_config import load_client_defaults
 from stack.services import StackError
 from stack.settings import REPO_ROOT, StackSettings
 from stack.submit import submit_command, submit_environment
@@ -27,6 +28,7 @@ GREEN_CANDIDATES = (
     REPO_ROOT / "data" / "green_tripdata_2020-10.csv.gz",
 )
 JOBS_READY_TIMEOUT_S = 180
+PRODUCER_EXIT_MARGIN_S = 15
 
 
 def parser() -> argparse.ArgumentParser:
@@ -99,14 +101,33 @@ def run(settings: StackSettings, argv: list[str] | None = None) -> int:
             if deadline and time.monotonic() > deadline:
                 print(f"\n{options.duration:g} s are up: stopping.", flush=True)
                 break
+            if producer.poll() not in (None, 0):
+                print(f"\nthe producer failed (exit {producer.returncode}; its message is above): stopping.", flush=True)
+                break
             time.sleep(0.5)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        _stop(producer, "producer", signal.SIGINT, 30)
-        _stop(jobs, "jobs", signal.SIGTERM, 60)
+        # The producer flushes what it has queued when interrupted: it gets its whole flush timeout, and more.
+        producer_code = _stop(producer, "producer", signal.SIGINT, producer_grace_s())
+        jobs_code = _stop(jobs, "jobs", signal.SIGTERM, 60)
         relay.join(timeout=5)
-    return 0 if jobs.returncode in (0, -signal.SIGTERM, 143) else jobs.returncode
+    return exit_status(jobs_code, producer_code)
+
+
+def producer_grace_s() -> float:
+    """How long the producer may take to stop: its flush timeout (conf/clients.yaml) and a margin to exit."""
+    return load_client_defaults().producer.flush_timeout_s + PRODUCER_EXIT_MARGIN_S
+
+
+def exit_status(jobs_code: int | None, producer_code: int | None) -> int:
+    """0 when both ended well (the jobs stopped by our SIGTERM count as well); else the first failure's status.
+    A process that had to be killed counts as a failure (1)."""
+    for code, stopped_by_us in ((jobs_code, (-signal.SIGTERM, 143)), (producer_code, (-signal.SIGINT, 130))):
+        if code is None or code == 0 or code in stopped_by_us:
+            continue
+        return code if code > 0 else 1
+    return 0
 
 
 def _python_driver(process: subprocess.Popen) -> int:
@@ -121,14 +142,19 @@ def _python_driver(process: subprocess.Popen) -> int:
     return process.pid
 
 
-def _stop(process: subprocess.Popen | None, name: str, sig: int, grace_s: float) -> None:
-    if process is None or process.poll() is not None:
-        return
+def _stop(process: subprocess.Popen | None, name: str, sig: int, grace_s: float) -> int | None:
+    """Ask the process to stop, wait up to grace_s, then kill it; its exit status (None: never started)."""
+    if process is None:
+        return None
+    if process.poll() is not None:
+        return process.returncode
     os.kill(_python_driver(process), sig)
     try:
         process.wait(grace_s)
         print(f"{name} stopped.", flush=True)
+        return process.returncode
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
         print(f"{name} did not stop in {grace_s:g}s and was killed.", flush=True)
+        return -signal.SIGKILL

@@ -61,3 +61,13 @@ def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stac
     assert sum(dead) <= refused, out[-2000:]
     assert "120 s are up: stopping." in out and "producer stopped." in out and "jobs stopped." in out
     assert time.monotonic() - began < 260
+
+
+def test_make_stream_stops_when_its_producer_fails_and_exits_with_its_status(local_stack, tmp_path):
+    missing = tmp_path / "green_tripdata_2020-10.csv.gz"
+    result = subprocess.run([sys.executable, "-m", "stack", "stream", "--duration", "120", "--source", str(missing)],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    said = result.stdout + result.stderr
+    assert result.returncode == 2, said[-3000:]
+    assert f"no such file: {missing}" in said and "the producer failed (exit 2" in said
+    assert "jobs stopped." in said and "120 s are up" not in said
