@@ -1,5 +1,5 @@
 """What every job's main() does around its queries: the SparkSession, progress lines per micro-batch
-(input rows, rows dropped as late, dead letters), and waiting until the queries end or Ctrl-C."""
+(input rows, late rows and the late rides they were, dead letters), and waiting until the queries end or Ctrl-C."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from jobs.decode import RegistryUnreachableError
+from jobs.late_rides import LateRideAuditor
 from jobs.preflight import PreflightError, preflight
 from jobs.progress_topic import ProgressPublisher
 from producers.client_logging import command_line_logging
@@ -36,8 +37,9 @@ class ProgressReporter(StreamingQueryListener):
     out. Late rows are counted by Spark's stateful operators (numRowsDroppedByWatermark). With a publisher,
     every progress, idle and end event also goes to the progress topic for the web console."""
 
-    def __init__(self, publisher: ProgressPublisher | None = None):
+    def __init__(self, publisher: ProgressPublisher | None = None, auditor: LateRideAuditor | None = None):
         self.publisher = publisher
+        self.auditor = auditor
         self._names: dict[str, str] = {}
 
     def onQueryStarted(self, event):
@@ -56,12 +58,18 @@ class ProgressReporter(StreamingQueryListener):
         state_rows = sum(op.numRowsTotal for op in progress.stateOperators)
         output = progress.sink.numOutputRows if progress.sink is not None else -1
         watermark = progress.eventTime.get("watermark", "-") if progress.eventTime else "-"
+        # Spark counts late rows after partial aggregation (one per window and group): not rides. The auditor
+        # counts the rides themselves and says so on a line of its own.
+        late = f"{dropped} late rows dropped" + (" (rides counted below)" if dropped and self.auditor
+                                                 and progress.name in self.auditor.queries else "")
         print(
             f"[{progress.name}] batch {progress.batchId}: {rows_in} rows in"
-            f" {progress.batchDuration / 1000:.1f}s, {dropped} dropped as late,"
+            f" {progress.batchDuration / 1000:.1f}s, {late},"
             f" {state_rows} rows of state, {output if output >= 0 else '?'} out, watermark {watermark}",
             flush=True,
         )
+        if self.auditor is not None:
+            self.auditor.offer(progress)
         if os.environ.get("JOBS_DEBUG_DURATIONS"):
             print(f"[{progress.name}] durations {dict(progress.durationMs)}", flush=True)
 
@@ -77,8 +85,9 @@ class ProgressReporter(StreamingQueryListener):
             print(f"query {event.id} failed: {event.exception.splitlines()[0]}", file=sys.stderr, flush=True)
 
 
-def run_until_done(spark: SparkSession, queries: list[StreamingQuery]) -> int:
-    """Wait until every query has ended (available-now) or Ctrl-C/SIGTERM, then stop them cleanly.
+def run_until_done(spark: SparkSession, queries: list[StreamingQuery], auditor: LateRideAuditor | None = None) -> int:
+    """Wait until every query has ended (available-now) or Ctrl-C/SIGTERM, then stop them cleanly, and let the
+    late-ride audits of the last batches finish.
 
     Returns 0 when every query ended without an exception.
     """
@@ -92,6 +101,8 @@ def run_until_done(spark: SparkSession, queries: list[StreamingQuery]) -> int:
     failed = [query for query in queries if query.exception() is not None]
     for query in failed:
         print(f"query {query.name} failed: {query.exception()}", file=sys.stderr)
+    if auditor is not None:
+        auditor.drain()
     spark.stop()
     return 1 if failed else 0
 
@@ -105,15 +116,16 @@ def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None
         query.stop()
 
 
-def start_job(app_name: str, publisher: ProgressPublisher | None = None) -> SparkSession:
+def start_job(app_name: str, publisher: ProgressPublisher | None = None) -> tuple[SparkSession, LateRideAuditor]:
     command_line_logging()
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call between Python and the JVM otherwise
     # PySpark logs each analysis error with its JVM stack as JSON; the job reports the error itself, in one line.
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
     spark = spark_session(app_name)
-    spark.streams.addListener(ProgressReporter(publisher))
-    return spark
+    auditor = LateRideAuditor(spark)
+    spark.streams.addListener(ProgressReporter(publisher, auditor))
+    return spark, auditor
 
 
 def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arguments=()) -> int:
@@ -153,14 +165,14 @@ def start_and_run(app_name: str, jobs) -> int:
     """Start a session, the queries of each (settings, start_queries) pair on it, and wait for them."""
     first = jobs[0][0]
     publisher = ProgressPublisher(first.bootstrap_servers, first.progress_topic, app_name) if first.progress_topic else None
-    spark = start_job(app_name, publisher)
+    spark, auditor = start_job(app_name, publisher)
     try:
         queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
     except (RegistryUnreachableError, SchemaRefusedError, QueryRefused) as exc:
         spark.stop()
         return refuse(exc)
     try:
-        return run_until_done(spark, queries)
+        return run_until_done(spark, queries, auditor)
     finally:
         if publisher:
             publisher.close()

@@ -54,6 +54,7 @@ class JobSettings(BaseModel):
     # A record larger than this is refused (dead letter): every sink can write what validation lets through.
     max_record_bytes: int = Field(131072, ge=1024)
     progress_topic: str | None = None  # where each query's progress goes for the web console; null: nowhere
+    late_topic: str = "rides_late"  # rides a windowed query left out behind its watermark, bytes unchanged
     kafka_producer: dict[str, str | int] = Field(default_factory=dict)  # producer settings of every Kafka sink
     console: bool = True
     console_rows: int = Field(20, ge=1)
@@ -119,6 +120,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-topics", type=lambda v: v.split(","), help="comma-separated input topics")
     parser.add_argument("--output-topic", help="topic the results go to")
     parser.add_argument("--dead-letter-topic", help="topic bad records go to")
+    parser.add_argument("--late-topic", help="topic the rides a windowed query left out behind its watermark go to")
     parser.add_argument("--checkpoint-root", type=Path, help="folder holding one checkpoint folder per query")
     parser.add_argument("--trigger", help="'5 seconds' style processing-time trigger, or 'available-now'")
     parser.add_argument("--starting-offsets", choices=("earliest", "latest"))

@@ -21,6 +21,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, window_key
+from jobs.late_rides import WindowedQuery, watch
 from jobs.runtime import job_main
 from jobs.settings import Duration, JobSettings
 
@@ -91,7 +92,9 @@ def start_queries(spark: SparkSession, settings: VendorCountsSettings) -> list[S
             title=f"Rides per vendor, {kind} windows of {length}",
             order_by=[F.col("window_start").desc(), "VendorID"],
         )
-        queries.append(start_batch_query(counts_df, settings, f"vendor_counts_{kind}", handler))
+        query = f"vendor_counts_{kind}"
+        watch(WindowedQuery(query, settings, tuple(settings.input_topics), length, slide))
+        queries.append(start_batch_query(counts_df, settings, query, handler))
     return queries
 
 

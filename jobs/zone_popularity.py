@@ -26,6 +26,7 @@ from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 
 from jobs.decode import good_rides
 from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, window_key
+from jobs.late_rides import WindowedQuery, watch
 from jobs.runtime import job_main
 from jobs.settings import Duration, JobSettings, first_existing_path
 
@@ -152,6 +153,8 @@ def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list
         order_by=[F.col("window_start").desc()],
         enrich=lambda df: ranked_windows(join_zone_counts_with_zones(df, zones_df)),
     )
+    watch(WindowedQuery("zone_counts", settings, tuple(settings.input_topics), settings.window, settings.window,
+                        keeps=F.col("PULocationID").isNotNull()))
     return [
         start_dead_letter_query(decoded_df, settings),
         start_batch_query(zone_counts(rides_df, settings.window, settings.watermark), settings, "zone_counts", counts_handler),
