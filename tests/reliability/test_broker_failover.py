@@ -10,6 +10,7 @@ and duplicates from retries; the figures go to RELIABILITY.md.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -116,3 +117,114 @@ def test_what_acks_1_and_acks_0_cost_when_the_leader_dies(three_broker_cluster, 
     lost = delivered - len(present)
     print(f"\nacks={acks}: {RIDES} sent, {delivered} reported delivered, {len(present)} in the topic, "
           f"{max(lost, 0)} acknowledged but lost, {len(ride_ids) - len(present)} duplicates")
+
+
+@pytest.fixture(scope="module")
+def spark_beside_the_cluster(three_broker_cluster, local_stack):
+    """The stack's registry and Spark, started again beside the three-node Kafka (they need none of its ports)."""
+    lifecycle.up(local_stack, say=lambda line: None, only=("schema-registry", "spark"))
+    return local_stack
+
+
+def _chase_the_leader(cluster, topic: str, kills: int, killed: list, stop: threading.Event, gap_s: float = 4) -> None:
+    """As Kafka's replication tests do: kill the leader of partition 0, assert that leadership really moved to
+    another broker, bring the killed one back, wait until it is in sync again, and do it again."""
+    admin = quiet_kafka_admin(cluster.kafka.bootstrap_servers)
+    for _ in range(kills):
+        if stop.wait(gap_s):
+            return
+        leader = _leader_of(cluster, topic)
+        node = lifecycle.select_services(cluster, (f"kafka-{leader}",))[0]
+        proc = node.pid_file.alive()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                now = admin.list_topics(topic=topic, timeout=5).topics[topic].partitions[0].leader
+            except Exception:  # noqa: BLE001 - metadata from a broker that is going away
+                now = -1
+            if now not in (-1, leader):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"leadership of {topic}/0 did not move away from broker {leader} in 60 s")
+        killed.append((leader, now))
+        lifecycle.up(cluster, say=lambda line: None, only=(node.name,))
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # the restarted broker catches up before the next kill
+            partitions = admin.list_topics(topic=topic, timeout=5).topics[topic].partitions.values()
+            if all(len(p.isrs) == 3 for p in partitions):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"broker {leader} did not rejoin the in-sync replicas of {topic} in 90 s")
+
+
+def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(spark_beside_the_cluster,
+                                                                              three_broker_cluster, tmp_path):
+    """vendor_counts and rides_all run on Spark while a producer sends (acks=all, idempotent) and the leader of
+    the input is killed three times in a row. The jobs recover by themselves; rides_all holds every ride and
+    vendor_counts ends equal to the batch computation over the same rides (a watermark of a day, so that no
+    ride becomes late because one partition stalled while its leader moved)."""
+    from tests.jobs.batch_answers import expected_vendor_counts, vendor_count_mismatches
+    from tests.jobs.cluster import latest_per_key, start_job
+
+    cluster, stack = three_broker_cluster, spark_beside_the_cluster
+    bootstrap = cluster.kafka.bootstrap_servers
+    rides_in = _replicated_topic(cluster)
+    counts, merged, leaders, dead, late = (_replicated_topic(cluster) for _ in range(5))
+    common = ["--bootstrap-servers", bootstrap, "--input-topics", rides_in, "--dead-letter-topic", dead,
+              "--late-topic", late, "--trigger", "2 seconds"]
+    jobs = [
+        start_job(stack, "vendor_counts", tmp_path / "checkpoints", *common, "--output-topic", counts,
+                  "--watermark", "1 day"),
+        start_job(stack, "rides_all", tmp_path / "checkpoints", *common, "--output-topic", merged,
+                  "--top-topic", leaders, "--output-format", "json"),
+    ]
+    rides = 12_000
+    killed: list = []
+    stop = threading.Event()
+    chaos = threading.Thread(target=_chase_the_leader, args=(cluster, rides_in, 3, killed, stop))
+    try:
+        time.sleep(20)  # the jobs' first batches
+        chaos.start()
+        produced = subprocess.run(
+            [sys.executable, "-m", "producers.produce", *GENERATOR, "--limit", str(rides), "--rate", "500",
+             "--format", "json", "--topic", rides_in, "--acks", "all", "--bootstrap-servers", bootstrap, "--quiet"],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+        chaos.join(300)
+        assert produced.returncode == 0 and f"done: {rides:,} of {rides:,} messages delivered" in produced.stderr, \
+            produced.stderr[-2000:]
+        assert len(killed) == 3 and all(before != after for before, after in killed), killed
+
+        sent = {json.loads(m.value())["ride_id"] for m in read_all(bootstrap, rides_in)}
+        assert len(sent) == rides  # acks=all with idempotence through three leader kills: nothing lost
+
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # the jobs catch up by themselves
+            merged_ids = [json.loads(m.value())["ride_id"] for m in read_all(bootstrap, merged)]
+            if set(merged_ids) >= sent:
+                break
+            assert all(job.poll() is None for job in jobs), "a job died"
+            time.sleep(5)
+        assert set(merged_ids) == sent, f"{len(sent - set(merged_ids))} rides missing from rides_all"
+        time.sleep(10)  # vendor_counts' last batch
+    finally:
+        stop.set()
+        for job in jobs:
+            if job.poll() is None:
+                os.killpg(job.pid, signal.SIGTERM)
+        for job in jobs:
+            try:
+                job.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(job.pid, signal.SIGKILL)
+    settings_on_cluster = stack.model_copy(update={"kafka": cluster.kafka})
+    streamed = latest_per_key(settings_on_cluster, counts)
+    generated = list(RideGenerator(GeneratorSettings(seed=SEED, late_share=0, out_of_order_share=0)).rides(rides))
+    expected = expected_vendor_counts(generated)
+    assert set(streamed) == set(expected) and not vendor_count_mismatches(streamed, expected)
+    duplicates = len(merged_ids) - len(set(merged_ids))
+    print(f"\nleader kills {killed}: {rides} rides, all in rides_all ({duplicates} duplicates from retried writes), "
+          f"vendor counts equal to the batch computation")
