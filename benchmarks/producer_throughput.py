@@ -67,7 +67,10 @@ def main(argv=None) -> int:
     bootstrap = settings.kafka.bootstrap_servers
     topic = f"bench_producer_{uuid.uuid4().hex[:8]}"
     admin = quiet_kafka_admin(bootstrap)
-    admin.create_topics([NewTopic(topic, num_partitions=3)])[topic].result(30)
+    # Size-based retention, as the ride topics: the rides' Kafka timestamps are of 2020 (the producer refuses a topic
+    # whose time retention would delete them on arrival).
+    config = {"retention.ms": "-1", "retention.bytes": "1073741824"}
+    admin.create_topics([NewTopic(topic, num_partitions=3, config=config)])[topic].result(30)
     time.sleep(1)
     try:
         events = list(read_rides(options.file))

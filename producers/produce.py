@@ -356,6 +356,7 @@ def run(options: argparse.Namespace) -> int:
     _check_kafka(producer, bootstrap, [*topics, options.dead_letter_topic])
     limits = _time_limits(bootstrap, topics)
     now_ms = int(time.time() * 1000)
+    oldest_kept_ms = {topic: limit.oldest_kept_ms(now_ms) for topic, limit in limits.items()}
     encoders = _encoders(options, registry_url, topics)  # registers schemas: a refused one stops us here
 
     stats = DeliveryStats()
@@ -378,9 +379,10 @@ def run(options: argparse.Namespace) -> int:
         for message in messages:
             if interrupts.stop:
                 break
-            problem = limits[message.topic].problem(message.timestamp_ms, now_ms)
-            if problem:  # the first ride Kafka would not keep stops the run, before it is sent
-                raise ProducerError(f"{problem}. Stopped before sending it ({stats.sent:,} sent before)")
+            if message.timestamp_ms < oldest_kept_ms[message.topic]:
+                problem = limits[message.topic].problem(message.timestamp_ms, now_ms)
+                if problem:  # the first ride Kafka would not keep stops the run, before it is sent
+                    raise ProducerError(f"{problem}. Stopped before sending it ({stats.sent:,} sent before)")
             pacer.wait(message.timestamp_ms)
             senders[message.topic].send(message)
             while bad_reported < len(report.bad_rows):

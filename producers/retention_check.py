@@ -22,6 +22,14 @@ class TopicTimeLimits:
     before_max_ms: int = FOREVER  # the broker refuses a record whose timestamp is older than this
     log_append_time: bool = False  # the broker stamps records itself: event times do not matter
 
+    def oldest_kept_ms(self, now_ms: int) -> int:
+        """The oldest timestamp a record may have to stay in the topic: a cheap check per record (the reason is
+        worked out only for a record that fails it)."""
+        limits = [limit for limit in (self.retention_ms, self.before_max_ms) if limit != FOREVER]
+        if self.log_append_time or not limits:
+            return -(2**63)
+        return now_ms - min(limits)
+
     def problem(self, timestamp_ms: int, now_ms: int | None = None) -> str | None:
         """Why a record of this timestamp would not stay in the topic, naming the setting to change; or None."""
         if self.log_append_time or not timestamp_ms:

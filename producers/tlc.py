@@ -292,18 +292,16 @@ class FileMonth:
 
     year: int
     month: int
+    latest_pickup: datetime  # the first pickup refused: a day past the month's end
 
     @classmethod
     def of(cls, path: Path) -> FileMonth | None:
         match = FILE_MONTH.search(path.name)
         if not match or not 1 <= int(match.group(2)) <= 12:
             return None
-        return cls(int(match.group(1)), int(match.group(2)))
-
-    @property
-    def latest_pickup(self) -> datetime:
-        first_of_next = datetime(self.year + self.month // 12, self.month % 12 + 1, 1)
-        return first_of_next + timedelta(days=DAYS_PAST_FILE_MONTH)
+        year, month = int(match.group(1)), int(match.group(2))
+        first_of_next = datetime(year + month // 12, month % 12 + 1, 1)
+        return cls(year, month, first_of_next + timedelta(days=DAYS_PAST_FILE_MONTH))
 
     def check(self, pickup: datetime) -> None:
         if pickup >= self.latest_pickup:
