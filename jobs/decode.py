@@ -223,8 +223,9 @@ def _too_large(max_record_bytes: int) -> Column:
 
 
 def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema], max_record_bytes: int) -> Column:
-    """Why the record could not be decoded, or null: too large, a format the job does not read, an unknown
-    schema id, corrupt Avro, malformed JSON, a CSV line of the wrong width or with a field that does not parse."""
+    """Why the record could not be decoded, or null: too large, a format the job does not read, text that is not
+    UTF-8, an unknown schema id, corrupt Avro, malformed JSON, a CSV line of the wrong width or with a field that
+    does not parse."""
     detected = F.col("_format")
     too_large = F.length("value") > max_record_bytes
     error = F.when(too_large, _too_large(max_record_bytes))
@@ -232,6 +233,10 @@ def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema], max_rec
         error = error.when(F.col("_format") != formats[0], _wrong_format(formats[0]))
     else:
         error = error.when(detected == "empty", F.lit("empty value"))
+    # Text formats must be text: Spark would read invalid bytes as replacement characters, and a ride with a
+    # field of U+FFFD would pass (the producer refuses such a line of a file in the same way).
+    not_utf8 = detected.isin("json", "csv") & ~F.is_valid_utf8(F.col("value").cast("string"))
+    error = error.when(not_utf8, F.concat(F.lit("not valid UTF-8 "), detected))
     if "avro" in formats:
         schema_id = F.col("_schema_id").cast("string")
         known_ids = [writer.schema_id for writer in writers]

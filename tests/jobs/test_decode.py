@@ -69,6 +69,7 @@ def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(
         b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2009-01-01T00:00:00.000Z"}',   # the first allowed
         b'{"ride_type":"green","pickup_datetime":"2020-10-01T00:00:00.000Z"}',
         b'{"ride_id":"x","pickup_datetime":"2020-10-01T00:00:00.000Z"}',
+        b"random garbage",
     ]
     assert _reasons(spark, values) == {
         0: "unknown schema id 9",
@@ -79,13 +80,14 @@ def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(
         5: "pickup_datetime is missing",
         6: "dropoff_datetime is before pickup_datetime",
         7: "CSV field lpep_pickup_datetime 'yesterday' is not a valid value",
-        8: "CSV line has 1 fields where the green layout has 20",
+        8: "not valid UTF-8 csv",
         9: "empty value",
         10: "pickup_datetime 1999-12-31 23:59:59 is before 2009-01-01, the first TLC records",
         11: "pickup_datetime 2999-01-01 00:00:00 is more than 1 day in the future",
         12: None,
         13: "ride_id is missing",
         14: "ride_type is missing",
+        15: "CSV line has 1 fields where the green layout has 20",
     }
 
 
@@ -194,3 +196,11 @@ def test_a_reason_quoting_a_huge_value_is_cut(spark):
     (letter,) = dead_letter_records(bad_records(decoded), "vendor_counts").collect()
     reason = json.loads(letter.value)["reason"]
     assert reason.startswith("CSV field lpep_pickup_datetime 'yyy") and len(reason) == 1000 and reason.endswith("…")
+
+
+def test_text_that_is_not_utf8_is_a_dead_letter_not_a_ride_of_replacement_characters(spark):
+    ride = next(RideGenerator().rides(1))
+    json_value = to_json({**ride, "dispatching_base_num": "B0"}).replace(b'"B0"', b'"B\xff0"')
+    csv_value = GREEN_LINE.replace(b",N,", b",\xff\xfe,")
+    assert _reasons(spark, [json_value, csv_value, to_json(ride), GREEN_LINE]) == {
+        0: "not valid UTF-8 json", 1: "not valid UTF-8 csv", 2: None, 3: None}

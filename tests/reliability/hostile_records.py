@@ -4,8 +4,9 @@ The label comes from how the record was made, not from the code under test: a go
 output, anything else the dead-letter topic. Kinds of bad record: random bytes, random bytes behind an Avro
 header with an unknown schema id and behind the known one, truncated Avro, an Avro timestamp-millis of 2**62,
 truncated JSON, JSON with a field of the wrong type, numbers that overflow their type, a number of 5,000 digits,
-JSON nested 20,000 and 100,000 deep, a ride without its ride_id, a value of 900 KB, an empty value, a tombstone
-(null value), plain text, pickups far in the past or future. Good rides come as Avro and JSON, with ordinary,
+JSON nested 20,000 and 100,000 deep, a ride without its ride_id, a value of 900 KB, CSV lines with invalid UTF-8 or
+a field of 200,000 characters, JSON with invalid UTF-8 in a text field, an empty value, a tombstone (null value),
+plain text, pickups far in the past or future. Good rides come as Avro and JSON, with ordinary,
 empty and null keys, and one with a huge text field.
 
 A "bad" label means bad for the jobs, which validate rides; the console consumer prints any JSON it can parse
@@ -36,6 +37,10 @@ def _json_with(ride: dict, **changes) -> bytes:
     record = json.loads(to_json(ride))
     record.update(changes)
     return json.dumps(record).encode()
+
+
+# A line of the seed's CSV format (the green layout: the hostile topic's name holds no other kind).
+GREEN_LINE = b"2,2020-10-01 00:31:19,2020-10-01 00:34:55,N,1,7,7,1,.79,5,0.5,0.5,1.58,0,,0.3,7.88,1,1,0"
 
 
 def _nested_json(depth: int) -> bytes:
@@ -91,6 +96,10 @@ def hostile_corpus(avro: AvroWireSerializer, count: int = 600, seed: int = 5) ->
             b'"passenger_count": 0', b'"passenger_count": ' + b"7" * 5000)),
         lambda: bad("JSON ride without ride_id", _json_with(next(rides), ride_id=None)),
         lambda: bad("value of 900 KB", b"\x00" + (2**31 - 7).to_bytes(4, "big") + rnd.randbytes(900_000)),
+        lambda: bad("CSV line with invalid UTF-8", GREEN_LINE.replace(b",N,", b",\xff\xfe,")),
+        lambda: bad("CSV line with a field of 200,000 characters", GREEN_LINE.replace(b",N,", b"," + b"N" * 200_000 + b",")),
+        lambda: bad("JSON with invalid UTF-8 in a text field", _json_with(next(rides), dispatching_base_num="B0")
+                    .replace(b'"B0"', b'"B\xff\xfe0"')),
     ]
     weights = [30, 30, 6, 6, 2] + [3] * (len(makers) - 5)
     return [rnd.choices(makers, weights)[0]() for _ in range(count)]

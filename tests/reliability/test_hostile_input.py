@@ -35,6 +35,9 @@ REASON_OF_KIND = {
     "JSON nested 100,000 deep": "larger than max_record_bytes",
     "JSON ride without ride_id": "ride_id is missing",
     "value of 900 KB": "larger than max_record_bytes",
+    "CSV line with invalid UTF-8": "not valid UTF-8 csv",
+    "CSV line with a field of 200,000 characters": "larger than max_record_bytes",
+    "JSON with invalid UTF-8 in a text field": "not valid UTF-8 json",
 }
 # What a dead letter of any bad record may weigh at most: the cut original (16 KiB, base64) and the rest.
 MAX_DEAD_LETTER_BYTES = 32 * 1024
@@ -79,6 +82,10 @@ def test_a_job_sends_every_good_ride_on_and_every_bad_record_to_the_dead_letters
         _assert_fits_and_identifies(letter, record)
     assert len(out_ids) + len(letters) == len(corpus)
     assert {corpus[offset].kind for offset in letters} >= set(REASON_OF_KIND)  # every kind was tried
+    largest = max(len(json.dumps(letter)) for letter in letters.values())
+    print(f"\nhostile input: {len(corpus)} records of {len({r.kind for r in corpus})} kinds: {len(out_ids)} good rides "
+          f"all in the output once; {len(letters)} bad, all dead letters with a reason; the largest dead letter "
+          f"{largest:,} bytes (of a {max(len(r.value or b'') for r in corpus):,}-byte record)")
 
 
 def _assert_fits_and_identifies(letter: dict, record) -> None:
@@ -104,7 +111,8 @@ def test_the_console_consumer_survives_the_same_input_and_accounts_for_every_rec
     assert set(printed) | set(letters) == set(range(len(corpus))) and not set(printed) & set(letters)
     avro_framed = ("unknown schema id", "truncated Avro", "garbage behind a known schema id",
                    "Avro timestamp-millis of 2**62", "value of 900 KB")
-    crashed_python_before = ("JSON nested 20,000 deep", "JSON nested 100,000 deep", "JSON number of 5,000 digits")
+    crashed_python_before = ("JSON nested 20,000 deep", "JSON nested 100,000 deep", "JSON number of 5,000 digits",
+                             "CSV line with invalid UTF-8", "JSON with invalid UTF-8 in a text field")
     for offset, record in enumerate(corpus):
         if record.good:
             assert printed[offset]["value"]["ride_id"] == record.ride_id

@@ -129,13 +129,18 @@ def test_the_secure_override_puts_every_listener_behind_sasl_with_acls():
 def test_the_secure_override_holds_no_password_only_required_variables():
     text = (REPO_ROOT / "docker-compose.secure.yml").read_text()
     passwords = re.findall(r'password="([^"]*)"', text) + re.findall(r"_PASSWORD: (.+)", text)
-    assert passwords and all(re.fullmatch(r"\$\{KAFKA_[A-Z]+_PASSWORD:\?[^}]+\}", p) for p in passwords), passwords
+    # every role's Kafka password, and the console's own login (CONSOLE_PASSWORD)
+    assert passwords and all(re.fullmatch(r"\$\{(KAFKA_[A-Z]+|CONSOLE)_PASSWORD:\?[^}]+\}", p) for p in passwords), passwords
     init_env = SECURE["services"]["init"]["environment"]
     assert init_env["SECURE"] == "1" and init_env["KAFKA_TLS"] == "0"  # the Docker listeners have no TLS
+    from stack.security import declared_roles, load_security_spec
+
     assert {key for key in init_env if key.endswith("_PASSWORD")} == {
-        f"KAFKA_{role.upper()}_PASSWORD" for role in ("admin", "producer", "consumer", "spark")}
+        f"KAFKA_{role.upper()}_PASSWORD" for role in declared_roles(load_security_spec())}
     for name in ("spark-master", "spark-worker-1", "spark-worker-2"):
         assert SECURE["services"][name]["environment"]["KAFKA_SASL_USERNAME"] == "spark"
+    console = SECURE["services"]["console"]["environment"]
+    assert console["KAFKA_SASL_USERNAME"] == "console" and "CONSOLE_PASSWORD" in console  # read-only, own login
 
 
 def test_secure_make_up_on_docker_adds_the_override_and_hands_it_the_passwords(tmp_path):
