@@ -44,6 +44,7 @@ def test_late_rides_are_counted_as_rides_and_kept_for_recovery(local_stack, topi
         # Spark's own figure, per window and vendor, is smaller than the rides it stands for
         spark_rows = int(re.search(rf"\[{query}\] batch 3: .*?, (\d+) late rows dropped", log).group(1))
         assert 0 < spark_rows < LATE
+        print(f"\n{query}: {LATE} rides sent late, {counted[0][1]} counted as rides; Spark's count {spark_rows} rows")
 
     kept = read_all(local_stack.kafka.bootstrap_servers, late_topic)
     by_query: dict[str, list] = {}
