@@ -60,10 +60,15 @@ def latest_top_zones(records: list[dict]) -> dict:
 
 
 def query_rows(records: list[dict], now: datetime | None = None) -> list[dict]:
-    """One row per streaming query from the jobs' progress events (jobs/progress_topic.py), newest first."""
+    """One row per streaming query from the jobs' progress events (jobs/progress_topic.py), newest first. A
+    query's late rides (jobs/late_rides.py: rides, where Spark's dropped count is of aggregated rows) come in
+    events of their own, and are shown on the query's row."""
     now = now or datetime.now(timezone.utc)
+    late_rides = {record.get("id"): record.get("late_rides") for record in records if record.get("event") == "late"}
     rows = []
     for record in records:
+        if record.get("event") == "late":
+            continue
         progress = record.get("progress") or {}
         try:
             age_s = (now - datetime.fromisoformat(record["at"])).total_seconds()
@@ -89,6 +94,7 @@ def query_rows(records: list[dict], now: datetime | None = None) -> list[dict]:
             "watermark": (progress.get("eventTime") or {}).get("watermark"),
             "dropped_late": sum(op.get("numRowsDroppedByWatermark", 0) for op in operators if isinstance(op, dict)),
             "state_rows": sum(op.get("numRowsTotal", 0) for op in operators if isinstance(op, dict)),
+            "late_rides": late_rides.get(record.get("id")),
             "error": record.get("error"),
         })
     return sorted(rows, key=lambda row: str(row["at"]), reverse=True)

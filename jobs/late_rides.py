@@ -23,6 +23,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
 from jobs.decode import KAFKA_METADATA, REASON, decode_rides, registered_writer_schemas
+from jobs.progress_topic import ProgressPublisher
 from jobs.settings import JobSettings
 
 
@@ -51,8 +52,10 @@ class LateRideAuditor:
     """Checks the micro-batches whose progress reports rows dropped behind the watermark, on a thread of its own
     (a Spark job must not run inside the listener's callback)."""
 
-    def __init__(self, spark: SparkSession, queries: dict[str, WindowedQuery] = WATCHED):
+    def __init__(self, spark: SparkSession, publisher: ProgressPublisher | None = None,
+                 queries: dict[str, WindowedQuery] = WATCHED):
         self.spark = spark
+        self.publisher = publisher
         self.queries = queries
         self.totals: dict[str, int] = {}
         self._work: queue.Queue = queue.Queue()
@@ -97,6 +100,9 @@ class LateRideAuditor:
         finally:
             late_df.unpersist()
         self.totals[progress.name] = self.totals.get(progress.name, 0) + count
+        if self.publisher is not None:  # the web console shows the total beside Spark's count of rows
+            self.publisher.publish("late", str(progress.id), progress.name, key=f"{progress.id}:late",
+                                   late_rides=self.totals[progress.name], batch=progress.batchId)
         print(f"[{progress.name}] batch {progress.batchId}: {count} rides arrived behind the watermark {watermark} "
               f"in windows it had closed: left out of the results, sent to {windowed.settings.late_topic} "
               f"({self.totals[progress.name]} in all)", flush=True)

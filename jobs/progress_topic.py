@@ -23,11 +23,13 @@ class ProgressPublisher:
         self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 200, "log_level": 0,
                                    "message.timeout.ms": 10000, **client_auth()})
 
-    def publish(self, event: str, query_id: str, query: str, **fields) -> None:
+    def publish(self, event: str, query_id: str, query: str, key: str | None = None, **fields) -> None:
+        """An event of a query, keyed by the query's id (or `key`: the topic is compacted, the latest per key stays)."""
         record = {"event": event, "query": query, "id": query_id, "application": self.application,
                   "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **fields}
         try:
-            self._producer.produce(self.topic, key=query_id, value=json.dumps(record), on_delivery=self._delivered)
+            self._producer.produce(self.topic, key=key or query_id, value=json.dumps(record),
+                                   on_delivery=self._delivered)
             self._producer.poll(0)
         except (BufferError, KafkaException) as exc:  # a full queue or a refused send: the job goes on
             self._complain(str(exc))

@@ -123,7 +123,7 @@ def start_job(app_name: str, publisher: ProgressPublisher | None = None) -> tupl
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
     spark = spark_session(app_name)
-    auditor = LateRideAuditor(spark)
+    auditor = LateRideAuditor(spark, publisher)
     spark.streams.addListener(ProgressReporter(publisher, auditor))
     return spark, auditor
 

@@ -134,7 +134,8 @@ async function refreshQueries() {
       ["batch", (q) => q.batch, "num"], ["rows in", (q) => number(q.input_rows), "num"],
       ["input rows/s", (q) => number(q.input_rate), "num"], ["processed rows/s", (q) => number(q.processing_rate), "num"],
       ["batch ms", (q) => number(q.batch_ms), "num"], ["watermark", (q) => q.watermark],
-      ["dropped as late", (q) => number(q.dropped_late), "num"], ["state rows", (q) => number(q.state_rows), "num"],
+      ["late rows (Spark)", (q) => number(q.dropped_late), "num"], ["late rides", (q) => number(q.late_rides), "num"],
+      ["state rows", (q) => number(q.state_rows), "num"],
       ["last report", (q) => q.at], ["error", (q) => q.error],
     ], queries);
   } catch (error) { failed("queries-table", error); }

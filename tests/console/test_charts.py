@@ -42,10 +42,11 @@ def test_query_rows_say_which_queries_run_idle_stopped_or_went_silent():
                 "stateOperators": [{"numRowsDroppedByWatermark": 2, "numRowsTotal": 40},
                                    {"numRowsDroppedByWatermark": 1, "numRowsTotal": 2}]}
     rows = query_rows([
-        {"event": "progress", "query": "counts", "at": at(5), "input_rows": 100, "progress": progress},
+        {"event": "progress", "query": "counts", "id": "id-1", "at": at(5), "input_rows": 100, "progress": progress},
         {"event": "idle", "query": "quiet", "at": at(3)},
         {"event": "terminated", "query": "done", "at": at(600), "error": "boom"},
         {"event": "progress", "query": "gone", "at": at(120), "progress": {}},
+        {"event": "late", "query": "counts", "id": "id-1", "at": at(4), "late_rides": 12},
     ], now=now)
     by_name = {row["query"]: row for row in rows}
     assert [row["query"] for row in rows] == ["quiet", "counts", "gone", "done"]  # newest report first
@@ -55,3 +56,4 @@ def test_query_rows_say_which_queries_run_idle_stopped_or_went_silent():
     assert (counts["batch"], counts["input_rows"], counts["input_rate"], counts["batch_ms"]) == (7, 100, 10.0, 512)
     assert (counts["dropped_late"], counts["state_rows"], counts["watermark"]) == (3, 42, "2020-10-01T00:00:00.000Z")
     assert by_name["done"]["error"] == "boom"
+    assert by_name["counts"]["late_rides"] == 12 and by_name["quiet"]["late_rides"] is None  # a late event: no row

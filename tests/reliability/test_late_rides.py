@@ -6,6 +6,7 @@ query, batch and watermark; the results equal the batch computation over the rid
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -55,6 +56,12 @@ def test_late_rides_are_counted_as_rides_and_kept_for_recovery(local_stack, topi
         assert message.value() == values[message.key().decode()]  # the ride as it was sent: re-sendable
     assert {query: sorted(m.key().decode() for m in messages) for query, messages in by_query.items()} == {
         query: sorted(ride["ride_id"] for ride in late) for query in ("vendor_counts_sliding", "vendor_counts_tumbling")}
+
+    # the web console's queries panel shows the same figure, from the jobs' progress topic
+    progress = [json.loads(m.value()) for m in read_all(local_stack.kafka.bootstrap_servers, "spark_query_progress")
+                if m.key() and m.key().decode().endswith(":late")]
+    assert {(e["query"], e["late_rides"]) for e in progress if e.get("batch") == 3} >= {
+        ("vendor_counts_sliding", LATE), ("vendor_counts_tumbling", LATE)}
 
     on_time = rides  # every ride but the late copies
     streamed = latest_per_key(local_stack, output)
