@@ -18,7 +18,7 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars up down status logs clean topics connectors stream data produce consume submit sql test
+.PHONY: help venv jars up down status logs clean topics connectors stream data produce consume submit sql test test-unit
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -105,3 +105,6 @@ sql: venv jars ## run a SQL file over the streams on the cluster: make sql QUERY
 
 test: venv jars ## the test suite; starts the services it needs and stops them afterwards
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: venv jars ## the tests that need no running service (transformations, parsing, settings): the quick loop
+	$(PY) -m pytest -m "not stack" $(PYTEST_ARGS)

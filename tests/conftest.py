@@ -22,7 +22,15 @@ GREEN_FILE = SHARED_DATA / "green_tripdata_2020-10.csv.gz"
 ZONE_LOOKUP = SHARED_DATA / "taxi_zone_lookup.csv"
 
 
+STACK_FIXTURES = {"local_stack", "three_broker_cluster", "fresh_topic", "topic_factory", "green_topic"}
+
+
 def pytest_collection_modifyitems(items):
+    # A test that uses the stack is a stack test, whether or not its module says so: `make test-unit` (-m "not
+    # stack") then runs exactly the tests that need no service.
+    for item in items:
+        if STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stack)
     # Tests that take the stack down and up again run last, after everything that needs it steady.
     items.sort(key=lambda item: 1 if item.get_closest_marker("stack_lifecycle") else 0)
 
