@@ -23,6 +23,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
 from jobs.decode import KAFKA_METADATA, REASON, decode_rides, registered_writer_schemas
+from jobs.io import kafka_options, kafka_sink_options
 from jobs.progress_topic import ProgressPublisher
 from jobs.settings import JobSettings
 
@@ -111,8 +112,6 @@ class LateRideAuditor:
 
 def read_offsets(spark: SparkSession, windowed: WindowedQuery, start: str | None, end: str) -> DataFrame:
     """The records of one micro-batch, read again as a batch: its offsets as the progress gives them."""
-    from jobs.io import kafka_options
-
     settings = windowed.settings
     return (
         spark.read.format("kafka")
@@ -143,8 +142,6 @@ def late_rides(raw_df: DataFrame, windowed: WindowedQuery, watermark_iso: str) -
 
 
 def write_late_rides(late_df: DataFrame, windowed: WindowedQuery, batch_id: int, watermark: str) -> None:
-    from jobs.io import kafka_sink_options
-
     source = F.concat_ws("/", "topic", F.col("partition").cast("string"), F.col("offset").cast("string"))
     headers = F.array(*[
         F.struct(F.lit(name).alias("key"), value.cast("binary").alias("value"))

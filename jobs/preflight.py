@@ -5,7 +5,6 @@ for ever on a wrong address or a misspelt topic, or skip or fail on deleted reco
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from confluent_kafka import KafkaException
 
@@ -37,7 +36,7 @@ def check_inputs(settings: JobSettings, timeout_s: float = 10) -> None:
 
 def check_data_loss(settings: JobSettings) -> None:
     """Refuse to skip records Kafka deleted before the job read them, unless the loss is accepted (then say so)."""
-    checkpoints = Path(settings.checkpoint("x")).parent
+    checkpoints = settings.checkpoint_dir()
     if not checkpoints.is_dir():
         return  # a fresh job, or checkpoints on a filesystem other than the driver's: Spark's own check applies
     lost = lost_offsets(quiet_kafka_admin(settings.bootstrap_servers), checkpoints)

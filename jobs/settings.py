@@ -77,10 +77,14 @@ class JobSettings(BaseModel):
         """The topics the job reads; a job whose inputs are not `input_topics` says so by overriding this."""
         return list(getattr(self, "input_topics", []))
 
+    def checkpoint_dir(self) -> Path:
+        """The job's folder of checkpoints: one folder per query in it."""
+        root = self.checkpoint_root if self.checkpoint_root.is_absolute() else REPO_ROOT / self.checkpoint_root
+        return root / self.name
+
     def checkpoint(self, query: str) -> str:
         """Each query has its own checkpoint directory."""
-        root = self.checkpoint_root if self.checkpoint_root.is_absolute() else REPO_ROOT / self.checkpoint_root
-        return str(root / self.name / query)
+        return str(self.checkpoint_dir() / query)
 
 
 S = TypeVar("S", bound=JobSettings)

@@ -202,7 +202,7 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
 
     dead_letters = None
     if options.dead_letter_topic:
-        problem = write_problem({"bootstrap.servers": bootstrap, **auth}, options.dead_letter_topic)
+        problem = write_problem(bootstrap, auth, options.dead_letter_topic)
         if problem:
             consumer.close()
             raise ConsumerError(f"the dead-letter topic {options.dead_letter_topic} on {bootstrap}: {problem}; "

@@ -45,12 +45,12 @@ def _problem_with(client, topic: str, timeout_s: float, settle_s: float) -> str 
 WRITE_OPERATIONS = {AclOperation.WRITE, AclOperation.ALL}
 
 
-def write_problem(config: dict, topic: str, timeout_s: float = 10) -> str | None:
-    """Why the user of `config` (a client's settings, with its login) may not write to the topic, or None.
+def write_problem(bootstrap: str, auth: dict, topic: str, timeout_s: float = 10) -> str | None:
+    """Why the user of `auth` (a client's login; none on the unsecured stack) may not write to the topic, or None.
 
     Asked of the brokers (DescribeTopics with the authorized operations), so that a consumer learns before it
     reads anything that its dead letters would have nowhere to go. Without an authorizer Kafka grants everything."""
-    admin = AdminClient({key: value for key, value in config.items() if key not in ("group.id", "logger", "error_cb")})
+    admin = AdminClient({"bootstrap.servers": bootstrap, **auth})
     future = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout_s,
                                    include_authorized_operations=True)[topic]
     try:

@@ -25,6 +25,7 @@ from stack.services import stack_admin_auth, quiet_kafka_admin
 from stack.settings import REPO_ROOT, load_settings
 from stack.tls import tls_dir
 from tests.jobs.cluster import run_job_unchecked
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
 
@@ -184,8 +185,9 @@ def test_security_yaml_is_the_whole_truth_what_it_no_longer_names_is_removed(sec
     admin = quiet_kafka_admin(secured.kafka.bootstrap_servers, stack_admin_auth(secured))
     spec = load_security_spec()
     credentials = stack_credentials(secured, declared_roles(spec))
-    acls, users = _acls_and_users(admin)
-    assert {"producer", "consumer", "spark", "console"} <= users
+    # SCRAM users reach the broker's metadata a moment after the secured Kafka starts: wait for them, bounded.
+    acls, users = wait_for(lambda: (lambda found: found if {"producer", "consumer", "spark", "console"} <= found[1]
+                                    else None)(_acls_and_users(admin)), "the declared SCRAM users", timeout_s=60)
     assert ("User:consumer", "rides_dead_letter", "WRITE") in acls
 
     # the consumer may no longer write dead letters, and the console role is gone
@@ -193,7 +195,8 @@ def test_security_yaml_is_the_whole_truth_what_it_no_longer_names_is_removed(sec
     narrowed["consumer"] = RolePermissions(**{**spec.roles["consumer"].model_dump(), "write": []})
     try:
         report = apply_security(admin, credentials, SecuritySpec(roles=narrowed))
-        acls, users = _acls_and_users(admin)
+        acls, users = wait_for(lambda: (lambda found: found if "console" not in found[1] else None)(
+            _acls_and_users(admin)), "the console user to be gone", timeout_s=60)
         assert "console" not in users and not [acl for acl in acls if acl[0] == "User:console"]
         assert ("User:consumer", "rides_dead_letter", "WRITE") not in acls
         assert ("User:consumer", "rides_dead_letter", "READ") in acls  # what is still declared stays
@@ -204,8 +207,9 @@ def test_security_yaml_is_the_whole_truth_what_it_no_longer_names_is_removed(sec
         assert "the dead-letter topic rides_dead_letter" in refused.stderr and "not writable" in refused.stderr
     finally:
         apply_security(admin, credentials, spec)
-    acls, users = _acls_and_users(admin)
-    assert "console" in users and ("User:consumer", "rides_dead_letter", "WRITE") in acls
+    acls, users = wait_for(lambda: (lambda found: found if "console" in found[1] else None)(_acls_and_users(admin)),
+                           "the console user to be back", timeout_s=60)
+    assert ("User:consumer", "rides_dead_letter", "WRITE") in acls
 
 
 def test_the_console_role_reads_but_never_writes(secured):
