@@ -18,19 +18,27 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars up down status logs clean topics connectors stream data produce consume submit sql test test-unit
+.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume submit sql test test-unit
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-venv: $(VENV)/.installed ## the Python virtual environment with the pinned requirements
+venv: $(VENV)/.installed ## the virtual environment: the project installed for work (-e .[dev]), pinned by constraints.txt
 
-$(VENV)/.installed: requirements.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is needed")'
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+package: venv ## the job package that spark-submit ships to the executors (submit rebuilds it when the code changed)
+	@$(STACK) package
+
+lint: venv ## ruff (lint and format check) and mypy, as CI runs them
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 jars: $(LIB)/kafka/.resolved $(LIB)/kafka-connect/.resolved $(LIB)/spark-connectors/.resolved $(LIB)/apicurio/.resolved ## resolve the JVM artifacts from Maven Central (cached)
 
@@ -97,11 +105,11 @@ consume: venv ## print messages: make consume ARGS="rides_green --max 5"
 
 submit: venv jars ## spark-submit a job to the cluster: make submit JOB=vendor_counts ARGS=...
 	@test -n "$(JOB)" || { echo "usage: make submit JOB=<name of a module in jobs/> [ARGS=...]"; exit 2; }
-	$(STACK) submit jobs/$(JOB).py $(ARGS)
+	$(STACK) submit $(JOB) $(ARGS)
 
 sql: venv jars ## run a SQL file over the streams on the cluster: make sql QUERY=queries/rides_per_zone_15m.sql
 	@test -n "$(QUERY)" || { echo "usage: make sql QUERY=<file.sql> [ARGS=...]  (examples in queries/)"; exit 2; }
-	$(STACK) submit jobs/stream_sql.py $(QUERY) $(ARGS)
+	$(STACK) submit stream_sql $(QUERY) $(ARGS)
 
 test: venv jars ## the test suite; starts the services it needs and stops them afterwards
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -19,14 +19,19 @@ from pyspark.sql import SparkSession
 
 from jobs.avro_output import registered_value_schema
 from jobs.decode import good_rides
-from jobs.io import kafka_sink_options, read_kafka, read_rides
+from jobs.io import (
+    kafka_sink_options,
+    read_kafka,
+    read_rides,
+    to_kafka_record,
+    window_key,
+)
 from jobs.ride_sessions import route_sessions
 from jobs.rides_all import to_ride_records
 from jobs.settings import JobSettings
 from jobs.vendor_counts import to_vendor_count_records, windowed_vendor_counts
 from jobs.zone_popularity import zone_counts
-from stack.settings import CONF_DIR, read_yaml
-from jobs.io import to_kafka_record, window_key
+from pipeline_config.settings import CONF_DIR, read_yaml
 
 
 def _settings(bootstrap: str, registry: str, checkpoint_root: str, name: str, input_format: str) -> JobSettings:

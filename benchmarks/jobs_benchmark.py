@@ -30,11 +30,11 @@ import uuid
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
 
+from cluster.clients import admin_client
+from cluster.topic_snapshot import read_all
+from pipeline_config.settings import REPO_ROOT, load_settings
 from producers import produce
-from stack.services import quiet_kafka_admin
-from stack.settings import REPO_ROOT, load_settings
 from stack.submit import submit_command, submit_environment
-from stack.topic_snapshot import read_all
 
 GREEN_FILE = REPO_ROOT.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz"
 APPEND_TIME = {"message.timestamp.type": "LogAppendTime", "retention.ms": "-1"}
@@ -130,7 +130,7 @@ def main(argv=None) -> int:
                         help="how the jobs decode the (Avro) input in the throughput runs")
     options = parser.parse_args(argv)
     settings = load_settings()
-    admin = quiet_kafka_admin(settings.kafka.bootstrap_servers)
+    admin = admin_client(settings.kafka.bootstrap_servers)
     try:
         admin.list_topics(timeout=10)
     except KafkaException:

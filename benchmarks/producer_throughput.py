@@ -19,13 +19,12 @@ import uuid
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
+from cluster.clients import QUIET_CLIENT_LOG, admin_client, registry_client
+from pipeline_config.client_defaults import load_client_defaults
+from pipeline_config.settings import REPO_ROOT, load_settings
 from producers import produce
-from producers.client_config import load_client_defaults
-from producers.client_logging import QUIET_CLIENT_LOG
-from producers.serialization import avro_serializers, registry_client
-from producers.tlc import read_rides
-from stack.services import quiet_kafka_admin
-from stack.settings import REPO_ROOT, load_settings
+from rides.serialization import avro_serializers
+from rides.tlc import read_rides
 
 GREEN_FILE = REPO_ROOT.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz"
 
@@ -66,7 +65,7 @@ def main(argv=None) -> int:
     settings = load_settings()
     bootstrap = settings.kafka.bootstrap_servers
     topic = f"bench_producer_{uuid.uuid4().hex[:8]}"
-    admin = quiet_kafka_admin(bootstrap)
+    admin = admin_client(bootstrap)
     # Size-based retention, as the ride topics: the rides' Kafka timestamps are of 2020 (the producer refuses a topic
     # whose time retention would delete them on arrival).
     config = {"retention.ms": "-1", "retention.bytes": "1073741824"}

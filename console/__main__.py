@@ -8,7 +8,7 @@ import sys
 import uvicorn
 
 from console.app import create_app
-from stack.settings import SettingsError, load_settings
+from pipeline_config.settings import SettingsError, load_settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,14 +16,21 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
+from cluster.clients import registry_client
 from console.charts import latest_top_zones, query_rows, vendor_windows
 from console.feeds import Feeds
 from console.login import BasicLogin, web_login
-from console.views import KafkaView, RegistryView, connectors, kafka_error, spark_applications
-from producers.consume import MessageDecoder
-from producers.serialization import RegistryUnavailableError
-from stack.credentials import client_auth
-from stack.settings import CONF_DIR, StackSettings, read_yaml, section
+from console.views import (
+    KafkaView,
+    RegistryView,
+    connectors,
+    kafka_error,
+    spark_applications,
+)
+from pipeline_config.credentials import client_auth
+from pipeline_config.settings import CONF_DIR, StackSettings, read_yaml, section
+from rides.messages import MessageDecoder
+from rides.serialization import RegistryUnavailableError
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -47,7 +54,7 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
                   pinned=(topics["progress"],))
     kafka = KafkaView(settings, auth)
     registry = RegistryView(settings.registry.url)
-    decoder = MessageDecoder("auto", settings.registry.url)
+    decoder = MessageDecoder("auto", registry_client(settings.registry.url))
     login = web_login(settings) if settings.kafka.secure else None
 
     @asynccontextmanager

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 
-
 class TopicFeed:
     def __init__(self, bootstrap: str, auth: dict[str, str], topic: str, backlog: int = 2000, max_keys: int = 5000):
         self.topic = topic

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stack.credentials import CONSOLE_PASSWORD, stack_secrets
-from stack.settings import StackSettings
+from pipeline_config.credentials import CONSOLE_PASSWORD, stack_secrets
+from pipeline_config.settings import StackSettings
 
 CONSOLE_USER = "console"
 OPEN_PATHS = ("/api/health",)  # make up's health check asks without a login

@@ -8,18 +8,20 @@ import difflib
 import json
 from dataclasses import asdict
 from datetime import datetime, timezone
-from pathlib import Path
 
 import requests
 from confluent_kafka import Consumer, KafkaException, TopicPartition
+from kafka.errors import KafkaError as KafkaPythonError
 
-from producers.consume import MessageDecoder
-from producers.serialization import registry_client, subject_compatibility
-from stack.connectors import connector_statuses
-from stack.groups import group_lags
-from stack.services import build_services, master_state, quiet_kafka_admin
-from stack.settings import SettingsError, StackSettings
-from stack.topics import describe_topics
+from cluster.clients import admin_client, registry_client
+from cluster.connectors import connector_statuses
+from cluster.groups import group_lags
+from cluster.log_dirs import topic_sizes
+from cluster.spark_master import master_state
+from cluster.topics import describe_topics
+from pipeline_config.settings import SettingsError, StackSettings
+from rides.messages import MessageDecoder
+from rides.serialization import subject_compatibility
 
 TIMEOUT_S = 10
 
@@ -29,7 +31,7 @@ class KafkaView:
         self.settings = settings
         self.bootstrap = settings.kafka.bootstrap_servers
         self.auth = auth
-        self.admin = quiet_kafka_admin(self.bootstrap, auth)
+        self.admin = admin_client(self.bootstrap, auth)
 
     def _probe(self) -> Consumer:
         return Consumer({"bootstrap.servers": self.bootstrap, "group.id": "pipeline-console", "log_level": 0,
@@ -37,10 +39,10 @@ class KafkaView:
 
     def topics(self) -> list[dict]:
         """Every topic with partitions (leader, replicas, in-sync replicas, start and end offsets), replication,
-        the configs set on it, its message count and, for the local stack, its size on disk."""
+        the configs set on it, its message count and its size on the brokers' disks (DescribeLogDirs)."""
         metadata = self.admin.list_topics(timeout=TIMEOUT_S).topics
         rows = [row for row in describe_topics(self.admin) if row["topic"] in metadata]  # none deleted meanwhile
-        sizes = topic_sizes_on_disk(self.settings)
+        sizes = _sizes(self.bootstrap, self.auth)
         probe = self._probe()
         try:
             for row in rows:
@@ -108,29 +110,6 @@ def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def topic_sizes_on_disk(settings: StackSettings) -> dict[str, int]:
-    """Bytes of log segments per topic summed over the local brokers' log folders (replicas included; indexes,
-    which Kafka preallocates, left out); empty for a stack running elsewhere (Docker), whose folders the console
-    cannot see."""
-    sizes: dict[str, int] = {}
-    for service in build_services(settings):
-        log_dir = service.data_dir / "log"
-        if not service.name.startswith("kafka-") or not log_dir.is_dir():
-            continue
-        for partition_dir in log_dir.iterdir():
-            topic, _, number = partition_dir.name.rpartition("-")
-            if partition_dir.is_dir() and number.isdigit():
-                sizes[topic] = sizes.get(topic, 0) + sum(f.stat().st_size for f in _files(partition_dir))
-    return sizes
-
-
-def _files(folder: Path):
-    try:
-        return [path for path in folder.glob("*.log") if path.is_file()]
-    except FileNotFoundError:  # deleted meanwhile (retention, a topic deleted)
-        return []
-
-
 class RegistryView:
     def __init__(self, registry_url: str):
         self.client = registry_client(registry_url)
@@ -182,3 +161,10 @@ def connectors(settings: StackSettings) -> dict:
 
 def kafka_error(exc: Exception) -> str:
     return exc.args[0].str() if isinstance(exc, KafkaException) else str(exc)
+
+
+def _sizes(bootstrap: str, auth: dict[str, str]) -> dict[str, int]:
+    try:
+        return topic_sizes(bootstrap, auth, timeout_s=TIMEOUT_S)
+    except KafkaPythonError:  # sizes are a detail of the topics panel: without them, the rest still shows
+        return {}

@@ -11,9 +11,15 @@ import pyspark.sql.functions as F
 from pyspark.sql import Column
 from pyspark.sql.avro.functions import to_avro
 
+from cluster.clients import registry_client
 from jobs.decode import RegistryUnreachableError
-from producers.events import RIDE_EVENT_SCHEMA, schema_text
-from producers.serialization import MAGIC_BYTE, WIRE_HEADER, RegistryUnavailableError, register, registry_client
+from rides.events import RIDE_EVENT_SCHEMA, schema_text
+from rides.serialization import (
+    MAGIC_BYTE,
+    WIRE_HEADER,
+    RegistryUnavailableError,
+    register,
+)
 
 
 def registered_value_schema(registry_url: str, topic: str, schema_path: Path = RIDE_EVENT_SCHEMA) -> int:

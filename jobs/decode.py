@@ -1,7 +1,7 @@
 """Kafka records to ride rows, whatever their format, and the split of what cannot be decoded or validated.
 
 Each record's format is detected from its bytes: the Confluent Avro wire format (magic byte 0 and a schema
-id; decoded with that writer's schema from the registry and resolved to schemas/ride_event.avsc, so v1 and
+id; decoded with that writer's schema from the registry and resolved to rides/schemas/ride_event.avsc, so v1 and
 v2 messages both decode), JSON (a value starting with '{'), or the seed's CSV line (the TLC columns of the
 topic's layout, comma-separated). A record that fails gets a `dead_letter_reason`; nothing becomes a
 silent row of nulls.
@@ -298,7 +298,7 @@ def _computed_once(reason: Column) -> Column:
 def validation_error() -> Column:
     """Why a decoded ride cannot be used, or null. Named sub-conditions, first failure wins.
 
-    First, every field that schemas/ride_event.avsc does not let be null (ride_id, ride_type, pickup_datetime):
+    First, every field that rides/schemas/ride_event.avsc does not let be null (ride_id, ride_type, pickup_datetime):
     a ride without one would pass here and then fail the sink that writes the schema, and with it the query."""
     missing = [(F.col(name).isNull(), F.lit(f"{name} is missing")) for name in REQUIRED_RIDE_FIELDS]
     bad_ride_type = ~F.col("ride_type").isin(*VALID_RIDE_TYPES)

@@ -11,8 +11,8 @@ from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import REASON, bad_records, decode_rides, registered_writer_schemas
 from jobs.settings import JobSettings
-from producers.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, REASON_MAX_CHARS
-from stack.credentials import spark_kafka_auth
+from pipeline_config.credentials import spark_kafka_auth
+from rides.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, REASON_MAX_CHARS
 
 log = logging.getLogger("jobs")
 JSON_OPTIONS = {"timestampFormat": "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", "ignoreNullFields": "false"}
@@ -148,11 +148,11 @@ def _cell(value) -> str:
 
 def dead_letter_records(bad_df: DataFrame, stage: str,
                         max_original_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES) -> DataFrame:
-    """Bad records as dead letters (schemas/dead_letter.avsc as JSON), with the reason in a header too.
+    """Bad records as dead letters (rides/schemas/dead_letter.avsc as JSON), with the reason in a header too.
 
     A dead letter always fits in a Kafka message, whatever the bad record's size: its bytes are kept up to
     `max_original_bytes` (then `truncated` is true), with their full length and SHA-256, and a reason that quotes
-    a hostile value is cut (as producers.dead_letter does for the Python clients)."""
+    a hostile value is cut (as rides.dead_letter does for the Python clients)."""
     source = F.concat_ws("/", F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string"))
     kept = F.substring(F.col("value"), 1, max_original_bytes)
     original = F.when(F.col("value").isNull(), F.lit("")).otherwise(F.concat(F.lit("base64:"), F.base64(kept)))

@@ -10,11 +10,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs import ride_lifecycle, ride_sessions, rides_all, vendor_counts, zone_popularity
+from jobs import (
+    ride_lifecycle,
+    ride_sessions,
+    rides_all,
+    vendor_counts,
+    zone_popularity,
+)
 from jobs.preflight import PreflightError, preflight
 from jobs.runtime import refuse, start_and_run
 from jobs.settings import add_common_arguments, load_job_settings, overrides_from
-from stack.settings import SettingsError
+from pipeline_config.settings import SettingsError
 
 JOBS = {
     "vendor_counts": (vendor_counts.VendorCountsSettings, vendor_counts.start_queries),

@@ -8,9 +8,9 @@ import sys
 
 from confluent_kafka import KafkaException
 
+from cluster.clients import admin_client
 from jobs.data_loss import lost_offsets
 from jobs.settings import JobSettings
-from stack.services import quiet_kafka_admin
 
 
 class PreflightError(Exception):
@@ -19,7 +19,7 @@ class PreflightError(Exception):
 
 def check_inputs(settings: JobSettings, timeout_s: float = 10) -> None:
     try:
-        metadata = quiet_kafka_admin(settings.bootstrap_servers).list_topics(timeout=timeout_s)
+        metadata = admin_client(settings.bootstrap_servers).list_topics(timeout=timeout_s)
     except KafkaException as exc:
         raise PreflightError(
             f"cannot reach Kafka at {settings.bootstrap_servers} ({exc.args[0].str()}): check bootstrap_servers "
@@ -36,10 +36,10 @@ def check_inputs(settings: JobSettings, timeout_s: float = 10) -> None:
 
 def check_data_loss(settings: JobSettings) -> None:
     """Refuse to skip records Kafka deleted before the job read them, unless the loss is accepted (then say so)."""
-    checkpoints = settings.checkpoint_dir()
-    if not checkpoints.is_dir():
+    checkpoints = settings.local_checkpoint_dir()
+    if checkpoints is None or not checkpoints.is_dir():
         return  # a fresh job, or checkpoints on a filesystem other than the driver's: Spark's own check applies
-    lost = lost_offsets(quiet_kafka_admin(settings.bootstrap_servers), checkpoints)
+    lost = lost_offsets(admin_client(settings.bootstrap_servers), checkpoints)
     if not lost:
         return
     summary = "; ".join(map(str, lost))

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 from confluent_kafka import KafkaException, Producer
 
-from stack.credentials import client_auth
+from pipeline_config.credentials import client_auth
 
 
 class ProgressPublisher:

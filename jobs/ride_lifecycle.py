@@ -20,7 +20,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
-from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record
+from jobs.io import (
+    kafka_and_console,
+    read_rides,
+    start_batch_query,
+    start_dead_letter_query,
+    to_kafka_record,
+)
 from jobs.runtime import job_main
 from jobs.settings import Duration, JobSettings
 

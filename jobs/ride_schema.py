@@ -1,4 +1,4 @@
-"""The ride event as Spark types, derived from schemas/ride_event.avsc (no schema is typed twice), and the
+"""The ride event as Spark types, derived from rides/schemas/ride_event.avsc (no schema is typed twice), and the
 seed's CSV line layouts, derived from the TLC layouts the producers read."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from producers.events import RIDE_EVENT_SCHEMA, required_fields, schema_text
-from producers.tlc import LAYOUTS, field_of_column
+from rides.events import RIDE_EVENT_SCHEMA, required_fields, schema_text
+from rides.tlc import LAYOUTS, field_of_column
 
 _PRIMITIVES: dict[str, DataType] = {
     "string": StringType(),
@@ -58,7 +58,7 @@ def struct_from_avro(schema_json: str) -> StructType:
 RIDE_SCHEMA_JSON = schema_text(RIDE_EVENT_SCHEMA)
 RIDE_SCHEMA = struct_from_avro(RIDE_SCHEMA_JSON)
 RIDE_FIELDS = [field.name for field in RIDE_SCHEMA.fields]
-# Not null in schemas/ride_event.avsc: a ride without one is a dead letter, never a row a sink cannot write.
+# Not null in rides/schemas/ride_event.avsc: a ride without one is a dead letter, never a row a sink cannot write.
 REQUIRED_RIDE_FIELDS = required_fields(RIDE_EVENT_SCHEMA)
 
 

@@ -2,7 +2,7 @@
 popular pickup location of each hour over the merged stream.
 
 Reads:   the topics of conf/jobs.yaml [rides_all] (rides_green, rides_yellow, rides_fhv), any format.
-Writes:  `rides_all`: every good ride in the normalized model (schemas/ride_event.avsc), key ride_id (text);
+Writes:  `rides_all`: every good ride in the normalized model (rides/schemas/ride_event.avsc), key ride_id (text);
          Avro in the Confluent wire format, the schema registered under `rides_all-value` at start (or JSON with
          `--output-format json`);
          `pickup_leaders`: per hour, the pickup zone with the most rides of any kind, key `<window start>`;
@@ -23,7 +23,16 @@ from pyspark.sql.streaming import StreamingQuery
 
 from jobs.avro_output import confluent_avro, registered_value_schema
 from jobs.decode import good_rides
-from jobs.io import kafka_and_console, kafka_sink_options, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record, trigger_of, window_key
+from jobs.io import (
+    kafka_and_console,
+    kafka_sink_options,
+    read_rides,
+    start_batch_query,
+    start_dead_letter_query,
+    to_kafka_record,
+    trigger_of,
+    window_key,
+)
 from jobs.ride_schema import RIDE_FIELDS
 from jobs.runtime import job_main
 from jobs.settings import Duration, JobSettings

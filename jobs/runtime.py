@@ -14,13 +14,13 @@ from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
+from cluster.clients import command_line_logging
 from jobs.decode import RegistryUnreachableError
 from jobs.late_rides import LateRideAuditor
 from jobs.preflight import PreflightError, preflight
 from jobs.progress_topic import ProgressPublisher
-from producers.client_logging import command_line_logging
-from producers.serialization import SchemaRefusedError
-from stack.settings import SettingsError
+from pipeline_config.settings import SettingsError
+from rides.serialization import SchemaRefusedError
 
 log = logging.getLogger("jobs")
 

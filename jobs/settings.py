@@ -10,12 +10,18 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal, Type, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from jobs.decode import INPUT_FORMATS
-from stack.settings import (
+from pipeline_config.settings import (
     CONF_DIR,
-    REPO_ROOT,
     SettingsError,
     describe_validation_error,
     load_settings,
@@ -42,7 +48,9 @@ class JobSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
-    checkpoint_root: Path
+    # A folder or any Hadoop filesystem URI (hdfs://, s3a://, file:/...); a relative path is relative to the
+    # working directory of the driver.
+    checkpoint_root: str
     trigger: str
     starting_offsets: str = "earliest"
     input_format: Literal["auto", "avro", "json"] = "auto"
@@ -77,23 +85,33 @@ class JobSettings(BaseModel):
         """The topics the job reads; a job whose inputs are not `input_topics` says so by overriding this."""
         return list(getattr(self, "input_topics", []))
 
-    def checkpoint_dir(self) -> Path:
-        """The job's folder of checkpoints: one folder per query in it."""
-        root = self.checkpoint_root if self.checkpoint_root.is_absolute() else REPO_ROOT / self.checkpoint_root
-        return root / self.name
+    def checkpoint_dir(self) -> str:
+        """The job's folder of checkpoints (one folder per query in it): a URI, or an absolute local path."""
+        root = self.checkpoint_root.rstrip("/")
+        if "://" not in root and not root.startswith("file:"):
+            root = str(Path(root).resolve())
+        return f"{root}/{self.name}"
+
+    def local_checkpoint_dir(self) -> Path | None:
+        """The checkpoint folder on the driver's own disk, or None when the root is a remote filesystem."""
+        root = self.checkpoint_dir()
+        if "://" not in root:
+            return Path(root.removeprefix("file:"))
+        return Path(root.removeprefix("file://")) if root.startswith("file://") else None
 
     def checkpoint(self, query: str) -> str:
         """Each query has its own checkpoint directory."""
-        return str(self.checkpoint_dir() / query)
+        return f"{self.checkpoint_dir()}/{query}"
 
 
 S = TypeVar("S", bound=JobSettings)
 
 
 def first_existing_path(candidates: list[Path], hint: str) -> Path:
-    """The first of the candidates (relative ones from the repository root) that exists; `hint` says how to get one."""
+    """The first of the candidates (relative ones from the working directory) that exists; `hint` says how to get
+    one."""
     for candidate in candidates:
-        path = candidate if candidate.is_absolute() else REPO_ROOT / candidate
+        path = candidate.resolve()
         if path.exists():
             return path
     raise FileNotFoundError(f"none of {', '.join(map(str, candidates))} exists; {hint}")
@@ -112,6 +130,8 @@ def load_job_settings(cls: Type[S], name: str, overrides: dict | None = None, pa
         **section(raw, name, path),
         **{key: value for key, value in (overrides or {}).items() if value is not None},
     }
+    if merged.get("checkpoint_root") is None:
+        merged["checkpoint_root"] = str(stack.state_dir / "checkpoints")
     try:
         return cls.model_validate(merged)
     except ValidationError as exc:
@@ -125,7 +145,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-topic", help="topic the results go to")
     parser.add_argument("--dead-letter-topic", help="topic bad records go to")
     parser.add_argument("--late-topic", help="topic the rides a windowed query left out behind its watermark go to")
-    parser.add_argument("--checkpoint-root", type=Path, help="folder holding one checkpoint folder per query")
+    parser.add_argument("--checkpoint-root", help="folder or Hadoop filesystem URI holding one checkpoint folder per "
+                                                   "query")
     parser.add_argument("--trigger", help="'5 seconds' style processing-time trigger, or 'available-now'")
     parser.add_argument("--starting-offsets", choices=("earliest", "latest"))
     parser.add_argument("--input-format", choices=INPUT_FORMATS,

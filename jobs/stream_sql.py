@@ -2,7 +2,7 @@
 cluster as a streaming query whose result goes to the topic <name>.
 
 Reads:   the streams and tables the query names, from conf/jobs.yaml [stream_sql]: a stream is one or more ride
-         topics, decoded (any format) and validated, in the normalized ride model (schemas/ride_event.avsc) with
+         topics, decoded (any format) and validated, in the normalized ride model (rides/schemas/ride_event.avsc) with
          a watermark on pickup_datetime; a table is a static CSV (zones: the taxi zone lookup).
 Writes:  the topic named by the statement (created when missing: compacted for a TABLE), one JSON record per
          result row keyed by the KEY columns; the rows also to the console; bad records to `rides_dead_letter`.
@@ -23,18 +23,30 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import TimestampType
 
+from cluster.clients import admin_client
+from cluster.topics import TopicError, TopicSpec, apply_topics
 from jobs.decode import good_rides
-from jobs.io import kafka_and_console, read_rides, start_batch_query, start_dead_letter_query, to_kafka_record
+from jobs.io import (
+    kafka_and_console,
+    read_rides,
+    start_batch_query,
+    start_dead_letter_query,
+    to_kafka_record,
+)
 from jobs.preflight import PreflightError, preflight
 from jobs.runtime import QueryRefused, refuse, start_and_run
-from jobs.settings import (Duration, JobSettings, add_common_arguments, first_existing_path, load_job_settings,
-                           overrides_from)
+from jobs.settings import (
+    Duration,
+    JobSettings,
+    add_common_arguments,
+    first_existing_path,
+    load_job_settings,
+    overrides_from,
+)
 from jobs.sql_guard import QueryNotAllowed, check_is_query, check_reads_only
 from jobs.sql_statement import Statement, StatementError, parse_statement
 from jobs.zone_popularity import ZONE_LOOKUP_HINT, read_zones
-from stack.services import quiet_kafka_admin
-from stack.settings import SettingsError
-from stack.topics import TopicError, TopicSpec, apply_topics
+from pipeline_config.settings import SettingsError
 
 
 class StreamSqlSettings(JobSettings):
@@ -90,7 +102,7 @@ def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> tuple[
 def create_result_topic(settings: StreamSqlSettings) -> None:
     """The result topic, when missing: compacted for a TABLE. An existing topic is left as its owner made it."""
     statement = settings.statement
-    admin = quiet_kafka_admin(settings.bootstrap_servers)
+    admin = admin_client(settings.bootstrap_servers)
     if settings.result_topic() in admin.list_topics(timeout=10).topics:
         return
     spec = TopicSpec(

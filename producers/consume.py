@@ -27,20 +27,23 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
-from producers.client_config import load_client_defaults
-from producers.client_logging import QUIET_CLIENT_LOG, command_line_logging, log_client_error
-from producers.dead_letter import cut_reason, dead_letter
-from producers.serialization import (
-    AvroWireDeserializer,
+from cluster.clients import (
+    QUIET_CLIENT_LOG,
+    command_line_logging,
+    log_client_error,
+    registry_client,
+)
+from pipeline_config.client_defaults import load_client_defaults
+from pipeline_config.credentials import client_auth
+from pipeline_config.settings import SettingsError, load_settings
+from producers.topic_check import topic_problems, write_problem
+from rides.dead_letter import cut_reason, dead_letter
+from rides.messages import MessageDecoder
+from rides.serialization import (
     DeserializationError,
     RegistryUnavailableError,
     describe_bytes,
-    is_avro_wire,
-    registry_client,
 )
-from producers.topic_check import topic_problems, write_problem
-from stack.credentials import client_auth
-from stack.settings import SettingsError, load_settings
 
 log = logging.getLogger("producers.consume")
 
@@ -49,66 +52,12 @@ class ConsumerError(Exception):
     """The consumer cannot start; the message says why."""
 
 
-class MessageDecoder:
-    """Bytes -> Python value by format: avro (wire format), json, text, or auto-detected."""
-
-    def __init__(self, mode: str, registry_url: str, reader_schema: Path | None = None):
-        self.mode = mode
-        self.registry_url = registry_url
-        self.reader_schema = reader_schema
-        self._avro: AvroWireDeserializer | None = None
-
-    @property
-    def avro(self) -> AvroWireDeserializer:
-        if self._avro is None:
-            self._avro = AvroWireDeserializer(registry_client(self.registry_url), self.reader_schema)
-        return self._avro
-
-    def decode_key(self, payload: bytes | None):
-        """Keys are Avro when in the wire format, text otherwise (a key "8" stays "8", not the number 8)."""
-        if payload is None:
-            return None
-        if self.mode in ("auto", "avro") and is_avro_wire(payload):
-            return self.avro(payload)
-        return describe_bytes(payload)
-
-    def __call__(self, payload: bytes | None):
-        if payload is None:
-            return None
-        mode = self.mode
-        if mode == "auto":
-            mode = "avro" if is_avro_wire(payload) else "json"
-        if mode == "avro":
-            return self.avro(payload)
-        if mode == "json":
-            try:
-                return json.loads(payload)
-            # ValueError: also a number of more digits than Python converts; RecursionError: deep nesting.
-            except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-                if self.mode == "auto" and _is_text(payload) and not _looks_like_json(payload):
-                    return payload.decode()  # plain text; what looks like JSON but is not is a dead letter
-                raise DeserializationError(f"neither Avro wire format nor JSON: {type(exc).__name__}: {exc}") from None
-        return describe_bytes(payload)
-
-
 # Errors no retry will cure: the user may not read the topic or join the group, or cannot log in.
 REFUSALS = {KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError._AUTHENTICATION}
 
 
 def _user(auth: dict) -> str:
     return auth.get("sasl.username", "(anonymous)")
-
-
-def _looks_like_json(payload: bytes) -> bool:
-    return payload.lstrip()[:1] in (b"{", b"[")
-
-
-def _is_text(payload: bytes) -> bool:
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return text.isprintable()
 
 
 def _jsonable(value):
@@ -173,7 +122,8 @@ def _parser(defaults) -> argparse.ArgumentParser:
 def run(options: argparse.Namespace, out=sys.stdout) -> int:
     settings = load_settings()
     bootstrap = options.bootstrap_servers or settings.kafka.bootstrap_servers
-    decoder = MessageDecoder(options.format, options.registry_url or settings.registry.url, options.reader_schema)
+    decoder = MessageDecoder(options.format, registry_client(options.registry_url or settings.registry.url),
+                             options.reader_schema)
     auth = client_auth()  # SASL/SCRAM on the secured stack (KAFKA_CREDENTIALS_FILE); nothing otherwise
     consumer = Consumer(
         {

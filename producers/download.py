@@ -22,8 +22,13 @@ import requests
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tqdm import tqdm
 
-from producers.tlc import LayoutError, ReadReport, read_rides
-from stack.settings import CONF_DIR, REPO_ROOT, SettingsError, describe_validation_error, read_yaml
+from pipeline_config.settings import (
+    CONF_DIR,
+    SettingsError,
+    describe_validation_error,
+    read_yaml,
+)
+from rides.tlc import LayoutError, ReadReport, read_rides
 
 CHUNK = 1 << 16
 
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                             help=f"YYYY-MM, repeatable (default {', '.join(settings.default_months)})")
         parser.add_argument("--extension", choices=("parquet", "csv.gz", "csv"), default=settings.default_extension)
         parser.add_argument("--base-url", default=settings.base_url)
-        parser.add_argument("--target", type=Path, default=REPO_ROOT / settings.target_dir)
+        parser.add_argument("--target", type=Path, default=Path(settings.target_dir))
         parser.add_argument("--force", action="store_true", help="download again even if a good copy is there")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
         options = parser.parse_args(argv)

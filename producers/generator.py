@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterator
 
-from producers.events import empty_event, make_ride_id
+from rides.events import empty_event, make_ride_id
 
 ZONE_COUNT = 265
 FHV_BASES = ("B00013", "B00014", "B02510", "B02764", "B02875", "B03404")

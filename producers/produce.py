@@ -28,25 +28,29 @@ from typing import Callable, Iterable, Iterator
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 
-from producers.client_config import ProducerDefaults, load_client_defaults
-from producers.client_logging import QUIET_CLIENT_LOG, command_line_logging, log_client_error
-from producers.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter
-from producers.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names
+from cluster.clients import (
+    QUIET_CLIENT_LOG,
+    command_line_logging,
+    log_client_error,
+    registry_client,
+)
+from pipeline_config.client_defaults import ProducerDefaults, load_client_defaults
+from pipeline_config.credentials import client_auth
+from pipeline_config.settings import SettingsError, load_settings
 from producers.generator import GeneratorSettings, RideGenerator
-from producers.serialization import (
+from producers.retention_check import TopicTimeLimits, topic_time_limits
+from producers.topic_check import topic_problems
+from rides.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter
+from rides.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names
+from rides.serialization import (
     RegistryUnavailableError,
     SchemaRefusedError,
     SerializationError,
     avro_serializers,
     key_bytes,
-    registry_client,
     to_json,
 )
-from producers.retention_check import TopicTimeLimits, topic_time_limits
-from producers.topic_check import topic_problems
-from producers.tlc import LayoutError, ReadReport, read_rides
-from stack.credentials import client_auth
-from stack.settings import SettingsError, load_settings
+from rides.tlc import LayoutError, ReadReport, read_rides
 
 log = logging.getLogger("producers.produce")
 PROGRESS_EVERY_S = 5.0
@@ -251,7 +255,7 @@ def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
     target.add_argument("--format", choices=("avro", "json"), default=defaults.format,
                         help="avro: Confluent wire format through the schema registry; json: plain JSON")
     target.add_argument("--schema", type=Path, default=RIDE_EVENT_SCHEMA,
-                        help="Avro value schema (default schemas/ride_event.avsc)")
+                        help="Avro value schema (default rides/schemas/ride_event.avsc)")
     target.add_argument("--key-field", default=defaults.key_field,
                         help=f"event field used as the message key (default {defaults.key_field}); one of: "
                              + ", ".join(field_names()))

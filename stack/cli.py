@@ -13,13 +13,15 @@ import subprocess
 import sys
 import time
 
-from stack import compose, lifecycle, submit
+from cluster.clients import admin_client
+from cluster.connectors import apply_connectors, connector_statuses, load_connectors
+from cluster.groups import group_lags
+from cluster.topics import TopicError, apply_topics, describe_topics, load_topic_specs
+from pipeline_config.settings import SettingsError, load_settings
+from stack import compose, job_package, lifecycle, submit
 from stack.processes import tail
-from stack.connectors import apply_connectors, connector_statuses, load_connectors
-from stack.groups import group_lags
-from stack.services import StackError, build_services, quiet_kafka_admin, stack_admin_auth
-from stack.settings import SettingsError, load_settings
-from stack.topics import TopicError, apply_topics, describe_topics, load_topic_specs
+from stack.service import StackError, stack_admin_auth
+from stack.services import build_services
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,9 +52,10 @@ def _parser() -> argparse.ArgumentParser:
         "submit",
         help="spark-submit an application to the standalone master with the Kafka and Avro connector jars",
     )
-    submit.add_argument("application", help="a .py file, e.g. jobs/vendor_counts.py")
+    submit.add_argument("application", help="a job's name (vendor_counts, stream_sql...) or a .py file")
     submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the application")
     submit.add_argument("--print", action="store_true", help="print the spark-submit command instead of running it")
+    commands.add_parser("package", help="build the job package that submit ships to the executors")
     commands.add_parser("stream", add_help=False,
                         help="run the pipeline: jobs on the cluster, a producer, live results (stream --help)")
     return parser
@@ -105,7 +108,8 @@ def _docker(args: argparse.Namespace, settings) -> int:
             "--properties-file", "/opt/pipeline/conf/spark-defaults.conf",
             "--master", "spark://spark-master:7077",
             "--conf", "spark.driver.host=spark-master", "--conf", "spark.driver.bindAddress=0.0.0.0",
-            f"/opt/pipeline/{args.application}", *args.args,
+            args.application if args.application.endswith(".py") else f"/opt/pipeline/jobs/{args.application}.py",
+            *args.args,
         )
     follow = ["--follow"] if args.follow else []
     return compose.compose(
@@ -138,7 +142,7 @@ def _local(args: argparse.Namespace, settings) -> int:
         return 0
     if args.command == "topics":
         auth = stack_admin_auth(settings)
-        admin = quiet_kafka_admin(settings.kafka.bootstrap_servers, auth)
+        admin = admin_client(settings.kafka.bootstrap_servers, auth)
         if args.apply:
             print(f"topics: {apply_topics(admin, load_topic_specs()).summary()}")
         _print_topics(admin, settings.kafka.bootstrap_servers, auth)
@@ -152,8 +156,11 @@ def _local(args: argparse.Namespace, settings) -> int:
         from stack import stream
 
         return stream.run(settings, args.args)
+    if args.command == "package":
+        print(f"job package: {job_package.build(settings.job_package)}")
+        return 0
     if args.command == "submit":
-        command = submit.submit_command(settings, args.application, args.args)
+        command = submit.submit_command(settings, submit.job_application(args.application), args.args)
         if args.print:
             print(" ".join(command))
             return 0

@@ -6,13 +6,19 @@ import os
 import shutil
 import subprocess
 
-from stack.credentials import CONSOLE_PASSWORD, password_key, stack_credentials, stack_secrets, write_client_files
+from pipeline_config.credentials import (
+    CONSOLE_PASSWORD,
+    password_key,
+    stack_credentials,
+    stack_secrets,
+    write_client_files,
+)
+from pipeline_config.settings import CONF_DIR, StackSettings
 from stack.security import declared_roles, load_security_spec
-from stack.services import StackError
-from stack.settings import CONF_DIR, REPO_ROOT, StackSettings
+from stack.service import CHECKOUT_DIR, StackError
 
-COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
-SECURE_COMPOSE_FILE = REPO_ROOT / "docker-compose.secure.yml"  # SECURE=1: SASL/SCRAM and ACLs
+COMPOSE_FILE = CHECKOUT_DIR / "docker-compose.yml"
+SECURE_COMPOSE_FILE = CHECKOUT_DIR / "docker-compose.secure.yml"  # SECURE=1: SASL/SCRAM and ACLs
 
 
 def docker_engine_available() -> bool:
@@ -68,7 +74,7 @@ def compose_files(settings: StackSettings) -> list[str]:
 def compose(settings: StackSettings, *args: str) -> int:
     command = [
         "docker", "compose",
-        "--project-directory", str(REPO_ROOT),
+        "--project-directory", str(CHECKOUT_DIR),
         "--env-file", str(CONF_DIR / "versions.env"),
         *compose_files(settings),
         *args,

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import shutil
 import time
-
-import requests
 from dataclasses import dataclass
 
-from stack.credentials import secrets_dir, stack_credentials, write_client_files
+import requests
+
+from cluster.clients import admin_client
+from cluster.topics import apply_topics, load_topic_specs
+from pipeline_config.credentials import (
+    secrets_dir,
+    stack_credentials,
+    write_client_files,
+)
+from pipeline_config.settings import StackSettings
+from stack.kafka_node import KafkaNode
+from stack.processes import describe_pid, listening_pid, rss_mib, spawn, stop, tail
+from stack.schema_registry import SchemaRegistry
 from stack.schemas import apply_subject_compatibility, load_subject_compatibility
 from stack.security import apply_security, declared_roles, load_security_spec
-from stack.processes import describe_pid, listening_pid, rss_mib, spawn, stop, tail
-from stack.services import (
-    KafkaNode, SchemaRegistry, Service, StackError, build_services, quiet_kafka_admin, stack_admin_auth, stack_ca_pem,
-)
-from stack.settings import StackSettings
-from stack.topics import apply_topics, load_topic_specs
+from stack.service import Service, StackError, stack_admin_auth, stack_ca_pem
+from stack.services import build_services
 
 POLL_INTERVAL_S = 0.5
 
@@ -75,7 +81,8 @@ def up(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> list[S
             continue
         _check_ports_free(service)
         service.prepare()
-        pid = spawn(service.command(), service.log_path, service.pid_file, env=service.environment())
+        pid = spawn(service.command(), service.log_path, service.pid_file, env=service.environment(),
+                    cwd=service.working_dir)
         say(f"  {service.name:<16} started (pid {pid}), log {service.log_path}")
         started.append(service)
 
@@ -96,7 +103,7 @@ def initialize(settings: StackSettings, say=print, topics: bool = True, registry
     """What a running stack needs once its services answer: the declared topics and the registry's default
     compatibility. Shared by `up` and the compose stack's one-shot init service (`python -m stack init`)."""
     if topics:
-        admin = quiet_kafka_admin(settings.kafka.bootstrap_servers, stack_admin_auth(settings))
+        admin = admin_client(settings.kafka.bootstrap_servers, stack_admin_auth(settings))
         report = apply_topics(admin, load_topic_specs())
         say(f"  topics: {report.summary()}")
         if settings.kafka.secure:

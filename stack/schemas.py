@@ -7,7 +7,12 @@ from pathlib import Path
 import requests
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from stack.settings import CONF_DIR, SettingsError, describe_validation_error, read_yaml
+from pipeline_config.settings import (
+    CONF_DIR,
+    SettingsError,
+    describe_validation_error,
+    read_yaml,
+)
 
 LEVELS = ("NONE", "BACKWARD", "FORWARD", "FULL", "BACKWARD_TRANSITIVE", "FORWARD_TRANSITIVE", "FULL_TRANSITIVE")
 

@@ -26,8 +26,13 @@ from confluent_kafka.admin import (
 )
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stack.credentials import Credential
-from stack.settings import CONF_DIR, SettingsError, describe_validation_error, read_yaml
+from pipeline_config.credentials import Credential
+from pipeline_config.settings import (
+    CONF_DIR,
+    SettingsError,
+    describe_validation_error,
+    read_yaml,
+)
 
 TIMEOUT_S = 30
 SCRAM_ITERATIONS = 8192

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import psutil
 
-from producers.client_config import load_client_defaults
-from stack.services import StackError
-from stack.settings import REPO_ROOT, StackSettings
-from stack.submit import submit_command, submit_environment
+from pipeline_config.client_defaults import load_client_defaults
+from pipeline_config.settings import StackSettings
+from stack.service import CHECKOUT_DIR, StackError
+from stack.submit import job_application, submit_command, submit_environment
 
 GREEN_CANDIDATES = (
-    REPO_ROOT.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz",
-    REPO_ROOT / "data" / "green_tripdata_2020-10.csv.gz",
+    CHECKOUT_DIR.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz",
+    CHECKOUT_DIR / "data" / "green_tripdata_2020-10.csv.gz",
 )
 JOBS_READY_TIMEOUT_S = 180
 PRODUCER_EXIT_MARGIN_S = 15
@@ -70,7 +70,7 @@ def run(settings: StackSettings, argv: list[str] | None = None) -> int:
     checkpoints = settings.state_dir / "checkpoints" / f"stream-{time.strftime('%Y%m%d-%H%M%S')}"
     job_command = submit_command(
         settings,
-        str(REPO_ROOT / "jobs" / "pipeline.py"),
+        job_application("pipeline"),
         ["--jobs", options.jobs, "--input-topics", options.topic, "--starting-offsets", "latest",
          "--checkpoint-root", str(checkpoints), "--trigger", "5 seconds"],
     )
@@ -93,7 +93,7 @@ def run(settings: StackSettings, argv: list[str] | None = None) -> int:
         time.sleep(3)  # the queries' first (empty) batch fixes their start offsets at the topic's end
         producer = subprocess.Popen(
             [sys.executable, "-m", "producers.produce", *_source(options), "--topic", options.topic],
-            cwd=REPO_ROOT, start_new_session=True,
+            start_new_session=True,
         )
         print("Results appear below as windows fill up. Ctrl-C stops everything.", flush=True)
         deadline = began + options.duration if options.duration else None

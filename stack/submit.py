@@ -1,14 +1,23 @@
-"""spark-submit against the local standalone cluster with the connector jars and conf/spark-defaults.conf."""
+"""spark-submit against the cluster (the local stack's, or SPARK_MASTER) with the connector jars,
+conf/spark-defaults.conf and the job package.
+
+The driver runs here (client mode) with this environment's Python and the installed packages. The executors get
+the jobs' code only from the job package (`--py-files`, see stack/job_package.py) and run the interpreter of
+`spark.pyspark.python`: on the local stack one that has the project's libraries but cannot see its source, as an
+executor on another host could not.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from stack.services import StackError, spark_home
-from stack.settings import CONF_DIR, REPO_ROOT, StackSettings
+from pipeline_config.settings import CONF_DIR, StackSettings
+from stack.job_package import current_package
+from stack.service import StackError, spark_home
 
 SPARK_DEFAULTS = CONF_DIR / "spark-defaults.conf"
 
@@ -20,16 +29,26 @@ def connector_jars(settings: StackSettings) -> list[Path]:
     return jars
 
 
+def job_application(job: str) -> str:
+    """The file spark-submit runs for a job named like its module (`vendor_counts`), or a path given as is."""
+    if job.endswith(".py"):
+        return job
+    spec = importlib.util.find_spec(f"jobs.{job}")
+    if spec is None or spec.origin is None:
+        raise StackError(f"no job named {job!r}: the jobs are the modules of the jobs package")
+    return spec.origin
+
+
 def submit_environment(settings: StackSettings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         {
             "SPARK_HOME": str(spark_home()),
             "SPARK_LOCAL_IP": settings.bind_host,
-            "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
-            # The driver imports the project's packages (jobs, producers, stack) from the repository.
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+            # The driver loads the same stack settings as the caller, wherever it runs from.
+            "STACK_HOME": str(settings.state_dir),
+            "PIPELINE_CONF_DIR": str(CONF_DIR),
         }
     )
     return env
@@ -47,8 +66,9 @@ def submit_command(
         "--properties-file", str(SPARK_DEFAULTS),
         "--master", master or settings.spark.master_url,
         "--jars", ",".join(str(jar) for jar in connector_jars(settings)),
-        # Executors run on this machine too and import the same packages (pandas UDFs, state functions).
-        "--conf", f"spark.executorEnv.PYTHONPATH={REPO_ROOT}",
+        "--py-files", str(current_package(settings.job_package)),
+        "--conf", f"spark.pyspark.python={settings.executor_python}",
+        "--conf", f"spark.pyspark.driver.python={sys.executable}",
         "--driver-java-options", f"-Dlog4j2.configurationFile=file:{CONF_DIR / 'log4j2-driver.properties'}",
     ]
     for key, value in (conf or {}).items():

@@ -11,8 +11,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.credentials import TLS_CA_PASSWORD, TLS_PASSWORD, private_dir, stack_secrets
-from stack.settings import StackSettings
+from pipeline_config.credentials import (
+    TLS_CA_PASSWORD,
+    TLS_PASSWORD,
+    private_dir,
+    stack_secrets,
+)
+from pipeline_config.settings import StackSettings
 
 BROKER_NAMES = "SAN=ip:127.0.0.1,dns:localhost,dns:kafka,dns:kafka-2,dns:kafka-3"
 VALIDITY_DAYS = "825"

@@ -10,17 +10,12 @@ import os
 
 import pytest
 
+from pipeline_config.settings import load_settings
 from stack import lifecycle
 from stack.processes import listening_pid
 from stack.services import build_services
-from stack.settings import REPO_ROOT, load_settings
 from tests.kafka_helpers import create_topic, delete_topic
-
-# Real NYC TLC data, read in place (never copied into the repository).
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-GREEN_FILE = SHARED_DATA / "green_tripdata_2020-10.csv.gz"
-ZONE_LOOKUP = SHARED_DATA / "taxi_zone_lookup.csv"
-
+from tests.paths import GREEN_FILE, SHARED_DATA, ZONE_LOOKUP  # noqa: F401 (imported by tests from here)
 
 STACK_FIXTURES = {"local_stack", "three_broker_cluster", "fresh_topic", "topic_factory", "green_topic"}
 

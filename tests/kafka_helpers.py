@@ -8,7 +8,7 @@ import uuid
 from confluent_kafka import Consumer, KafkaError
 from confluent_kafka.admin import NewTopic
 
-from stack.services import quiet_kafka_admin
+from cluster.clients import admin_client
 
 
 def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60) -> list:
@@ -37,7 +37,7 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60)
 
 
 def create_topic(bootstrap: str, partitions: int = 3, prefix: str = "test") -> str:
-    admin = quiet_kafka_admin(bootstrap)
+    admin = admin_client(bootstrap)
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     # Size-based retention, as the ride topics: tests write 2020 event times as Kafka timestamps.
     config = {"retention.ms": "-1", "retention.bytes": "1073741824"}
@@ -52,5 +52,5 @@ def create_topic(bootstrap: str, partitions: int = 3, prefix: str = "test") -> s
 
 
 def delete_topic(bootstrap: str, name: str) -> None:
-    admin = quiet_kafka_admin(bootstrap)  # held: a client collected mid-call cancels its futures
+    admin = admin_client(bootstrap)  # held: a client collected mid-call cancels its futures
     admin.delete_topics([name])[name].result(30)

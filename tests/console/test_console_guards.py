@@ -15,8 +15,9 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
-from stack.credentials import CONSOLE_PASSWORD, stack_secrets
-from stack.settings import REPO_ROOT, load_settings
+from pipeline_config.credentials import CONSOLE_PASSWORD, stack_secrets
+from pipeline_config.settings import load_settings
+from tests.paths import REPO_ROOT
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.stack

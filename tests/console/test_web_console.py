@@ -13,8 +13,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from producers import produce
-from stack.settings import REPO_ROOT
 from tests.jobs.cluster import latest_per_key, start_job
+from tests.paths import REPO_ROOT
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.stack

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 
-from producers.consume import MessageDecoder
-from stack.settings import REPO_ROOT, StackSettings
+from cluster.clients import registry_client
+from cluster.topic_snapshot import read_all
+from pipeline_config.settings import StackSettings
+from rides.messages import MessageDecoder
 from stack.submit import submit_command, submit_environment
-from stack.topic_snapshot import read_all
+from tests.paths import REPO_ROOT
 
 
 def run_job_unchecked(settings: StackSettings, job: str, checkpoint_root, *args: str,
@@ -51,7 +53,7 @@ def read_until(job: subprocess.Popen, text: str) -> list[str]:
 def read_decoded(settings: StackSettings, topic: str) -> list[tuple[str | None, object]]:
     """(key as text, decoded value) of every message of the topic in partition and offset order; values in
     any format, as a consumer reads them (Avro by its schema id through the registry, JSON)."""
-    decode = MessageDecoder("auto", settings.registry.url)
+    decode = MessageDecoder("auto", registry_client(settings.registry.url))
     messages = sorted(read_all(settings.kafka.bootstrap_servers, topic), key=lambda m: (m.partition(), m.offset()))
     return [(m.key().decode() if m.key() is not None else None, decode(m.value())) for m in messages]
 

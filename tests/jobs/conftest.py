@@ -9,7 +9,7 @@ import sys
 import pytest
 from pyspark.sql import SparkSession
 
-from stack.settings import load_settings
+from pipeline_config.settings import load_settings
 from stack.submit import connector_jars
 
 
@@ -39,7 +39,7 @@ def spark():
 @pytest.fixture(scope="session")
 def green_rides():
     """The real green file's rides, as the producers read them (the batch computations' input)."""
-    from producers.tlc import read_rides
+    from rides.tlc import read_rides
     from tests.conftest import GREEN_FILE
 
     return list(read_rides(GREEN_FILE))

@@ -11,9 +11,9 @@ from chispa import assert_df_equality
 
 from jobs.decode import REASON, WriterSchema, bad_records, decode_rides, good_rides
 from jobs.io import dead_letter_records
-from producers.events import SCHEMA_DIR, schema_text
 from producers.generator import RideGenerator
-from producers.serialization import AvroWireSerializer, to_json
+from rides.events import SCHEMA_DIR, schema_text
+from rides.serialization import AvroWireSerializer, to_json
 
 V1 = SCHEMA_DIR / "evolution" / "ride_event_v1.avsc"
 WRITERS = [WriterSchema(1, schema_text()), WriterSchema(2, schema_text(V1))]
@@ -146,7 +146,7 @@ def test_single_format_and_auto_decoding_agree_on_good_rides(spark):
 
 
 def test_the_fields_a_ride_cannot_lack_are_the_schemas_non_null_fields(spark):
-    """Validation and the rides_all sink (Avro of schemas/ride_event.avsc) read the same list: whatever
+    """Validation and the rides_all sink (Avro of rides/schemas/ride_event.avsc) read the same list: whatever
     validation lets through, the sink can write, and a ride lacking any one of them is a dead letter."""
     from pyspark.sql.avro.functions import to_avro
 

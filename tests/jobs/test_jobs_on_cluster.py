@@ -7,14 +7,19 @@ from collections import defaultdict
 from datetime import timedelta, timezone
 
 import pytest
-
 from confluent_kafka.schema_registry import Schema
 
+from cluster.clients import registry_client
 from producers import produce
-from producers.serialization import registry_client
 from tests.conftest import GREEN_FILE
-from tests.jobs.batch_answers import (expected_vendor_counts, floor_minutes, is_valid_ride, iso_utc,
-                                      vendor_count_mismatches, zone_names)
+from tests.jobs.batch_answers import (
+    expected_vendor_counts,
+    floor_minutes,
+    is_valid_ride,
+    iso_utc,
+    vendor_count_mismatches,
+    zone_names,
+)
 from tests.jobs.cluster import latest_per_key, run_job, run_job_unchecked
 
 pytestmark = pytest.mark.stack

@@ -13,9 +13,9 @@ from nbclient import NotebookClient
 
 from producers import produce
 from producers.generator import GeneratorSettings, RideGenerator
-from stack.settings import REPO_ROOT
 from tests.jobs.batch_answers import is_valid_ride
 from tests.jobs.cluster import run_job
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 

@@ -13,11 +13,11 @@ import psutil
 import pytest
 
 from producers import produce
-from producers.tlc import read_rides
-from stack.settings import REPO_ROOT
+from rides.tlc import read_rides
 from tests.conftest import GREEN_FILE
 from tests.jobs.batch_answers import is_valid_ride
 from tests.jobs.cluster import latest_per_key, read_until, run_job, start_job
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 

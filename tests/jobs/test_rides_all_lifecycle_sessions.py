@@ -11,11 +11,11 @@ from chispa import assert_df_equality
 
 from jobs.decode import WriterSchema, decode_rides, good_rides
 from jobs.ride_lifecycle import join_starts_with_ends, ride_ends, ride_starts
+from jobs.ride_schema import RIDE_FIELDS, RIDE_SCHEMA_JSON
 from jobs.ride_sessions import filter_streaks, route_sessions
 from jobs.rides_all import to_ride_records
-from jobs.ride_schema import RIDE_FIELDS, RIDE_SCHEMA_JSON
-from producers.events import parsed_schema
-from producers.serialization import WIRE_HEADER
+from rides.events import parsed_schema
+from rides.serialization import WIRE_HEADER
 from tests.jobs.rows import at, ride, rides_df
 
 FHV_RIDE = ride(ride_id="fhv-1", ride_type="fhv", dispatching_base_num="B00013", pickup_datetime=at(1), PULocationID=4)

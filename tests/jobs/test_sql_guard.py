@@ -11,8 +11,8 @@ from jobs.ride_schema import RIDE_SCHEMA
 from jobs.sql_guard import QueryNotAllowed, check_is_query, check_reads_only
 from jobs.sql_statement import parse_statement
 from jobs.zone_popularity import read_zones
-from stack.settings import REPO_ROOT
 from tests.conftest import ZONE_LOOKUP
+from tests.paths import REPO_ROOT
 
 
 @pytest.fixture()

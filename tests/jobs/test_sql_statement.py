@@ -10,7 +10,7 @@ from chispa import assert_column_equality
 
 from jobs.sql_statement import StatementError, parse_statement
 from jobs.stream_sql import record_key
-from stack.settings import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 NAMES = ["rides", "green_rides", "zones"]
 

@@ -7,10 +7,16 @@ from collections import defaultdict
 
 import pytest
 
-from stack.settings import REPO_ROOT
-from stack.topic_snapshot import read_all
-from tests.jobs.batch_answers import floor_minutes, is_valid_ride, iso_utc, money, zone_names
+from cluster.topic_snapshot import read_all
+from tests.jobs.batch_answers import (
+    floor_minutes,
+    is_valid_ride,
+    iso_utc,
+    money,
+    zone_names,
+)
 from tests.jobs.cluster import latest_per_key, run_job, run_job_unchecked
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 

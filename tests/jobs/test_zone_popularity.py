@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from chispa import assert_df_equality
 
-from jobs.zone_popularity import join_zone_counts_with_zones, ranked_windows, read_zones, top_zones, zone_counts
+from jobs.zone_popularity import (
+    join_zone_counts_with_zones,
+    ranked_windows,
+    read_zones,
+    top_zones,
+    zone_counts,
+)
 from tests.conftest import ZONE_LOOKUP
 from tests.jobs.rows import at, ride, rides_df
 

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 
-from producers.dead_letter import REASON_MAX_CHARS, dead_letter
+from rides.dead_letter import REASON_MAX_CHARS, dead_letter
 
 
 def test_a_small_text_record_is_kept_whole_as_text():

@@ -13,14 +13,14 @@ from datetime import datetime, timezone
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from cluster.clients import admin_client, registry_client
 from producers import produce
-from producers.events import RIDE_EVENT_SCHEMA, SCHEMA_DIR
-from producers.serialization import AvroWireDeserializer, registry_client
-from producers.tlc import read_rides
-from stack.services import quiet_kafka_admin
-from stack.settings import REPO_ROOT
+from rides.events import RIDE_EVENT_SCHEMA, SCHEMA_DIR
+from rides.serialization import AvroWireDeserializer
+from rides.tlc import read_rides
 from tests.conftest import GREEN_FILE
 from tests.kafka_helpers import read_topic
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -128,7 +128,7 @@ def test_keyed_messages_land_on_the_partition_murmur2_predicts(local_stack, topi
 
 
 def _group_members(bootstrap: str, group: str) -> list:
-    admin = quiet_kafka_admin(bootstrap)
+    admin = admin_client(bootstrap)
     description = admin.describe_consumer_groups([group])[group].result(10)
     return [member for member in description.members if member.assignment.topic_partitions]
 
@@ -300,7 +300,7 @@ def test_the_producer_refuses_to_send_rides_that_the_topics_time_retention_would
 
     bootstrap = local_stack.kafka.bootstrap_servers
     topic = f"seven_days_{uuid.uuid4().hex[:8]}"
-    admin = quiet_kafka_admin(bootstrap)
+    admin = admin_client(bootstrap)
     admin.create_topics([NewTopic(topic, 1, config={"retention.ms": "604800000"})])[topic].result(30)
     try:
         result = subprocess.run([sys.executable, "-m", "producers.produce", "--source", str(GREEN_FILE), "--topic", topic,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from producers.events import event_time_millis
 from producers.produce import Pacer, lifecycle_messages
+from rides.events import event_time_millis
 
 
 def _ride(ride_id, pickup_minute, minutes):

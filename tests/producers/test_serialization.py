@@ -11,10 +11,10 @@ from itertools import islice
 import fastavro
 import pytest
 
-from producers.events import RIDE_EVENT_SCHEMA, SCHEMA_DIR, parsed_schema
 from producers.generator import RideGenerator
-from producers.serialization import AvroWireSerializer, SerializationError, to_json
-from producers.tlc import read_rides
+from rides.events import RIDE_EVENT_SCHEMA, SCHEMA_DIR, parsed_schema
+from rides.serialization import AvroWireSerializer, SerializationError, to_json
+from rides.tlc import read_rides
 from tests.conftest import GREEN_FILE
 
 V1 = SCHEMA_DIR / "evolution" / "ride_event_v1.avsc"

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from producers.events import field_names
-from producers.tlc import LayoutError, ReadReport, read_rides
+from rides.events import field_names
+from rides.tlc import LayoutError, ReadReport, read_rides
 from tests.conftest import GREEN_FILE
 
 YELLOW_HEADER = (

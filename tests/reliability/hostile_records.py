@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from producers.generator import GeneratorSettings, RideGenerator
-from producers.serialization import AvroWireSerializer, to_json
+from rides.serialization import AvroWireSerializer, to_json
 
 
 @dataclass(frozen=True)

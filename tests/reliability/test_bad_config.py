@@ -10,12 +10,13 @@ import sys
 
 import pytest
 
-from jobs.vendor_counts import VendorCountsSettings
+from cluster.topics import load_topic_specs
 from jobs.settings import load_job_settings
-from producers.client_config import load_client_defaults
+from jobs.vendor_counts import VendorCountsSettings
+from pipeline_config.client_defaults import load_client_defaults
+from pipeline_config.settings import CONF_DIR, SettingsError
 from stack.schemas import load_subject_compatibility
-from stack.settings import CONF_DIR, REPO_ROOT, SettingsError
-from stack.topics import load_topic_specs
+from tests.paths import REPO_ROOT
 
 
 def _conf_file(tmp_path, name: str, replace: tuple[str, str] | None = None, append: str = "") -> object:

@@ -22,11 +22,11 @@ from collections import defaultdict
 import pytest
 from confluent_kafka.admin import NewTopic
 
+from cluster.clients import admin_client
+from cluster.topic_snapshot import read_all
 from producers.generator import GeneratorSettings, RideGenerator
 from stack import lifecycle
-from stack.services import quiet_kafka_admin
-from stack.settings import REPO_ROOT
-from stack.topic_snapshot import read_all
+from tests.paths import REPO_ROOT
 
 pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
 
@@ -35,7 +35,7 @@ GENERATOR = ["--source", "generator", "--seed", str(SEED), "--late-share", "0", 
 
 
 def _replicated_topic(cluster) -> str:
-    admin = quiet_kafka_admin(cluster.kafka.bootstrap_servers)
+    admin = admin_client(cluster.kafka.bootstrap_servers)
     name = f"failover_{int(time.time() * 1000)}"
     config = {"min.insync.replicas": "2", "retention.ms": "-1", "unclean.leader.election.enable": "false"}
     admin.create_topics([NewTopic(name, num_partitions=3, replication_factor=3, config=config)])[name].result(30)
@@ -49,7 +49,7 @@ def _replicated_topic(cluster) -> str:
 
 
 def _leader_of(cluster, topic: str, partition: int = 0) -> int:
-    metadata = quiet_kafka_admin(cluster.kafka.bootstrap_servers).list_topics(topic=topic, timeout=10)
+    metadata = admin_client(cluster.kafka.bootstrap_servers).list_topics(topic=topic, timeout=10)
     return metadata.topics[topic].partitions[partition].leader
 
 
@@ -129,7 +129,7 @@ def spark_beside_the_cluster(three_broker_cluster, local_stack):
 def _chase_the_leader(cluster, topic: str, kills: int, killed: list, stop: threading.Event, gap_s: float = 4) -> None:
     """As Kafka's replication tests do: kill the leader of partition 0, assert that leadership really moved to
     another broker, bring the killed one back, wait until it is in sync again, and do it again."""
-    admin = quiet_kafka_admin(cluster.kafka.bootstrap_servers)
+    admin = admin_client(cluster.kafka.bootstrap_servers)
     for _ in range(kills):
         if stop.wait(gap_s):
             return

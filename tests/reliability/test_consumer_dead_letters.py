@@ -10,10 +10,15 @@ import sys
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
+from confluent_kafka.admin import (
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
-from stack.services import quiet_kafka_admin
-from stack.settings import REPO_ROOT
+from cluster.clients import admin_client
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -27,7 +32,7 @@ def _consume(topic: str, group: str, dead_letter_topic: str) -> subprocess.Compl
 
 
 def _set_max_message_bytes(bootstrap: str, topic: str, value: int) -> None:
-    admin = quiet_kafka_admin(bootstrap)  # held until the result: a client collected mid-call cancels its futures
+    admin = admin_client(bootstrap)  # held until the result: a client collected mid-call cancels its futures
     entry = ConfigEntry("max.message.bytes", str(value), incremental_operation=AlterConfigOpType.SET)
     resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
     admin.incremental_alter_configs([resource])[resource].result(30)

@@ -19,8 +19,8 @@ from collections import defaultdict
 
 import pytest
 
-from stack.settings import REPO_ROOT
-from stack.topic_snapshot import read_all
+from cluster.topic_snapshot import read_all
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import pytest
 from confluent_kafka import TopicPartition
 
+from cluster.clients import admin_client
 from producers import produce
-from producers.generator import GeneratorSettings, RideGenerator
-from stack.services import quiet_kafka_admin
 from tests.jobs.cluster import latest_per_key, run_job, run_job_unchecked
 
 pytestmark = pytest.mark.stack
@@ -30,7 +29,7 @@ def test_a_job_refuses_to_skip_deleted_records_unless_told_and_then_counts_them(
     run_job(local_stack, "vendor_counts", checkpoints, *args)  # checkpointed at offset 200
 
     _produce(topic, seed=2)
-    admin = quiet_kafka_admin(bootstrap)
+    admin = admin_client(bootstrap)
     (future,) = admin.delete_records([TopicPartition(topic, 0, 300)]).values()
     assert future.result(30).low_watermark == 300
 

@@ -12,9 +12,9 @@ import json
 
 import pytest
 
+from cluster.topic_snapshot import read_all
 from producers import produce
-from producers.tlc import read_rides
-from stack.topic_snapshot import read_all
+from rides.tlc import read_rides
 from tests.conftest import GREEN_FILE
 from tests.jobs.batch_answers import expected_vendor_counts, vendor_count_mismatches
 from tests.jobs.cluster import latest_per_key, run_job

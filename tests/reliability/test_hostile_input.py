@@ -13,10 +13,11 @@ from collections import Counter
 import pytest
 from confluent_kafka import Producer
 
-from producers.serialization import avro_serializers, registry_client
-from stack.settings import REPO_ROOT
-from stack.topic_snapshot import read_all
+from cluster.clients import registry_client
+from cluster.topic_snapshot import read_all
+from rides.serialization import avro_serializers
 from tests.jobs.cluster import read_decoded, run_job
+from tests.paths import REPO_ROOT
 from tests.reliability.hostile_records import hostile_corpus
 
 pytestmark = pytest.mark.stack

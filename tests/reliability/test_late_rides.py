@@ -12,9 +12,9 @@ import re
 import pytest
 from confluent_kafka import Producer
 
+from cluster.topic_snapshot import read_all
 from producers.generator import GeneratorSettings, RideGenerator
-from producers.serialization import to_json
-from stack.topic_snapshot import read_all
+from rides.serialization import to_json
 from tests.jobs.batch_answers import expected_vendor_counts, vendor_count_mismatches
 from tests.jobs.cluster import latest_per_key, run_job
 

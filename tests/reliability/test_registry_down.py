@@ -12,10 +12,10 @@ import time
 
 import pytest
 
+from cluster.topic_snapshot import read_all
 from stack import lifecycle
-from stack.settings import REPO_ROOT
-from stack.topic_snapshot import read_all
 from tests.jobs.cluster import run_job_unchecked
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 

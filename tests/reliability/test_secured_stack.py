@@ -18,13 +18,21 @@ import sys
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 
+from cluster.clients import admin_client
+from pipeline_config.credentials import secrets_dir, stack_credentials, stack_secrets
+from pipeline_config.settings import load_settings
 from stack import lifecycle
-from stack.credentials import secrets_dir, stack_credentials, stack_secrets
-from stack.security import RolePermissions, SecuritySpec, apply_security, declared_roles, load_security_spec
-from stack.services import stack_admin_auth, quiet_kafka_admin
-from stack.settings import REPO_ROOT, load_settings
+from stack.security import (
+    RolePermissions,
+    SecuritySpec,
+    apply_security,
+    declared_roles,
+    load_security_spec,
+)
+from stack.service import stack_admin_auth
 from stack.tls import tls_dir
 from tests.jobs.cluster import run_job_unchecked
+from tests.paths import REPO_ROOT
 from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
@@ -182,7 +190,7 @@ def _acls_and_users(admin) -> tuple[set[tuple[str, str, str]], set[str]]:
 
 
 def test_security_yaml_is_the_whole_truth_what_it_no_longer_names_is_removed(secured):
-    admin = quiet_kafka_admin(secured.kafka.bootstrap_servers, stack_admin_auth(secured))
+    admin = admin_client(secured.kafka.bootstrap_servers, stack_admin_auth(secured))
     spec = load_security_spec()
     credentials = stack_credentials(secured, declared_roles(spec))
     # SCRAM users reach the broker's metadata a moment after the secured Kafka starts: wait for them, bounded.
@@ -219,12 +227,12 @@ def test_the_console_role_reads_but_never_writes(secured):
     assert as_console.returncode == 1 and "Traceback" not in as_console.stderr, as_console.stderr
     assert "Kafka refused this producer as user console" in as_console.stderr
     assert "Cluster authorization failed" in as_console.stderr and "done: 0 of" in as_console.stderr
-    admin = quiet_kafka_admin(secured.kafka.bootstrap_servers, _login_of(secured, "console"))
+    admin = admin_client(secured.kafka.bootstrap_servers, _login_of(secured, "console"))
     assert "rides_dead_letter" in admin.list_topics(timeout=30).topics  # it sees every topic
 
 
 def _login_of(settings, role: str) -> dict:
-    from stack.credentials import client_auth
+    from pipeline_config.credentials import client_auth
 
     return client_auth({"KAFKA_CREDENTIALS_FILE": str(secrets_dir(settings) / f"{role}.env")})
 

@@ -10,10 +10,10 @@ import signal
 import psutil
 import pytest
 
+from pipeline_config.settings import load_settings
 from producers import produce
 from stack import lifecycle
 from stack.processes import stop
-from stack.settings import load_settings
 from tests.conftest import GREEN_FILE
 from tests.jobs.cluster import latest_per_key, read_until, run_job, start_job
 

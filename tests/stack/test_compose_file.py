@@ -7,7 +7,8 @@ import re
 import pytest
 import yaml
 
-from stack.settings import REPO_ROOT, load_settings, read_env_file
+from pipeline_config.settings import load_settings, read_env_file
+from tests.paths import REPO_ROOT
 
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -185,7 +186,8 @@ def test_stack_broker_redpanda_picks_its_profile_and_the_registrys_root_path(tmp
 
 
 def test_the_init_service_logs_in_as_the_docker_listeners_expect_without_tls(tmp_path):
-    from stack.services import KafkaNode, stack_admin_auth
+    from stack.kafka_node import KafkaNode
+    from stack.service import stack_admin_auth
 
     settings = load_settings(env={"SECURE": "1", "KAFKA_TLS": "0", "STACK_HOME": str(tmp_path)})
     auth = stack_admin_auth(settings)

@@ -18,12 +18,18 @@ import pytest
 import requests
 from confluent_kafka import Producer
 
+from cluster.connectors import (
+    apply_connectors,
+    connector_statuses,
+    delete_connector,
+    load_connectors,
+)
+from cluster.topic_snapshot import read_all
+from pipeline_config.settings import load_settings
 from stack import lifecycle
-from stack.connectors import apply_connectors, connector_statuses, delete_connector, load_connectors
-from stack.settings import REPO_ROOT, load_settings
-from stack.topic_snapshot import read_all
 from tests.conftest import GREEN_FILE
 from tests.jobs.cluster import run_job
+from tests.paths import REPO_ROOT
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.stack

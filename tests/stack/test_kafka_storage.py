@@ -6,8 +6,8 @@ from __future__ import annotations
 import subprocess
 import uuid
 
+from stack.kafka_node import kafka_jvm
 from stack.kafka_storage import new_cluster_id, storage_format_args
-from stack.services import kafka_jvm
 
 
 def _uuid_whose_id_starts_with_dash() -> uuid.UUID:

@@ -13,12 +13,19 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+from cluster.clients import admin_client
+from cluster.spark_master import master_state
+from cluster.topics import (
+    TopicError,
+    TopicSpec,
+    apply_topics,
+    describe_topics,
+    load_topic_specs,
+)
 from stack import lifecycle
-from stack.services import master_state, quiet_kafka_admin
-from stack.settings import REPO_ROOT
 from stack.submit import submit_command, submit_environment
 from tests.kafka_helpers import read_topic
-from stack.topics import TopicError, TopicSpec, apply_topics, describe_topics, load_topic_specs
+from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -101,7 +108,7 @@ def test_pyspark_job_submitted_to_the_standalone_master_reads_the_topic(local_st
 
 
 def test_declared_topics_exist_with_their_configs(local_stack):
-    rows = {row["topic"]: row for row in describe_topics(quiet_kafka_admin(local_stack.kafka.bootstrap_servers))}
+    rows = {row["topic"]: row for row in describe_topics(admin_client(local_stack.kafka.bootstrap_servers))}
     for spec in load_topic_specs():
         assert rows[spec.name]["partitions"] == spec.partitions
         assert rows[spec.name]["replication_factor"] == local_stack.kafka.replication_factor
@@ -110,7 +117,7 @@ def test_declared_topics_exist_with_their_configs(local_stack):
 
 
 def test_applying_topics_is_idempotent_grows_partitions_and_refuses_to_shrink(local_stack):
-    admin = quiet_kafka_admin(local_stack.kafka.bootstrap_servers)
+    admin = admin_client(local_stack.kafka.bootstrap_servers)
     name = f"test_apply_{uuid.uuid4().hex[:8]}"
     spec = TopicSpec(name=name, partitions=2, config={"retention.ms": "3600000", "cleanup.policy": "delete"})
     try:

@@ -6,7 +6,12 @@ import shutil
 
 import pytest
 
-from stack.settings import CONF_DIR, SettingsError, load_settings, read_env_file
+from pipeline_config.settings import (
+    CONF_DIR,
+    SettingsError,
+    load_settings,
+    read_env_file,
+)
 
 
 @pytest.fixture()

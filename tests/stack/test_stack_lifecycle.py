@@ -13,10 +13,11 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import ConfigResource
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
+from cluster.clients import admin_client
+from cluster.topics import describe_topics
 from stack import lifecycle
 from stack.processes import listening_pid
-from stack.services import build_services, quiet_kafka_admin
-from stack.topics import describe_topics
+from stack.services import build_services
 
 pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
 
@@ -57,7 +58,7 @@ def test_down_leaves_no_port_or_process_and_schemas_survive_the_restart(local_st
 
 def test_three_broker_cluster_replicates_topics_three_ways_with_min_insync_two(three_broker_cluster):
     cluster = three_broker_cluster
-    admin = quiet_kafka_admin(cluster.kafka.bootstrap_servers)
+    admin = admin_client(cluster.kafka.bootstrap_servers)
     assert sorted(admin.list_topics(timeout=10).brokers) == [1, 2, 3]
 
     rows = {row["topic"]: row for row in describe_topics(admin)}

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from producers.client_config import load_client_defaults
+from pipeline_config.client_defaults import load_client_defaults
 from stack.stream import _stop, exit_status, producer_grace_s
 
 # A stand-in for a producer flushing a long queue: on SIGINT it takes `seconds` to finish, then exits with 1.

@@ -3,25 +3,42 @@
 from __future__ import annotations
 
 import re
+import tomllib
 
 import pyspark
 
-from stack.settings import REPO_ROOT, load_settings, read_env_file
+from pipeline_config.settings import load_settings, read_env_file
+from tests.paths import REPO_ROOT
 
 VERSIONS = read_env_file(REPO_ROOT / "conf" / "versions.env")
 
 
 def test_installed_pyspark_is_the_pinned_spark_version():
     assert pyspark.__version__ == VERSIONS["SPARK_VERSION"]
-    requirements = (REPO_ROOT / "requirements.txt").read_text()
-    assert f"pyspark=={VERSIONS['SPARK_VERSION']}\n" in requirements
+    constraints = (REPO_ROOT / "constraints.txt").read_text()
+    assert f"pyspark=={VERSIONS['SPARK_VERSION']}\n" in constraints
 
 
-def test_every_python_requirement_is_pinned_exactly():
-    for line in (REPO_ROOT / "requirements.txt").read_text().splitlines():
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (REPO_ROOT / "constraints.txt").read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
-            assert re.fullmatch(r"[A-Za-z0-9_.\-\[\],]+==[\w.]+", line), f"not pinned: {line}"
+            assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.]+", line), f"not pinned: {line}"
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_every_python_dependency_is_pinned_exactly():
+    """Each distribution pyproject.toml names (runtime and every extra) has its exact version in constraints.txt,
+    so `make venv` installs the same everywhere."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *(d for extra in project["optional-dependencies"].values() for d in extra)]
+    names = {re.match(r"[A-Za-z0-9_.\-]+", d).group(0).lower().replace("_", "-") for d in wanted}
+    names.discard(project["name"])
+    pins = _pins()
+    assert not names - pins.keys(), f"not in constraints.txt: {sorted(names - pins.keys())}"
 
 
 def test_poms_take_versions_from_properties_not_literals():

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
-from producers.events import empty_event, make_ride_id
+from rides.events import empty_event, make_ride_id
 
 
 class LayoutError(Exception):

@@ -15,15 +15,21 @@ from pathlib import Path
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
-from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 # The HTTP library of confluent-kafka's registry client (httpx2, or httpx), as that package itself picks it: its
 # TransportError covers a refused connection, a timeout and a connection broken mid-answer.
 from confluent_kafka.schema_registry.common._httpx_compat import httpx as _registry_http
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 TransportError = _registry_http.TransportError
 
-from producers.events import RIDE_EVENT_SCHEMA, RIDE_KEY_SCHEMA, parsed_schema, schema_text, to_epoch_millis
+from rides.events import (
+    RIDE_EVENT_SCHEMA,
+    RIDE_KEY_SCHEMA,
+    parsed_schema,
+    schema_text,
+    to_epoch_millis,
+)
 
 MAGIC_BYTE = 0
 WIRE_HEADER = struct.Struct(">bI")  # magic byte, 4-byte big-endian schema id
@@ -73,13 +79,6 @@ def key_bytes(value) -> bytes | None:
 
 
 # ---- Avro, Confluent wire format ------------------------------------------------------------------------------
-
-
-REGISTRY_TIMEOUT_S = 10
-
-
-def registry_client(url: str) -> SchemaRegistryClient:
-    return SchemaRegistryClient({"url": url, "timeout": REGISTRY_TIMEOUT_S})
 
 
 def _unavailable(exc: Exception) -> RegistryUnavailableError:

@@ -1,4 +1,4 @@
-"""The normalized ride event, as defined by schemas/ride_event.avsc (the only place its fields are typed)."""
+"""The normalized ride event, as defined by rides/schemas/ride_event.avsc (the only place its fields are typed)."""
 
 from __future__ import annotations
 
@@ -6,29 +6,31 @@ import hashlib
 import json
 from datetime import datetime, timezone
 from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import fastavro
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCHEMA_DIR = REPO_ROOT / "schemas"
+# Package data: a folder in a checkout or an installed wheel, a zip entry on a cluster's executors.
+SCHEMA_DIR: Traversable = resources.files("rides") / "schemas"
 RIDE_EVENT_SCHEMA = SCHEMA_DIR / "ride_event.avsc"
 RIDE_KEY_SCHEMA = SCHEMA_DIR / "ride_key.avsc"
 RIDE_TYPES = ("yellow", "green", "fhv")
 
 
 @lru_cache(maxsize=None)
-def schema_text(path: Path = RIDE_EVENT_SCHEMA) -> str:
-    return Path(path).read_text()
+def schema_text(path: Path | Traversable = RIDE_EVENT_SCHEMA) -> str:
+    return path.read_text()
 
 
 @lru_cache(maxsize=None)
-def parsed_schema(path: Path = RIDE_EVENT_SCHEMA) -> dict:
+def parsed_schema(path: Path | Traversable = RIDE_EVENT_SCHEMA) -> dict:
     return fastavro.parse_schema(json.loads(schema_text(path)))
 
 
 @lru_cache(maxsize=None)
-def field_names(path: Path = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
+def field_names(path: Path | Traversable = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
     return tuple(field["name"] for field in json.loads(schema_text(path))["fields"])
 
 
@@ -37,7 +39,7 @@ def _nullable(avro_type) -> bool:
 
 
 @lru_cache(maxsize=None)
-def required_fields(path: Path = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
+def required_fields(path: Path | Traversable = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
     """The fields the schema does not allow to be null: a ride without one of them can be written by no sink
     that uses the schema, so validation refuses it (the schema is the one list of them)."""
     return tuple(field["name"] for field in json.loads(schema_text(path))["fields"] if not _nullable(field["type"]))

@@ -7,7 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stack.settings import CONF_DIR, SettingsError, describe_validation_error, read_yaml
+from pipeline_config.settings import (
+    CONF_DIR,
+    SettingsError,
+    describe_validation_error,
+    read_yaml,
+)
 
 
 class _Frozen(BaseModel):

@@ -1,12 +1,15 @@
 """Typed, validated settings of the local stack: conf/stack.yaml, conf/versions.env and the environment.
 
-Environment overrides: BROKERS, WORKERS, STACK_HOME, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL.
+Environment overrides: BROKERS, WORKERS, STACK_HOME, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, and
+PIPELINE_CONF_DIR for a conf folder other than the one installed with the package. Relative paths in the settings
+(the state folder, data files, checkpoints) are relative to the working directory.
 
 Loaded once into frozen objects and passed down; a bad key is refused at start-up with its name.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 from typing import Literal, Mapping
@@ -14,8 +17,21 @@ from typing import Literal, Mapping
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = REPO_ROOT / "conf"
+
+def _conf_dir() -> Path:
+    """PIPELINE_CONF_DIR, else the conf/ folder installed with the package (package data `pipeline_config.conf`:
+    the checkout's conf/ itself in an editable install), else ./conf. Never raises: a module that only imports
+    the settings (a job's code on an executor) does not need the files; reading a missing one names its path."""
+    if os.environ.get("PIPELINE_CONF_DIR"):
+        return Path(os.environ["PIPELINE_CONF_DIR"]).resolve()
+    spec = importlib.util.find_spec("pipeline_config.conf")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    return Path("conf").resolve()
+
+
+CONF_DIR = _conf_dir()
 
 
 class SettingsError(Exception):
@@ -111,6 +127,11 @@ class SparkSettings(_Frozen):
     worker_memory: str = Field("2g", pattern=r"^\d+[mg]$")
     daemon_memory: str = Field("256m", pattern=r"^\d+[mg]$")
     ui_host: str = "127.0.0.1"   # where the master's web UI answers; SPARK_UI_HOST=spark-master inside compose
+    # A cluster other than the local stack's (SPARK_MASTER): spark://host:7077, k8s://https://..., yarn.
+    master: str | None = None
+    # The Python the executors run (spark.pyspark.python). Unset: on the local stack, an interpreter of its own
+    # with the project's libraries but not its code (as on another host); the code comes in the job package.
+    executor_python: str | None = None
 
     @model_validator(mode="after")
     def _enough_ui_ports(self) -> "SparkSettings":
@@ -123,7 +144,7 @@ class SparkSettings(_Frozen):
 
     @property
     def master_url(self) -> str:
-        return f"spark://127.0.0.1:{self.master_port}"
+        return self.master or f"spark://127.0.0.1:{self.master_port}"
 
 
 class StackSettings(_Frozen):
@@ -143,6 +164,15 @@ class StackSettings(_Frozen):
     @property
     def lib_dir(self) -> Path:
         return self.state_dir / "lib"
+
+    @property
+    def job_package(self) -> Path:
+        """The zip of the jobs' code that spark-submit ships to the executors (stack/job_package.py)."""
+        return self.state_dir / "job-package" / "pipeline-jobs.zip"
+
+    @property
+    def executor_python(self) -> str:
+        return self.spark.executor_python or str(self.state_dir / "spark" / "executor-python" / "bin" / "python")
 
     @property
     def data_dir(self) -> Path:
@@ -237,6 +267,10 @@ def load_settings(
         raw.setdefault("registry", {})["url_override"] = env["SCHEMA_REGISTRY_URL"]
     if env.get("SPARK_UI_HOST"):
         raw.setdefault("spark", {})["ui_host"] = env["SPARK_UI_HOST"]
+    if env.get("SPARK_MASTER"):
+        raw.setdefault("spark", {})["master"] = env["SPARK_MASTER"]
+    if env.get("SPARK_EXECUTOR_PYTHON"):
+        raw.setdefault("spark", {})["executor_python"] = env["SPARK_EXECUTOR_PYTHON"]
     if env.get("STACK_BROKER"):
         raw["broker"] = env["STACK_BROKER"]
         if env["STACK_BROKER"] == "redpanda":
@@ -257,5 +291,5 @@ def load_settings(
 
     state_dir = settings.state_dir
     if not state_dir.is_absolute():
-        state_dir = (REPO_ROOT / state_dir).resolve()
+        state_dir = state_dir.resolve()
     return settings.model_copy(update={"state_dir": state_dir})

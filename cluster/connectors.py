@@ -13,7 +13,12 @@ from pathlib import Path
 import requests
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from stack.settings import CONF_DIR, REPO_ROOT, SettingsError, describe_validation_error, read_yaml
+from pipeline_config.settings import (
+    CONF_DIR,
+    SettingsError,
+    describe_validation_error,
+    read_yaml,
+)
 
 TIMEOUT_S = 15
 
@@ -41,7 +46,7 @@ def load_connectors(path: Path = CONF_DIR / "connectors.yaml") -> dict[str, dict
         if "connector.class" not in config:
             raise SettingsError(f"{path}: connector {name} has no connector.class")
         if "file" in config:
-            config["file"] = str((REPO_ROOT / config["file"]).resolve())
+            config["file"] = str(Path(config["file"]).resolve())
     return declared
 
 

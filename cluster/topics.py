@@ -22,8 +22,13 @@ from confluent_kafka.admin import (
 )
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from stack.credentials import client_auth
-from stack.settings import CONF_DIR, SettingsError, read_yaml, describe_validation_error
+from pipeline_config.credentials import client_auth
+from pipeline_config.settings import (
+    CONF_DIR,
+    SettingsError,
+    describe_validation_error,
+    read_yaml,
+)
 
 ADMIN_TIMEOUT_S = 30
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from stack.settings import SettingsError, StackSettings, read_env_file
+from pipeline_config.settings import SettingsError, StackSettings, read_env_file
 
 ADMIN_ROLE = "admin"  # the brokers' own user; the other roles are those conf/security.yaml declares
 CONSOLE_ROLE = "console"  # the web console's read-only login (declared in conf/security.yaml like the others)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from stack.credentials import client_auth
+from pipeline_config.credentials import client_auth
 
 TIMEOUT_S = 30
 

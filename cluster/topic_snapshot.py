@@ -10,7 +10,7 @@ import uuid
 
 from confluent_kafka import Consumer, TopicPartition
 
-from stack.credentials import client_auth
+from pipeline_config.credentials import client_auth
 
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 60) -> list:

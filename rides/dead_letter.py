@@ -1,4 +1,4 @@
-"""Dead letters: a record that could not be read or decoded, kept with the reason (schemas/dead_letter.avsc).
+"""Dead letters: a record that could not be read or decoded, kept with the reason (rides/schemas/dead_letter.avsc).
 
 Written as JSON, with the reason and the source also in Kafka headers so that a console shows them at a
 glance. Nothing bad is dropped silently, and a dead letter always fits in a Kafka message: a bad record's bytes
