@@ -1,8 +1,9 @@
 """The Spark side of benchmarks/jobs_throughput.py and benchmarks/jobs_latency.py: one application on the
 cluster that runs each job's main query over the same input topic and prints what it measured.
 
-  throughput: for a bare Kafka-to-Kafka pass-through and for each job, an available-now run over the whole
-              input, timed from start to end; prints `RESULT {"query": ..., "rows": ..., "seconds": ...}`.
+  throughput: for a bare Kafka-to-Kafka pass-through and for each job (the job's own queries, from its
+              declaration, with conf/jobs.yaml's windows and settings), an available-now run over the whole input,
+              timed from start to end; prints `RESULT {"query": ..., "rows": ..., "seconds": ...}`.
   latency:    one query (pass-through or the rides_all merge) with the default or the real-time trigger,
               running until stopped, from the end of the input topic.
 """
@@ -14,41 +15,50 @@ import json
 import sys
 import time
 
-import pyspark.sql.functions as F
 from pyspark.sql import SparkSession
 
 from jobs.avro_output import registered_value_schema
+from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
     kafka_sink_options,
     read_kafka,
     read_rides,
-    to_kafka_record,
-    window_key,
 )
-from jobs.ride_sessions import route_sessions
+from jobs.job import Job
 from jobs.rides_all import to_ride_records
 from jobs.settings import JobSettings
-from jobs.vendor_counts import to_vendor_count_records, windowed_vendor_counts
-from jobs.zone_popularity import zone_counts
 from pipeline_config.settings import CONF_DIR, read_yaml
 
 
 def _settings(bootstrap: str, registry: str, checkpoint_root: str, name: str, input_format: str) -> JobSettings:
     # The jobs' own Kafka producer settings (conf/jobs.yaml), for the pass-through and the jobs' queries alike.
     producer = (read_yaml(CONF_DIR / "jobs.yaml").get("defaults") or {}).get("kafka_producer") or {}
-    return JobSettings(name=name, checkpoint_root=checkpoint_root, trigger="available-now", input_format=input_format,
-                       dead_letter_topic="unused", bootstrap_servers=bootstrap, registry_url=registry,
-                       kafka_producer=producer)
+    return JobSettings(
+        name=name,
+        checkpoint_root=checkpoint_root,
+        trigger="available-now",
+        input_format=input_format,
+        dead_letter_topic="unused",
+        bootstrap_servers=bootstrap,
+        registry_url=registry,
+        kafka_producer=producer,
+    )
 
 
-def _to_kafka(df, settings: JobSettings, topic: str, query: str, output_mode: str, trigger: dict,
-              options: dict | None = None):
+def _to_kafka(
+    df, settings: JobSettings, topic: str, query: str, output_mode: str, trigger: dict, options: dict | None = None
+):
     return (
-        df.writeStream.queryName(query).outputMode(output_mode).format("kafka")
-        .options(**kafka_sink_options(settings, trigger)).option("topic", topic)
-        .option("checkpointLocation", settings.checkpoint(query)).options(**(options or {}))
-        .trigger(**trigger).start()
+        df.writeStream.queryName(query)
+        .outputMode(output_mode)
+        .format("kafka")
+        .options(**kafka_sink_options(settings, trigger))
+        .option("topic", topic)
+        .option("checkpointLocation", settings.checkpoint(query))
+        .options(**(options or {}))
+        .trigger(**trigger)
+        .start()
     )
 
 
@@ -57,59 +67,86 @@ LATENCY_TRIGGERS = {
     # Spark's default: the next micro-batch starts as soon as the previous one ends
     "default": ({"processingTime": "0 seconds"}, {}, None),
     # the same, with the offset and commit logs written in the background (stateless Kafka-sink queries only)
-    "async-progress": ({"processingTime": "0 seconds"},
-                       {"asyncProgressTrackingEnabled": "true", "asyncProgressTrackingCheckpointIntervalMs": "1000"},
-                       None),
+    "async-progress": (
+        {"processingTime": "0 seconds"},
+        {"asyncProgressTrackingEnabled": "true", "asyncProgressTrackingCheckpointIntervalMs": "1000"},
+        None,
+    ),
     # real-time mode with Spark's default batch duration (a checkpoint interval, not a latency target)
     "realtime": ({"realTime": "5 minutes"}, {}, "update"),
 }
 
 
-def queries(spark: SparkSession, settings: JobSettings, source: str, sink: str):
-    """name -> (DataFrame to write, output mode). Each is the job's main query over the same input."""
-    def rides():
-        return good_rides(read_rides(spark, settings, [source]))
+# The jobs timed, each run as declared (jobs/catalog.py) with conf/jobs.yaml's values: (label, job, overrides).
+BENCHMARKED_JOBS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("rides_all (Avro out, the default)", "rides_all", {}),
+    ("rides_all (JSON out)", "rides_all", {"output_format": "json"}),
+    ("vendor_counts", "vendor_counts", {}),
+    ("zone_popularity", "zone_popularity", {}),
+    ("ride_sessions", "ride_sessions", {}),
+)
 
-    return {
-        "pass-through": lambda: (read_kafka(spark, settings, [source]).select("key", "value"), "append"),
-        # as the job writes it by default: Avro under the schema id registered for the sink topic
-        "rides_all (merge)": lambda: (to_ride_records(rides(), registered_value_schema(settings.registry_url, sink)),
-                                      "append"),
-        "rides_all (merge, JSON)": lambda: (to_ride_records(rides()), "append"),
-        "vendor_counts (sliding)": lambda: (
-            to_vendor_count_records(windowed_vendor_counts(rides(), "10 minutes", "5 minutes", "30 minutes", "sliding")),
-            "update",
-        ),
-        "zone_popularity (counts)": lambda: (
-            to_kafka_record(zone_counts(rides(), "1 hour", "30 minutes"),
-                            window_key(F.col("window_start"), F.col("PULocationID"))),
-            "update",
-        ),
-        "ride_sessions": lambda: (
-            to_kafka_record(route_sessions(rides(), "5 minutes", "30 minutes"),
-                            window_key(F.col("session_start"), F.col("PULocationID"), F.col("DOLocationID"))),
-            "append",
-        ),
-    }
+
+def job_settings(job: Job, settings: JobSettings, source: str, sink: str, run: int, overrides: dict) -> JobSettings:
+    """The job's settings from conf/jobs.yaml, reading `source`, every topic it writes being `sink`, to the end of
+    the input (available-now), checkpoints of the run's own, nothing printed."""
+    topics = {name: sink for name in job.settings_class.model_fields if name.endswith("_topic")}
+    return job.load_settings(
+        {
+            **topics,
+            "input_topics": [source],
+            "progress_topic": None,
+            "trigger": "available-now",
+            "print_results": False,
+            "starting_offsets": "earliest",
+            "input_format": settings.input_format,
+            "checkpoint_root": f"{settings.checkpoint_root}/run-{run}",
+            "bootstrap_servers": settings.bootstrap_servers,
+            "registry_url": settings.registry_url,
+            **overrides,
+        }
+    )
+
+
+def _pass_through(spark: SparkSession, settings: JobSettings, source: str, sink: str, run: int) -> None:
+    df = read_kafka(spark, settings, [source]).select("key", "value")
+    _to_kafka(df, settings, sink, f"bench_{run}", "append", {"availableNow": True}).awaitTermination()
+
+
+def _whole_job(spark: SparkSession, settings: JobSettings, source: str, sink: str, run: int, label: str) -> None:
+    _, name, overrides = next(entry for entry in BENCHMARKED_JOBS if entry[0] == label)
+    job = JOBS[name]
+    for query in job.start_queries(spark, job_settings(job, settings, source, sink, run, overrides)):
+        query.awaitTermination()
 
 
 def throughput(spark, settings, source: str, sink: str, rows: int, rounds: int) -> None:
-    plan = queries(spark, settings, source, sink)
     # The first pass-through warms the JVM and the Kafka clients up; then every query once per round, so that
     # a slow spell of the machine falls on one run of each rather than on all runs of one.
-    order = ["pass-through", *[name for _ in range(rounds) for name in plan]]
-    for run, name in enumerate(order):
-        df, mode = plan[name]()
+    labels = [label for label, _, _ in BENCHMARKED_JOBS]
+    order = ["pass-through", *[label for _ in range(rounds) for label in ["pass-through", *labels]]]
+    for run, label in enumerate(order):
         began = time.perf_counter()
-        _to_kafka(df, settings, sink, f"bench_{run}", mode, {"availableNow": True}).awaitTermination()
+        if label == "pass-through":
+            _pass_through(spark, settings, source, sink, run)
+        else:
+            _whole_job(spark, settings, source, sink, run, label)
         seconds = time.perf_counter() - began
         if run > 0:
-            print("RESULT " + json.dumps({"query": name, "rows": rows, "seconds": seconds}), flush=True)
+            print("RESULT " + json.dumps({"query": label, "rows": rows, "seconds": seconds}), flush=True)
+
+
+def latency_query(spark: SparkSession, settings: JobSettings, source: str, sink: str, query: str):
+    """(DataFrame to write, output mode) of a latency run: the pass-through, or the rides_all job's merge."""
+    if query == "pass-through":
+        return read_kafka(spark, settings, [source]).select("key", "value"), "append"
+    rides_df = good_rides(read_rides(spark, settings, [source]))
+    return to_ride_records(rides_df, registered_value_schema(settings.registry_url, sink)), "append"
 
 
 def latency(spark, settings, source: str, sink: str, query: str, trigger: str, seconds: float) -> None:
     settings = settings.model_copy(update={"starting_offsets": "latest"})
-    df, mode = queries(spark, settings, source, sink)[query]()
+    df, mode = latency_query(spark, settings, source, sink, query)
     kind, options, trigger_mode = LATENCY_TRIGGERS[trigger]
     running = _to_kafka(df, settings, sink, "bench_latency", trigger_mode or mode, kind, options)
     print("RESULT " + json.dumps({"started": True}), flush=True)
@@ -132,7 +169,9 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoints", required=True)
     parser.add_argument("--input-format", default="auto", choices=("auto", "avro", "json"))
     options = parser.parse_args(argv)
-    spark = SparkSession.builder.appName(f"bench-{options.mode}").config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    spark = (
+        SparkSession.builder.appName(f"bench-{options.mode}").config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     settings = _settings(options.bootstrap, options.registry, options.checkpoints, "bench", options.input_format)
     if options.mode == "throughput":

@@ -15,28 +15,38 @@ from __future__ import annotations
 import argparse
 import time
 import uuid
+from pathlib import Path
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
 
 from cluster.clients import QUIET_CLIENT_LOG, admin_client, registry_client
 from pipeline_config.client_defaults import load_client_defaults
-from pipeline_config.settings import REPO_ROOT, load_settings
+from pipeline_config.settings import load_settings
 from producers import produce
 from rides.serialization import avro_serializers
 from rides.tlc import read_rides
 
+# The benchmarks run from a checkout, beside the shared real data (read in place, never copied).
+REPO_ROOT = Path(__file__).resolve().parent.parent
 GREEN_FILE = REPO_ROOT.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz"
 
 
 def ceiling(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> float:
     defaults = load_client_defaults().producer
-    producer = Producer({
-        "bootstrap.servers": bootstrap, "acks": defaults.acks, "enable.idempotence": defaults.enable_idempotence,
-        "compression.type": defaults.compression, "linger.ms": defaults.linger_ms,
-        "batch.size": defaults.batch_size, "partitioner": "murmur2_random",
-        "queue.buffering.max.messages": 500_000, "logger": QUIET_CLIENT_LOG,
-    })
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": defaults.acks,
+            "enable.idempotence": defaults.enable_idempotence,
+            "compression.type": defaults.compression,
+            "linger.ms": defaults.linger_ms,
+            "batch.size": defaults.batch_size,
+            "partitioner": "murmur2_random",
+            "queue.buffering.max.messages": 500_000,
+            "logger": QUIET_CLIENT_LOG,
+        }
+    )
     started = time.perf_counter()
     for key, value in payloads:
         while True:
@@ -85,7 +95,9 @@ def main(argv=None) -> int:
         admin.delete_topics([topic])[topic].result(30)
 
     top = results["ceiling (pre-serialized)"]
-    print(f"\n{len(events):,} rides from {options.file}, Avro value {mean_size:.0f} bytes on average, best of {options.repeat}")
+    print(
+        f"\n{len(events):,} rides from {options.file}, Avro value {mean_size:.0f} bytes on average, best of {options.repeat}"
+    )
     print(f"{'':<26} {'rides/s':>10} {'of ceiling':>11}")
     for name, rate in results.items():
         print(f"{name:<26} {rate:>10,.0f} {rate / top:>10.2f}x")

@@ -32,8 +32,10 @@ class _ConnectorsFile(BaseModel):
     def _as_text(cls, value):  # Connect's configs are strings; YAML may have read `tasks.max: 1` as a number
         if not isinstance(value, dict):
             return value
-        return {name: {k: str(v) for k, v in (config or {}).items()} if isinstance(config, dict) else config
-                for name, config in value.items()}
+        return {
+            name: {k: str(v) for k, v in (config or {}).items()} if isinstance(config, dict) else config
+            for name, config in value.items()
+        }
 
 
 def load_connectors(path: Path = CONF_DIR / "connectors.yaml") -> dict[str, dict[str, str]]:
@@ -60,8 +62,11 @@ def apply_connectors(connect_url: str, connectors: dict[str, dict[str, str]]) ->
         if name in existing and _get(f"{connect_url}/connectors/{name}/config") == {**config, "name": name}:
             report.append(f"unchanged {name}")
             continue
-        response = _settled(lambda: requests.put(f"{connect_url}/connectors/{name}/config", json=config,
-                                                 timeout=TIMEOUT_S))
+        response = _settled(
+            lambda name=name, config=config: requests.put(
+                f"{connect_url}/connectors/{name}/config", json=config, timeout=TIMEOUT_S
+            )
+        )
         if not response.ok:
             raise SettingsError(f"Kafka Connect refused connector {name}: {response.status_code} {response.text}")
         report.append(f"{'updated' if name in existing else 'created'} {name}")
@@ -71,10 +76,10 @@ def apply_connectors(connect_url: str, connectors: dict[str, dict[str, str]]) ->
 @dataclass(frozen=True)
 class ConnectorStatus:
     name: str
-    kind: str             # source or sink
-    state: str            # RUNNING, PAUSED, FAILED, UNASSIGNED
+    kind: str  # source or sink
+    state: str  # RUNNING, PAUSED, FAILED, UNASSIGNED
     tasks: tuple[str, ...]
-    trace: str | None     # the first failed task's error, if any
+    trace: str | None  # the first failed task's error, if any
 
 
 def connector_statuses(connect_url: str) -> list[ConnectorStatus]:
@@ -83,8 +88,11 @@ def connector_statuses(connect_url: str) -> list[ConnectorStatus]:
         status = detail["status"]
         tasks = status.get("tasks", [])
         trace = next((t.get("trace") for t in tasks if t.get("state") == "FAILED"), None)
-        rows.append(ConnectorStatus(name, status.get("type", "?"), status["connector"]["state"],
-                                    tuple(t["state"] for t in tasks), trace))
+        rows.append(
+            ConnectorStatus(
+                name, status.get("type", "?"), status["connector"]["state"], tuple(t["state"] for t in tasks), trace
+            )
+        )
     return rows
 
 
@@ -107,7 +115,8 @@ def _get(url: str):
     try:
         response = _settled(lambda: requests.get(url, timeout=TIMEOUT_S))
     except requests.RequestException as exc:
-        raise SettingsError(f"Kafka Connect does not answer at {url} ({exc.__class__.__name__}): "
-                            f"start it with CONNECT=1 make up") from None
+        raise SettingsError(
+            f"Kafka Connect does not answer at {url} ({exc.__class__.__name__}): start it with CONNECT=1 make up"
+        ) from None
     response.raise_for_status()
     return response.json()

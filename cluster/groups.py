@@ -30,8 +30,14 @@ def group_lags(admin: AdminClient, bootstrap: str, auth: dict | None = None) -> 
     group_ids = sorted(g.group_id for g in groups.valid)
     if not group_ids:
         return []
-    watermarks = Consumer({"bootstrap.servers": bootstrap, "group.id": "stack-lag-probe", "log_level": 0,
-                           **(client_auth() if auth is None else auth)})
+    watermarks = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "stack-lag-probe",
+            "log_level": 0,
+            **(client_auth() if auth is None else auth),
+        }
+    )
     rows = []
     try:
         for group_id in group_ids:

@@ -28,17 +28,25 @@ class DescribeLogDirsRequestV1(DescribeLogDirsRequest_v0):
 
 def kafka_python_auth(auth: dict[str, str]) -> dict[str, str]:
     """confluent-kafka (librdkafka) login settings as kafka-python's keyword arguments."""
-    names = {"security.protocol": "security_protocol", "sasl.mechanism": "sasl_mechanism",
-             "sasl.username": "sasl_plain_username", "sasl.password": "sasl_plain_password",
-             "ssl.ca.location": "ssl_cafile"}
+    names = {
+        "security.protocol": "security_protocol",
+        "sasl.mechanism": "sasl_mechanism",
+        "sasl.username": "sasl_plain_username",
+        "sasl.password": "sasl_plain_password",
+        "ssl.ca.location": "ssl_cafile",
+    }
     return {names[key]: value for key, value in auth.items() if key in names}
 
 
 def topic_sizes(bootstrap: str, auth: dict[str, str], timeout_s: float = 10) -> dict[str, int]:
     """Bytes per topic summed over every broker's log folders; a broker that refuses (no DESCRIBE on the
     cluster) or does not answer is left out."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="pipeline-log-dirs",
-                             request_timeout_ms=int(timeout_s * 1000), **kafka_python_auth(auth))
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap.split(","),
+        client_id="pipeline-log-dirs",
+        request_timeout_ms=int(timeout_s * 1000),
+        **kafka_python_auth(auth),
+    )
     sizes: dict[str, int] = {}
     try:
         for broker in admin._client.cluster.brokers():

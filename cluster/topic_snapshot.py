@@ -8,15 +8,21 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from pipeline_config.credentials import client_auth
 
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 60) -> list:
     """Every message in the topic now: reads each partition up to its end offset at the time of the call."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"snapshot-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, **client_auth()})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"snapshot-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            **client_auth(),
+        }
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {}
@@ -26,15 +32,17 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60) -> list:
                 ends[partition] = high
         # OFFSET_BEGINNING (-2): from the first offset retention kept
         consumer.assign([TopicPartition(topic, p, -2) for p in partitions])
-        messages, done = [], set()
+        messages: list[Message] = []
+        done: set[int] = set()
         deadline = time.monotonic() + timeout_s
         while len(done) < len(ends) and time.monotonic() < deadline:
             for message in consumer.consume(num_messages=10_000, timeout=0.5):
                 if message.error() is not None:
                     continue
                 messages.append(message)
-                if message.offset() + 1 >= ends.get(message.partition(), 0):
-                    done.add(message.partition())
+                partition, offset = message.partition(), message.offset()
+                if partition is not None and offset is not None and offset + 1 >= ends.get(partition, 0):
+                    done.add(partition)
         if len(done) < len(ends):
             raise TimeoutError(f"read {len(messages)} messages of {topic} but not to its end in {timeout_s:g} s")
         return messages

@@ -23,6 +23,7 @@ from confluent_kafka.admin import (
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline_config.credentials import client_auth
+from pipeline_config.errors import CannotRunError
 from pipeline_config.settings import (
     CONF_DIR,
     SettingsError,
@@ -92,7 +93,7 @@ def load_topic_specs(path: Path = CONF_DIR / "topics.yaml") -> list[TopicSpec]:
     return specs
 
 
-class TopicError(Exception):
+class TopicError(CannotRunError):
     """A declared topic could not be brought to its declared state."""
 
 
@@ -196,9 +197,7 @@ def apply_topics(admin: AdminClient, specs: list[TopicSpec]) -> ApplyReport:
 
     current_configs = _current_configs(admin, [spec.name for spec in present])
     for spec in present:
-        differing = {
-            key: value for key, value in spec.config.items() if current_configs[spec.name].get(key) != value
-        }
+        differing = {key: value for key, value in spec.config.items() if current_configs[spec.name].get(key) != value}
         if not differing:
             if spec.name not in report.grown:
                 report.unchanged.append(spec.name)
@@ -207,8 +206,7 @@ def apply_topics(admin: AdminClient, specs: list[TopicSpec]) -> ApplyReport:
             ConfigResource.Type.TOPIC,
             spec.name,
             incremental_configs=[
-                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
-                for key, value in differing.items()
+                ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET) for key, value in differing.items()
             ],
         )
         errors = _wait(admin.incremental_alter_configs([resource]))
@@ -232,7 +230,8 @@ def _wait_until_visible(admin: AdminClient, names: list[str]) -> None:
     while time.monotonic() < deadline:
         topics = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
         if all(
-            name in topics and topics[name].error is None
+            name in topics
+            and topics[name].error is None
             and all(p.leader >= 0 for p in topics[name].partitions.values())
             for name in names
         ):
@@ -280,8 +279,14 @@ def message_count(bootstrap: str, topic: str, partitions, auth: dict | None = No
     """End minus start offset over all partitions: what the topic holds now (after retention)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "stack-size-probe", "log_level": 0,
-                      **(client_auth() if auth is None else auth)})
+    probe = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "stack-size-probe",
+            "log_level": 0,
+            **(client_auth() if auth is None else auth),
+        }
+    )
     try:
         total = 0
         for partition in partitions:

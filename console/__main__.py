@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from console.app import create_app
+from pipeline_config.errors import report
 from pipeline_config.settings import SettingsError, load_settings
 
 
@@ -19,10 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    uvicorn.run(create_app(settings), host=options.host or settings.bind_host, port=options.port or settings.console.port,
-                log_level="warning")
+        return report(exc)
+    uvicorn.run(
+        create_app(settings),
+        host=options.host or settings.bind_host,
+        port=options.port or settings.console.port,
+        log_level="warning",
+    )
     return 0
 
 

@@ -4,9 +4,9 @@ live feeds of the result and progress topics (console/feeds.py)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Mapping
 
 import plotly
 from confluent_kafka import KafkaException
@@ -50,8 +50,13 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     # the login make up hands it in KAFKA_CREDENTIALS_FILE), never as the admin.
     auth = client_auth(env)
     topics = followed_topics(read_yaml(CONF_DIR / "jobs.yaml"))
-    feeds = Feeds(settings.kafka.bootstrap_servers, auth, settings.console.max_feeds, settings.console.feed_idle_s,
-                  pinned=(topics["progress"],))
+    feeds = Feeds(
+        settings.kafka.bootstrap_servers,
+        auth,
+        settings.console.max_feeds,
+        settings.console.feed_idle_s,
+        pinned=(topics["progress"],),
+    )
     kafka = KafkaView(settings, auth)
     registry = RegistryView(settings.registry.url)
     decoder = MessageDecoder("auto", registry_client(settings.registry.url))
@@ -103,10 +108,16 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
 
     @app.get("/api/overview")
     def overview():
-        return {"bootstrap_servers": settings.kafka.bootstrap_servers, "registry": settings.registry.url,
-                "spark_master": settings.spark.master_url, "spark_ui": f"http://127.0.0.1:{settings.spark.master_ui_port}",
-                "secure": settings.kafka.secure, "followed_topics": topics, "live_feeds": feeds.running(),
-                "max_feeds": settings.console.max_feeds}
+        return {
+            "bootstrap_servers": settings.kafka.bootstrap_servers,
+            "registry": settings.registry.url,
+            "spark_master": settings.spark.master_url,
+            "spark_ui": f"http://127.0.0.1:{settings.spark.master_ui_port}",
+            "secure": settings.kafka.secure,
+            "followed_topics": topics,
+            "live_feeds": feeds.running(),
+            "max_feeds": settings.console.max_feeds,
+        }
 
     @app.get("/api/topics")
     def list_topics():
@@ -150,8 +161,12 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     @app.get("/api/charts/vendor-counts")
     def vendor_counts_chart(topic: str | None = None, kind: str = "tumbling", windows: int = Query(24, ge=1, le=500)):
         feed = feeds.of(charted(topic or topics["vendor_counts"]))
-        return {"topic": feed.topic, "received": feed.received, "error": feed.error,
-                **vendor_windows(feed.latest(), kind, windows)}
+        return {
+            "topic": feed.topic,
+            "received": feed.received,
+            "error": feed.error,
+            **vendor_windows(feed.latest(), kind, windows),
+        }
 
     @app.get("/api/charts/top-zones")
     def top_zones_chart(topic: str | None = None):

@@ -25,10 +25,15 @@ class TopicFeed:
         self._latest: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._consumer = Consumer({
-            "bootstrap.servers": bootstrap, "group.id": "pipeline-console", "enable.auto.commit": False,
-            "log_level": 0, **auth,
-        })
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "pipeline-console",
+                "enable.auto.commit": False,
+                "log_level": 0,
+                **auth,
+            }
+        )
         self._thread = threading.Thread(target=self._run, name=f"feed-{topic}", daemon=True)
         self._thread.start()
 
@@ -64,10 +69,11 @@ class TopicFeed:
                 self._stop.wait(5)  # the topic may not exist yet: a job creates it
             while not self._stop.is_set():
                 for message in self._consumer.consume(500, timeout=0.5):
-                    if message.error() is None:
+                    error = message.error()
+                    if error is None:
                         self._keep(message)
-                    elif message.error().code() != KafkaError._PARTITION_EOF:
-                        self.error = message.error().str()
+                    elif error.code() != KafkaError._PARTITION_EOF:
+                        self.error = error.str()
         finally:
             self._consumer.close()
 
@@ -94,8 +100,15 @@ class Feeds:
     `idle_s` seconds is stopped, and a topic is charted only once Kafka says it exists, so that requests naming
     made-up topics start no thread (200 of them used to start 200 threads, kept for ever)."""
 
-    def __init__(self, bootstrap: str, auth: dict[str, str], max_feeds: int = 8, idle_s: float = 300,
-                 pinned: tuple[str, ...] = (), clock=time.monotonic):
+    def __init__(
+        self,
+        bootstrap: str,
+        auth: dict[str, str],
+        max_feeds: int = 8,
+        idle_s: float = 300,
+        pinned: tuple[str, ...] = (),
+        clock=time.monotonic,
+    ):
         self.bootstrap = bootstrap
         self.auth = auth
         self.max_feeds, self.idle_s, self.pinned, self.clock = max_feeds, idle_s, set(pinned), clock

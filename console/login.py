@@ -38,7 +38,8 @@ class WebLogin:
             return False
         # compare_digest on both: no timing tells how much of a guess was right
         return secrets.compare_digest(user.encode(), self.user.encode()) & secrets.compare_digest(
-            password.encode(), self.password.encode())
+            password.encode(), self.password.encode()
+        )
 
 
 def web_login(settings: StackSettings) -> WebLogin:
@@ -55,9 +56,11 @@ class BasicLogin:
         if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
             header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
             if not self.login.accepts(header):
-                response = PlainTextResponse("login needed (user console, CONSOLE_PASSWORD in the stack's secrets)",
-                                             status_code=401,
-                                             headers={"WWW-Authenticate": 'Basic realm="pipeline console"'})
+                response = PlainTextResponse(
+                    "login needed (user console, CONSOLE_PASSWORD in the stack's secrets)",
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Basic realm="pipeline console"'},
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

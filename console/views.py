@@ -7,10 +7,11 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from kafka.errors import KafkaError as KafkaPythonError
 
 from cluster.clients import admin_client, registry_client
@@ -34,8 +35,15 @@ class KafkaView:
         self.admin = admin_client(self.bootstrap, auth)
 
     def _probe(self) -> Consumer:
-        return Consumer({"bootstrap.servers": self.bootstrap, "group.id": "pipeline-console", "log_level": 0,
-                         "enable.auto.commit": False, **self.auth})
+        return Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": "pipeline-console",
+                "log_level": 0,
+                "enable.auto.commit": False,
+                **self.auth,
+            }
+        )
 
     def topics(self) -> list[dict]:
         """Every topic with partitions (leader, replicas, in-sync replicas, start and end offsets), replication,
@@ -46,11 +54,19 @@ class KafkaView:
         probe = self._probe()
         try:
             for row in rows:
-                partitions = []
+                partitions: list[dict[str, Any]] = []
                 for number, partition in sorted(metadata[row["topic"]].partitions.items()):
                     low, high = probe.get_watermark_offsets(TopicPartition(row["topic"], number), timeout=TIMEOUT_S)
-                    partitions.append({"partition": number, "leader": partition.leader, "replicas": partition.replicas,
-                                       "isr": partition.isrs, "start_offset": low, "end_offset": high})
+                    partitions.append(
+                        {
+                            "partition": number,
+                            "leader": partition.leader,
+                            "replicas": partition.replicas,
+                            "isr": partition.isrs,
+                            "start_offset": low,
+                            "end_offset": high,
+                        }
+                    )
                 row["partition_detail"] = partitions
                 row["messages"] = sum(p["end_offset"] - p["start_offset"] for p in partitions)
                 row["size_bytes"] = sizes.get(row["topic"])
@@ -76,16 +92,18 @@ class KafkaView:
             if not assignment:
                 return []
             probe.assign(assignment)
-            messages, done = [], set()
+            messages: list[Message] = []
+            done: set[int] = set()
             while len(done) < len(ends):
                 batch = probe.consume(1000, timeout=TIMEOUT_S)
                 if not batch:
                     break
                 for message in batch:
-                    if message.error() is None:
+                    partition, offset = message.partition(), message.offset()
+                    if message.error() is None and partition is not None and offset is not None:
                         messages.append(message)
-                        if message.offset() + 1 >= ends[message.partition()]:
-                            done.add(message.partition())
+                        if offset + 1 >= ends[partition]:
+                            done.add(partition)
         finally:
             probe.close()
         newest = sorted(messages, key=lambda m: m.timestamp()[1], reverse=True)[:limit]
@@ -93,8 +111,11 @@ class KafkaView:
 
 
 def _decoded(message, decoder: MessageDecoder) -> dict:
-    row = {"partition": message.partition(), "offset": message.offset(),
-           "timestamp": datetime.fromtimestamp(message.timestamp()[1] / 1000, timezone.utc).isoformat()}
+    row = {
+        "partition": message.partition(),
+        "offset": message.offset(),
+        "timestamp": datetime.fromtimestamp(message.timestamp()[1] / 1000, UTC).isoformat(),
+    }
     try:
         row["key"] = _jsonable(decoder.decode_key(message.key()))
         row["value"] = _jsonable(decoder(message.value()))
@@ -118,21 +139,33 @@ class RegistryView:
         rows = []
         for subject in sorted(self.client.get_subjects()):
             versions = self.client.get_versions(subject)
-            rows.append({"subject": subject, "versions": versions,
-                         "compatibility": subject_compatibility(self.client, subject),
-                         "latest_id": self.client.get_version(subject, versions[-1]).schema_id})
+            rows.append(
+                {
+                    "subject": subject,
+                    "versions": versions,
+                    "compatibility": subject_compatibility(self.client, subject),
+                    "latest_id": self.client.get_version(subject, versions[-1]).schema_id,
+                }
+            )
         return rows
 
     def schema(self, subject: str, version: int) -> str:
-        text = self.client.get_version(subject, version).schema.schema_str
+        text = self.client.get_version(subject, version).schema.schema_str or "{}"
         return json.dumps(json.loads(text), indent=2, sort_keys=False)
 
     def diff(self, subject: str, old: int, new: int) -> str:
         """A unified diff of two versions, pretty-printed so that a new field is a block of + lines."""
-        return "".join(difflib.unified_diff(
-            self.schema(subject, old).splitlines(keepends=True), self.schema(subject, new).splitlines(keepends=True),
-            fromfile=f"{subject} v{old}", tofile=f"{subject} v{new}",
-        )) or "(identical)"
+        return (
+            "".join(
+                difflib.unified_diff(
+                    self.schema(subject, old).splitlines(keepends=True),
+                    self.schema(subject, new).splitlines(keepends=True),
+                    fromfile=f"{subject} v{old}",
+                    tofile=f"{subject} v{new}",
+                )
+            )
+            or "(identical)"
+        )
 
 
 def spark_applications(settings: StackSettings) -> dict:
@@ -141,10 +174,21 @@ def spark_applications(settings: StackSettings) -> dict:
     except (requests.RequestException, ValueError) as exc:
         return {"error": f"the Spark master does not answer ({exc.__class__.__name__})", "workers": [], "apps": []}
     return {
-        "workers": [{"id": w["id"], "state": w["state"], "cores": w["cores"], "cores_used": w["coresused"],
-                     "memory_mb": w["memory"], "memory_used_mb": w["memoryused"]} for w in state.get("workers", [])],
-        "apps": [{"id": a["id"], "name": a["name"], "state": a["state"], "cores": a["cores"],
-                  "started": a["starttime"]} for a in state.get("activeapps", [])],
+        "workers": [
+            {
+                "id": w["id"],
+                "state": w["state"],
+                "cores": w["cores"],
+                "cores_used": w["coresused"],
+                "memory_mb": w["memory"],
+                "memory_used_mb": w["memoryused"],
+            }
+            for w in state.get("workers", [])
+        ],
+        "apps": [
+            {"id": a["id"], "name": a["name"], "state": a["state"], "cores": a["cores"], "started": a["starttime"]}
+            for a in state.get("activeapps", [])
+        ],
     }
 
 

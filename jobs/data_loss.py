@@ -23,15 +23,17 @@ class LostOffsets:
     topic: str
     partition: int
     next_offset: int  # where the query's checkpoint will go on reading
-    log_start: int    # where the partition's log now starts
+    log_start: int  # where the partition's log now starts
 
     @property
     def count(self) -> int:
         return self.log_start - self.next_offset
 
     def __str__(self) -> str:
-        return (f"{self.topic} partition {self.partition}: offsets {self.next_offset}..{self.log_start - 1} "
-                f"({self.count:,} records) were deleted before query {self.query} read them")
+        return (
+            f"{self.topic} partition {self.partition}: offsets {self.next_offset}..{self.log_start - 1} "
+            f"({self.count:,} records) were deleted before query {self.query} read them"
+        )
 
 
 def _batch_ids(folder: Path) -> list[int]:
@@ -56,18 +58,21 @@ def checkpointed_positions(query_checkpoint: Path) -> dict[tuple[str, int], int]
 
 def lost_offsets(admin: AdminClient, job_checkpoints: Path, timeout_s: float = 10) -> list[LostOffsets]:
     """Every partition whose log starts past where one of the job's queries will go on reading."""
-    positions = {query.name: checkpointed_positions(query) for query in sorted(job_checkpoints.glob("*"))
-                 if query.is_dir()}
+    positions = {
+        query.name: checkpointed_positions(query) for query in sorted(job_checkpoints.glob("*")) if query.is_dir()
+    }
     wanted = {key for per_query in positions.values() for key in per_query}
     if not wanted:
         return []
-    futures = admin.list_offsets({TopicPartition(topic, partition): OffsetSpec.earliest() for topic, partition in wanted},
-                                 request_timeout=timeout_s)
+    futures = admin.list_offsets(
+        {TopicPartition(topic, partition): OffsetSpec.earliest() for topic, partition in wanted},
+        request_timeout=timeout_s,
+    )
     starts = {}
     for partition, future in futures.items():
         try:
             starts[(partition.topic, partition.partition)] = future.result().offset
-        except Exception:  # noqa: BLE001 - a topic deleted since: the input check reports missing topics
+        except Exception:
             continue
     return [
         LostOffsets(query, topic, partition, offset, starts[(topic, partition)])

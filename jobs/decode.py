@@ -9,14 +9,15 @@ silent row of nulls.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import pyspark.sql.functions as F
-import requests
 from pyspark.sql import Column, DataFrame
 from pyspark.sql.avro.functions import from_avro
 from pyspark.sql.types import StructType
 
+from cluster.clients import registry_client
 from jobs.ride_schema import (
     REQUIRED_RIDE_FIELDS,
     RIDE_FIELDS,
@@ -25,6 +26,8 @@ from jobs.ride_schema import (
     csv_layout_schema,
     csv_to_ride_columns,
 )
+from rides.events import RIDE_EVENT_SCHEMA
+from rides.serialization import RegistryUnavailableError, SchemaRefusedError, avro_versions, register
 
 REASON = "dead_letter_reason"
 KAFKA_METADATA = ("topic", "partition", "offset", "timestamp")
@@ -39,10 +42,6 @@ EARLIEST_PICKUP = "2009-01-01 00:00:00"
 LATEST_PICKUP_AHEAD = "1 day"
 
 
-class RegistryUnreachableError(RuntimeError):
-    """The schema registry did not answer when the job looked up its writer schemas."""
-
-
 @dataclass(frozen=True)
 class WriterSchema:
     schema_id: int
@@ -50,44 +49,28 @@ class WriterSchema:
 
 
 def registered_writer_schemas(registry_url: str, topics: list[str]) -> list[WriterSchema]:
-    """Every schema registered under <topic>-value for the topics, by id, fetched once at job start.
+    """Every schema registered under <topic>-value for the topics, by id, fetched once at job start through
+    confluent-kafka's registry client.
 
     The project's own ride schema is registered first (idempotent: the registry returns the existing id), so a
     job started before any producer, on a fresh registry, still knows the id its producers will use. A schema
     registered after the job started is unknown to it: its records go to the dead-letter topic with
     'unknown schema id', and a restart of the job picks the new schema up.
     """
-    try:
-        return _writer_schemas(registry_url, topics)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise RegistryUnreachableError(
-            f"cannot reach the schema registry at {registry_url} to read the writer schemas of "
-            f"{', '.join(topics)} ({exc.__class__.__name__}); is the stack up? (make up)"
-        ) from None
-    except requests.HTTPError as exc:  # an error status other than 404 (see _writer_schemas)
-        raise RegistryUnreachableError(
-            f"the schema registry at {registry_url} answered HTTP {exc.response.status_code} when asked for the "
-            f"writer schemas of {', '.join(topics)}; is it healthy? (make status)"
-        ) from None
-
-
-def _writer_schemas(registry_url: str, topics: list[str]) -> list[WriterSchema]:
+    client = registry_client(registry_url)
     found: dict[int, str] = {}
-    for topic in topics:
-        subject = f"{topic}-value"
-        requests.post(  # a refusal (the subject evolved incompatibly) is fine: its versions are read below
-            f"{registry_url}/subjects/{subject}/versions", json={"schema": RIDE_SCHEMA_JSON}, timeout=10
-        )
-        response = requests.get(f"{registry_url}/subjects/{subject}/versions", timeout=10)
-        if response.status_code == 404:
-            continue
-        response.raise_for_status()
-        for version in response.json():
-            detail = requests.get(f"{registry_url}/subjects/{subject}/versions/{version}", timeout=10)
-            detail.raise_for_status()
-            body = detail.json()
-            if body.get("schemaType", "AVRO") == "AVRO":
-                found[int(body["id"])] = body["schema"]
+    try:
+        for topic in topics:
+            subject = f"{topic}-value"
+            # A refusal (the subject evolved incompatibly) is fine: its versions are read below all the same.
+            with contextlib.suppress(SchemaRefusedError):
+                register(client, subject, RIDE_EVENT_SCHEMA)
+            found.update(avro_versions(client, subject))
+    except RegistryUnavailableError as exc:
+        raise RegistryUnavailableError(
+            f"cannot reach the schema registry at {registry_url} to read the writer schemas of "
+            f"{', '.join(topics)} ({exc}); is the stack up? (make up)"
+        ) from None
     return [WriterSchema(schema_id, text) for schema_id, text in sorted(found.items())]
 
 
@@ -125,7 +108,11 @@ def _json_rides(value: Column) -> Column:
     return F.from_json(
         value.cast("string"),
         with_corrupt,
-        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record", "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss[.SSS]XXX"},
+        {
+            "mode": "PERMISSIVE",
+            "columnNameOfCorruptRecord": "_corrupt_record",
+            "timestampFormat": "yyyy-MM-dd'T'HH:mm:ss[.SSS]XXX",
+        },
     )
 
 
@@ -135,7 +122,11 @@ def _parsed_csv(value: Column, ride_type: str) -> Column:
     return F.from_csv(
         value.cast("string"),
         with_corrupt.simpleString(),
-        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record", "timestampFormat": "yyyy-MM-dd HH:mm:ss"},
+        {
+            "mode": "PERMISSIVE",
+            "columnNameOfCorruptRecord": "_corrupt_record",
+            "timestampFormat": "yyyy-MM-dd HH:mm:ss",
+        },
     )
 
 
@@ -147,8 +138,11 @@ def _csv_problem(value: Column, parsed: Column, ride_type: str) -> Column:
     wrong_width = F.size(tokens) != F.lit(len(columns))
     problem = F.when(
         wrong_width,
-        F.concat(F.lit("CSV line has "), F.size(tokens).cast("string"),
-                 F.lit(f" fields where the {ride_type} layout has {len(columns)}")),
+        F.concat(
+            F.lit("CSV line has "),
+            F.size(tokens).cast("string"),
+            F.lit(f" fields where the {ride_type} layout has {len(columns)}"),
+        ),
     )
     for position, column in enumerate(columns):
         token = F.trim(tokens.getItem(position))
@@ -172,15 +166,19 @@ def _with_ride(framed_df: DataFrame, ride: Column, decode_error: Column) -> Data
     """Kafka metadata and original bytes, the ride fields flattened, and why decoding failed (or null)."""
     return framed_df.select(
         "key", "value", *KAFKA_METADATA, ride.alias("_ride"), decode_error.alias("_decode_error")
-    ).select("key", "value", *KAFKA_METADATA, *[F.col(f"_ride.{name}").alias(name) for name in RIDE_FIELDS], "_decode_error")
+    ).select(
+        "key", "value", *KAFKA_METADATA, *[F.col(f"_ride.{name}").alias(name) for name in RIDE_FIELDS], "_decode_error"
+    )
 
 
 def _wrong_format(expected: str) -> Column:
     """In a single-format job, a record of another format is a dead letter that says so."""
     return F.when(
         F.col("_format") != expected,
-        F.concat(F.lit(f"expected {expected}, found "), F.when(F.col("_format") == "empty", F.lit("an empty value"))
-                 .otherwise(F.col("_format"))),
+        F.concat(
+            F.lit(f"expected {expected}, found "),
+            F.when(F.col("_format") == "empty", F.lit("an empty value")).otherwise(F.col("_format")),
+        ),
     )
 
 
@@ -194,8 +192,10 @@ def _parsed_columns(formats: tuple[str, ...], writers: list[WriterSchema]) -> li
     if "json" in formats:
         columns.append(F.when(detected == "json", _json_rides(value)).alias("_json"))
     if "csv" in formats:
-        columns += [F.when((detected == "csv") & (kind == ride_type), _parsed_csv(value, ride_type)).alias(f"_csv_{ride_type}")
-                    for ride_type in VALID_RIDE_TYPES]
+        columns += [
+            F.when((detected == "csv") & (kind == ride_type), _parsed_csv(value, ride_type)).alias(f"_csv_{ride_type}")
+            for ride_type in VALID_RIDE_TYPES
+        ]
     return columns
 
 
@@ -207,8 +207,10 @@ def _ride_of_parsed(formats: tuple[str, ...]) -> Column:
     if "json" in formats:
         rides.append(F.col("_json").dropFields("_corrupt_record"))
     if "csv" in formats:
-        rides += [csv_to_ride_columns(F.col(f"_csv_{ride_type}").dropFields("_corrupt_record"), ride_type)
-                  for ride_type in VALID_RIDE_TYPES]
+        rides += [
+            csv_to_ride_columns(F.col(f"_csv_{ride_type}").dropFields("_corrupt_record"), ride_type)
+            for ride_type in VALID_RIDE_TYPES
+        ]
     return F.coalesce(*rides) if len(rides) > 1 else rides[0]
 
 
@@ -217,8 +219,11 @@ def _too_large(max_record_bytes: int) -> Column:
     bytes for one it reads, and Kafka takes 1 MiB) can write whatever passes."""
     return F.when(
         F.length("value") > max_record_bytes,
-        F.concat(F.lit("record of "), F.length("value").cast("string"),
-                 F.lit(f" bytes is larger than max_record_bytes ({max_record_bytes})")),
+        F.concat(
+            F.lit("record of "),
+            F.length("value").cast("string"),
+            F.lit(f" bytes is larger than max_record_bytes ({max_record_bytes})"),
+        ),
     )
 
 
@@ -245,19 +250,28 @@ def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema], max_rec
         # required fields (required in every version of the schema) was not Avro of that schema.
         corrupt = F.col("_avro").isNull() | F.col("_avro.ride_id").isNull() | F.col("_avro.pickup_datetime").isNull()
         is_avro = detected == "avro"
-        error = (error.when(is_avro & unknown_schema_id, F.concat(F.lit("unknown schema id "), schema_id))
-                 .when(is_avro & corrupt, F.concat(F.lit("corrupt Avro for schema id "), schema_id)))
+        error = error.when(is_avro & unknown_schema_id, F.concat(F.lit("unknown schema id "), schema_id)).when(
+            is_avro & corrupt, F.concat(F.lit("corrupt Avro for schema id "), schema_id)
+        )
     if "json" in formats:
-        error = error.when((detected == "json") & F.col("_json._corrupt_record").isNotNull(),
-                           F.lit("malformed JSON or a field of the wrong type"))
+        error = error.when(
+            (detected == "json") & F.col("_json._corrupt_record").isNotNull(),
+            F.lit("malformed JSON or a field of the wrong type"),
+        )
     if "csv" in formats:
-        problems = [_csv_problem(F.col("value"), F.col(f"_csv_{ride_type}"), ride_type) for ride_type in VALID_RIDE_TYPES]
+        problems = [
+            _csv_problem(F.col("value"), F.col(f"_csv_{ride_type}"), ride_type) for ride_type in VALID_RIDE_TYPES
+        ]
         error = error.when(detected == "csv", F.coalesce(*problems))
     return error
 
 
-def decode_rides(raw_df: DataFrame, writers: list[WriterSchema], input_format: str = "auto",
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES) -> DataFrame:
+def decode_rides(
+    raw_df: DataFrame,
+    writers: list[WriterSchema],
+    input_format: str = "auto",
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+) -> DataFrame:
     """Kafka source rows -> one row per record: the ride fields, the Kafka metadata, the original bytes,
     and `dead_letter_reason` (null for a good ride).
 
@@ -270,12 +284,18 @@ def decode_rides(raw_df: DataFrame, writers: list[WriterSchema], input_format: s
     """
     formats = ("avro", "json", "csv") if input_format == "auto" else (input_format,)
     framed_df = raw_df.select(
-        "key", "value", *KAFKA_METADATA,
+        "key",
+        "value",
+        *KAFKA_METADATA,
         _detected_format(F.col("value")).alias("_format"),
         _ride_type_of_topic(F.col("topic")).alias("_kind"),
     )
-    parsed_df = framed_df.select("*", _schema_id(F.col("value")).alias("_schema_id"), *_parsed_columns(formats, writers))
-    return _with_reason(_with_ride(parsed_df, _ride_of_parsed(formats), _decode_error(formats, writers, max_record_bytes)))
+    parsed_df = framed_df.select(
+        "*", _schema_id(F.col("value")).alias("_schema_id"), *_parsed_columns(formats, writers)
+    )
+    return _with_reason(
+        _with_ride(parsed_df, _ride_of_parsed(formats), _decode_error(formats, writers, max_record_bytes))
+    )
 
 
 def _with_reason(decoded_df: DataFrame) -> DataFrame:
@@ -314,14 +334,29 @@ def validation_error() -> Column:
     for condition, reason in missing[1:]:
         error = error.when(condition, reason)
     return (
-        error
-        .when(pickup_too_early, F.concat(F.lit("pickup_datetime "), pickup_text,
-                                         F.lit(f" is before {EARLIEST_PICKUP[:10]}, the first TLC records")))
-        .when(pickup_in_future, F.concat(F.lit("pickup_datetime "), pickup_text,
-                                         F.lit(f" is more than {LATEST_PICKUP_AHEAD} in the future")))
+        error.when(
+            pickup_too_early,
+            F.concat(
+                F.lit("pickup_datetime "),
+                pickup_text,
+                F.lit(f" is before {EARLIEST_PICKUP[:10]}, the first TLC records"),
+            ),
+        )
+        .when(
+            pickup_in_future,
+            F.concat(
+                F.lit("pickup_datetime "), pickup_text, F.lit(f" is more than {LATEST_PICKUP_AHEAD} in the future")
+            ),
+        )
         .when(bad_ride_type, F.concat(F.lit("ride_type is not yellow, green or fhv: "), F.col("ride_type")))
-        .when(bad_pickup_zone, F.concat(F.lit(f"PULocationID outside {low}..{high}: "), F.col("PULocationID").cast("string")))
-        .when(bad_dropoff_zone, F.concat(F.lit(f"DOLocationID outside {low}..{high}: "), F.col("DOLocationID").cast("string")))
+        .when(
+            bad_pickup_zone,
+            F.concat(F.lit(f"PULocationID outside {low}..{high}: "), F.col("PULocationID").cast("string")),
+        )
+        .when(
+            bad_dropoff_zone,
+            F.concat(F.lit(f"DOLocationID outside {low}..{high}: "), F.col("DOLocationID").cast("string")),
+        )
         .when(negative_passengers, F.lit("passenger_count is negative"))
         .when(dropoff_before_pickup, F.lit("dropoff_datetime is before pickup_datetime"))
     )

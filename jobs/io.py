@@ -1,9 +1,9 @@
-"""Sources and sinks shared by the jobs: Kafka in, Kafka and console out, dead letters, triggers."""
+"""Sources and sinks shared by the jobs: Kafka in, Kafka and terminal out, dead letters, triggers."""
 
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -77,22 +77,17 @@ def window_key(window_start: Column, *groups: Column) -> Column:
 
 
 def write_kafka_batch(batch_df: DataFrame, settings: JobSettings, topic: str) -> None:
-    (
-        batch_df.write.format("kafka")
-        .options(**kafka_sink_options(settings))
-        .option("topic", topic)
-        .save()
-    )
+    (batch_df.write.format("kafka").options(**kafka_sink_options(settings)).option("topic", topic).save())
 
 
-def start_batch_query(
+def start_foreach_batch_query(
     df: DataFrame,
     settings: JobSettings,
     query: str,
     handle_batch: Callable[[DataFrame, int], None],
     output_mode: str = "update",
 ) -> StreamingQuery:
-    """A query whose micro-batches go to a function (Kafka and console in one pass), with its own
+    """A query whose micro-batches go to a function (Kafka and the terminal in one pass), with its own
     name and checkpoint."""
     return (
         df.writeStream.queryName(query)
@@ -104,22 +99,22 @@ def start_batch_query(
     )
 
 
-def kafka_and_console(
+def kafka_and_terminal(
     settings: JobSettings,
     topic: str,
     to_record: Callable[[DataFrame], DataFrame],
     title: str,
-    order_by: list[str],
+    order_by: list[Column | str],
     enrich: Callable[[DataFrame], DataFrame] = lambda df: df,
 ) -> Callable[[DataFrame, int], None]:
-    """A foreachBatch handler: enrich the batch, write it to the topic, show it on the console."""
+    """A foreachBatch handler: enrich the batch, write it to the topic, print it to the terminal."""
 
     def handle(batch_df: DataFrame, batch_id: int) -> None:
         enriched_df = enrich(batch_df).persist()
         try:
             write_kafka_batch(to_record(enriched_df), settings, topic)
-            if settings.console:
-                rows = enriched_df.orderBy(*order_by).limit(settings.console_rows).collect()
+            if settings.print_results:
+                rows = enriched_df.orderBy(*order_by).limit(settings.printed_rows).collect()
                 if rows:
                     print(f"\n{title} (batch {batch_id}, latest {len(rows)} updated rows)", flush=True)
                     print(_table(rows), flush=True)
@@ -133,8 +128,8 @@ def _table(rows) -> str:
     names = list(rows[0].asDict().keys())
     values = [[_cell(row[name]) for name in names] for row in rows]
     widths = [max(len(name), *(len(v[i]) for v in values)) for i, name in enumerate(names)]
-    line = "  ".join(name.ljust(width) for name, width in zip(names, widths))
-    body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in values]
+    line = "  ".join(name.ljust(width) for name, width in zip(names, widths, strict=False))
+    body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) for row in values]
     return "\n".join([line, *body])
 
 
@@ -146,8 +141,9 @@ def _cell(value) -> str:
     return str(value)
 
 
-def dead_letter_records(bad_df: DataFrame, stage: str,
-                        max_original_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES) -> DataFrame:
+def dead_letter_records(
+    bad_df: DataFrame, stage: str, max_original_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES
+) -> DataFrame:
     """Bad records as dead letters (rides/schemas/dead_letter.avsc as JSON), with the reason in a header too.
 
     A dead letter always fits in a Kafka message, whatever the bad record's size: its bytes are kept up to
@@ -157,7 +153,8 @@ def dead_letter_records(bad_df: DataFrame, stage: str,
     kept = F.substring(F.col("value"), 1, max_original_bytes)
     original = F.when(F.col("value").isNull(), F.lit("")).otherwise(F.concat(F.lit("base64:"), F.base64(kept)))
     reason = F.when(F.length(REASON) <= REASON_MAX_CHARS, F.col(REASON)).otherwise(
-        F.concat(F.substring(REASON, 1, REASON_MAX_CHARS - 1), F.lit("…")))
+        F.concat(F.substring(REASON, 1, REASON_MAX_CHARS - 1), F.lit("…"))
+    )
     length = F.coalesce(F.length("value").cast("long"), F.lit(0).cast("long"))
     letter = F.struct(
         reason.alias("reason"),
@@ -174,9 +171,7 @@ def dead_letter_records(bad_df: DataFrame, stage: str,
         F.struct(F.lit("dlq.source").alias("key"), source.cast("binary").alias("value")),
         F.struct(F.lit("dlq.stage").alias("key"), F.lit(stage).cast("binary").alias("value")),
     )
-    return bad_df.select(
-        source.alias("key"), F.to_json(letter, JSON_OPTIONS).alias("value"), headers.alias("headers")
-    )
+    return bad_df.select(source.alias("key"), F.to_json(letter, JSON_OPTIONS).alias("value"), headers.alias("headers"))
 
 
 def start_dead_letter_query(decoded_df: DataFrame, settings: JobSettings) -> StreamingQuery:
@@ -192,4 +187,3 @@ def start_dead_letter_query(decoded_df: DataFrame, settings: JobSettings) -> Str
         .trigger(**trigger_of(settings))
         .start()
     )
-

@@ -53,8 +53,12 @@ class LateRideAuditor:
     """Checks the micro-batches whose progress reports rows dropped behind the watermark, on a thread of its own
     (a Spark job must not run inside the listener's callback)."""
 
-    def __init__(self, spark: SparkSession, publisher: ProgressPublisher | None = None,
-                 queries: dict[str, WindowedQuery] = WATCHED):
+    def __init__(
+        self,
+        spark: SparkSession,
+        publisher: ProgressPublisher | None = None,
+        queries: dict[str, WindowedQuery] = WATCHED,
+    ):
         self.spark = spark
         self.publisher = publisher
         self.queries = queries
@@ -83,9 +87,13 @@ class LateRideAuditor:
                 continue
             try:
                 self.audit(item)
-            except Exception as exc:  # noqa: BLE001 - the audit must never take the job down
-                print(f"[{item.name}] batch {item.batchId}: late rides not counted ({type(exc).__name__}: "
-                      f"{str(exc).splitlines()[0][:300]})", file=sys.stderr, flush=True)
+            except Exception as exc:
+                print(
+                    f"[{item.name}] batch {item.batchId}: late rides not counted ({type(exc).__name__}: "
+                    f"{str(exc).splitlines()[0][:300]})",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def audit(self, progress) -> int:
         windowed = self.queries[progress.name]
@@ -102,11 +110,20 @@ class LateRideAuditor:
             late_df.unpersist()
         self.totals[progress.name] = self.totals.get(progress.name, 0) + count
         if self.publisher is not None:  # the web console shows the total beside Spark's count of rows
-            self.publisher.publish("late", str(progress.id), progress.name, key=f"{progress.id}:late",
-                                   late_rides=self.totals[progress.name], batch=progress.batchId)
-        print(f"[{progress.name}] batch {progress.batchId}: {count} rides arrived behind the watermark {watermark} "
-              f"in windows it had closed: left out of the results, sent to {windowed.settings.late_topic} "
-              f"({self.totals[progress.name]} in all)", flush=True)
+            self.publisher.publish(
+                "late",
+                str(progress.id),
+                progress.name,
+                key=f"{progress.id}:late",
+                late_rides=self.totals[progress.name],
+                batch=progress.batchId,
+            )
+        print(
+            f"[{progress.name}] batch {progress.batchId}: {count} rides arrived behind the watermark {watermark} "
+            f"in windows it had closed: left out of the results, sent to {windowed.settings.late_topic} "
+            f"({self.totals[progress.name]} in all)",
+            flush=True,
+        )
         return count
 
 
@@ -143,11 +160,17 @@ def late_rides(raw_df: DataFrame, windowed: WindowedQuery, watermark_iso: str) -
 
 def write_late_rides(late_df: DataFrame, windowed: WindowedQuery, batch_id: int, watermark: str) -> None:
     source = F.concat_ws("/", "topic", F.col("partition").cast("string"), F.col("offset").cast("string"))
-    headers = F.array(*[
-        F.struct(F.lit(name).alias("key"), value.cast("binary").alias("value"))
-        for name, value in (("late.query", F.lit(windowed.query)), ("late.batch", F.lit(str(batch_id))),
-                            ("late.watermark", F.lit(watermark)), ("late.source", source))
-    ])
+    headers = F.array(
+        *[
+            F.struct(F.lit(name).alias("key"), value.cast("binary").alias("value"))
+            for name, value in (
+                ("late.query", F.lit(windowed.query)),
+                ("late.batch", F.lit(str(batch_id))),
+                ("late.watermark", F.lit(watermark)),
+                ("late.source", source),
+            )
+        ]
+    )
     (
         late_df.select("key", "value", headers.alias("headers"))
         .write.format("kafka")

@@ -10,31 +10,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs import (
-    ride_lifecycle,
-    ride_sessions,
-    rides_all,
-    vendor_counts,
-    zone_popularity,
-)
+from jobs.catalog import JOBS
 from jobs.preflight import PreflightError, preflight
 from jobs.runtime import refuse, start_and_run
-from jobs.settings import add_common_arguments, load_job_settings, overrides_from
+from jobs.settings import JobSettings, add_common_arguments, overrides_from
 from pipeline_config.settings import SettingsError
-
-JOBS = {
-    "vendor_counts": (vendor_counts.VendorCountsSettings, vendor_counts.start_queries),
-    "zone_popularity": (zone_popularity.ZonePopularitySettings, zone_popularity.start_queries),
-    "rides_all": (rides_all.RidesAllSettings, rides_all.start_queries),
-    "ride_lifecycle": (ride_lifecycle.RideLifecycleSettings, ride_lifecycle.start_queries),
-    "ride_sessions": (ride_sessions.RideSessionsSettings, ride_sessions.start_queries),
-}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", default="vendor_counts,zone_popularity",
-                        help=f"comma-separated, of: {', '.join(JOBS)}")
+    parser.add_argument(
+        "--jobs", default="vendor_counts,zone_popularity", help=f"comma-separated, of: {', '.join(JOBS)}"
+    )
     add_common_arguments(parser)
     options = parser.parse_args(argv)
     names = options.jobs.split(",")
@@ -43,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown job(s) {', '.join(unknown)}; known: {', '.join(JOBS)}")
     overrides = {k: v for k, v in overrides_from(options).items() if k != "jobs"}
     try:
-        settings = {name: load_job_settings(JOBS[name][0], name, overrides) for name in names}
+        settings: dict[str, JobSettings] = {name: JOBS[name].load_settings(overrides) for name in names}
         for job_settings in settings.values():
             preflight(job_settings)
     except (SettingsError, PreflightError) as exc:
         return refuse(exc)
-    return start_and_run("pipeline", [(settings[name], JOBS[name][1]) for name in names])
+    return start_and_run("pipeline", [(settings[name], JOBS[name].start_queries) for name in names])
 
 
 if __name__ == "__main__":

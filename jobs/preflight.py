@@ -11,9 +11,10 @@ from confluent_kafka import KafkaException
 from cluster.clients import admin_client
 from jobs.data_loss import lost_offsets
 from jobs.settings import JobSettings
+from pipeline_config.errors import CannotRunError
 
 
-class PreflightError(Exception):
+class PreflightError(CannotRunError):
     """The job cannot run with these settings; the message names the setting to fix."""
 
 

@@ -4,7 +4,7 @@ once the bound has passed.
 
 Reads:   `ride_started` and `ride_ended` (python -m producers.produce --lifecycle), any format.
 Writes:  `completed_trips`: one JSON record per ride, key ride_id, status `completed` (with duration_minutes
-         and speed_mph) or `never_ended` (no end within max_ride_duration of the start); also to the console.
+         and speed_mph) or `never_ended` (no end within max_ride_duration of the start); also printed to the terminal.
 State:   both sides watermarked (30 minutes); the join is bounded in event time: an end must fall between the
          start and start + max_ride_duration (3 hours), so Spark can drop a start once the watermark passes
          that bound and emit it as never ended (left outer join, append mode).
@@ -21,13 +21,13 @@ from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_console,
+    kafka_and_terminal,
     read_rides,
-    start_batch_query,
     start_dead_letter_query,
+    start_foreach_batch_query,
     to_kafka_record,
 )
-from jobs.runtime import job_main
+from jobs.job import Job
 from jobs.settings import Duration, JobSettings
 
 
@@ -49,13 +49,17 @@ def ride_starts(rides_df: DataFrame, watermark: str) -> DataFrame:
 
 
 def ride_ends(rides_df: DataFrame, watermark: str) -> DataFrame:
-    return rides_df.select(
-        F.col("ride_id").alias("ended_ride_id"),
-        F.col("dropoff_datetime").alias("ended_at"),
-        "DOLocationID",
-        "trip_distance",
-        "total_amount",
-    ).filter(F.col("ended_at").isNotNull()).withWatermark("ended_at", watermark)
+    return (
+        rides_df.select(
+            F.col("ride_id").alias("ended_ride_id"),
+            F.col("dropoff_datetime").alias("ended_at"),
+            "DOLocationID",
+            "trip_distance",
+            "total_amount",
+        )
+        .filter(F.col("ended_at").isNotNull())
+        .withWatermark("ended_at", watermark)
+    )
 
 
 def join_starts_with_ends(starts_df: DataFrame, ends_df: DataFrame, max_duration: str) -> DataFrame:
@@ -96,7 +100,7 @@ def start_queries(spark: SparkSession, settings: RideLifecycleSettings) -> list[
         ride_ends(good_rides(ended_df), settings.watermark),
         settings.max_ride_duration,
     )
-    handler = kafka_and_console(
+    handler = kafka_and_terminal(
         settings,
         settings.output_topic,
         lambda df: to_kafka_record(df, F.col("ride_id")),
@@ -108,16 +112,25 @@ def start_queries(spark: SparkSession, settings: RideLifecycleSettings) -> list[
     return [
         start_dead_letter_query(started_df, dead_letters),
         start_dead_letter_query(ended_df, dead_letters_ended),
-        start_batch_query(trips_df, settings, "completed_trips", handler, output_mode="append"),
+        start_foreach_batch_query(trips_df, settings, "completed_trips", handler, output_mode="append"),
     ]
 
 
+JOB = Job(
+    name="ride_lifecycle",
+    settings_class=RideLifecycleSettings,
+    start_queries=start_queries,
+    description=__doc__ or "",
+    extra_arguments=(
+        ("--started-topic", "topic of 'ride started' events"),
+        ("--ended-topic", "topic of 'ride ended' events"),
+        ("--max-ride-duration", "e.g. '3 hours'"),
+    ),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return job_main("ride_lifecycle", RideLifecycleSettings, start_queries, argv, __doc__, extra_arguments=(
-        ('--started-topic', "topic of 'ride started' events"),
-        ('--ended-topic', "topic of 'ride ended' events"),
-        ('--max-ride-duration', "e.g. '3 hours'"),
-    ))
+    return JOB.main(argv)
 
 
 if __name__ == "__main__":

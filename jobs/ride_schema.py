@@ -77,8 +77,10 @@ def csv_to_ride_columns(parsed: Column, ride_type: str) -> Column:
     ride = F.struct(
         *[
             (
-                parsed[by_field[field.name]] if field.name in by_field
-                else F.lit(ride_type) if field.name == "ride_type"
+                parsed[by_field[field.name]]
+                if field.name in by_field
+                else F.lit(ride_type)
+                if field.name == "ride_type"
                 else F.lit(None).cast(field.dataType)
             ).alias(field.name)
             for field in RIDE_SCHEMA.fields

@@ -3,7 +3,7 @@ gap, and the longest streaks.
 
 Reads:   the ride topics of conf/jobs.yaml [ride_sessions] (rides_green), any format.
 Writes:  `ride_sessions`: one JSON record per closed session of at least min_rides rides, key
-         `<session start>|<PULocationID>|<DOLocationID>`, with its rides and span; the console shows the
+         `<session start>|<PULocationID>|<DOLocationID>`, with its rides and span; the terminal shows the
          longest streaks of each micro-batch. Bad records to `rides_dead_letter`.
 State:   session windows, append mode: a session is emitted once the watermark (30 minutes) has passed its
          end, so each is written once, final.
@@ -20,14 +20,14 @@ from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_console,
+    kafka_and_terminal,
     read_rides,
-    start_batch_query,
     start_dead_letter_query,
+    start_foreach_batch_query,
     to_kafka_record,
     window_key,
 )
-from jobs.runtime import job_main
+from jobs.job import Job
 from jobs.settings import Duration, JobSettings
 
 
@@ -64,25 +64,36 @@ def filter_streaks(sessions_df: DataFrame, min_rides: int) -> DataFrame:
 def start_queries(spark: SparkSession, settings: RideSessionsSettings) -> list[StreamingQuery]:
     decoded_df = read_rides(spark, settings, settings.input_topics)
     sessions_df = route_sessions(good_rides(decoded_df), settings.gap, settings.watermark)
-    handler = kafka_and_console(
+    handler = kafka_and_terminal(
         settings,
         settings.output_topic,
-        lambda df: to_kafka_record(df, window_key(F.col("session_start"), F.col("PULocationID"), F.col("DOLocationID"))),
+        lambda df: to_kafka_record(
+            df, window_key(F.col("session_start"), F.col("PULocationID"), F.col("DOLocationID"))
+        ),
         title=f"Longest streaks on one route (sessions with a {settings.gap} gap)",
         order_by=[F.col("rides").desc(), F.col("session_start")],
         enrich=lambda df: filter_streaks(df, settings.min_rides),
     )
     return [
         start_dead_letter_query(decoded_df, settings),
-        start_batch_query(sessions_df, settings, "ride_sessions", handler, output_mode="append"),
+        start_foreach_batch_query(sessions_df, settings, "ride_sessions", handler, output_mode="append"),
     ]
 
 
+JOB = Job(
+    name="ride_sessions",
+    settings_class=RideSessionsSettings,
+    start_queries=start_queries,
+    description=__doc__ or "",
+    extra_arguments=(
+        ("--gap", "session gap, e.g. '5 minutes'"),
+        ("--min-rides", "smallest session reported as a streak"),
+    ),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return job_main("ride_sessions", RideSessionsSettings, start_queries, argv, __doc__, extra_arguments=(
-        ('--gap', "session gap, e.g. '5 minutes'"),
-        ('--min-rides', 'smallest session reported as a streak'),
-    ))
+    return JOB.main(argv)
 
 
 if __name__ == "__main__":

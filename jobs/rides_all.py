@@ -6,7 +6,7 @@ Writes:  `rides_all`: every good ride in the normalized model (rides/schemas/rid
          Avro in the Confluent wire format, the schema registered under `rides_all-value` at start (or JSON with
          `--output-format json`);
          `pickup_leaders`: per hour, the pickup zone with the most rides of any kind, key `<window start>`;
-         the leaders also to the console; bad records to `rides_dead_letter`.
+         the leaders also printed to the terminal; bad records to `rides_dead_letter`.
 State:   none for the merge (a stateless query: BENCHMARKS.md measures it under Spark's real-time trigger too);
          the leaders keep the counts of each open hour until the watermark closes it.
 Run:     python -m stack submit jobs/rides_all.py            (or: make submit JOB=rides_all)
@@ -24,17 +24,17 @@ from pyspark.sql.streaming import StreamingQuery
 from jobs.avro_output import confluent_avro, registered_value_schema
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_console,
+    kafka_and_terminal,
     kafka_sink_options,
     read_rides,
-    start_batch_query,
     start_dead_letter_query,
+    start_foreach_batch_query,
     to_kafka_record,
     trigger_of,
     window_key,
 )
+from jobs.job import Job
 from jobs.ride_schema import RIDE_FIELDS
-from jobs.runtime import job_main
 from jobs.settings import Duration, JobSettings
 from jobs.zone_popularity import top_zones
 
@@ -53,8 +53,9 @@ def to_ride_records(rides_df: DataFrame, avro_schema_id: int | None = None) -> D
     format under the registered schema id, or JSON when there is none."""
     if avro_schema_id is None:
         return to_kafka_record(rides_df, F.col("ride_id"), RIDE_FIELDS)
-    return rides_df.select(F.col("ride_id").alias("key"),
-                           confluent_avro(F.struct(*RIDE_FIELDS), avro_schema_id).alias("value"))
+    return rides_df.select(
+        F.col("ride_id").alias("key"), confluent_avro(F.struct(*RIDE_FIELDS), avro_schema_id).alias("value")
+    )
 
 
 def output_schema_id(settings: RidesAllSettings) -> int | None:
@@ -88,7 +89,7 @@ def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[Strea
     schema_id = output_schema_id(settings)  # before any query starts: a refusal stops the job here
     decoded_df = read_rides(spark, settings, settings.input_topics)
     rides_df = good_rides(decoded_df)
-    leaders_handler = kafka_and_console(
+    leaders_handler = kafka_and_terminal(
         settings,
         settings.top_topic,
         lambda df: to_kafka_record(df, window_key(F.col("window_start"))),
@@ -98,16 +99,26 @@ def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[Strea
     return [
         start_dead_letter_query(decoded_df, settings),
         start_merge_query(rides_df, settings, schema_id),
-        start_batch_query(pickup_leaders(rides_df, settings.window, settings.watermark), settings, "pickup_leaders",
-                          leaders_handler),
+        start_foreach_batch_query(
+            pickup_leaders(rides_df, settings.window, settings.watermark), settings, "pickup_leaders", leaders_handler
+        ),
     ]
 
 
+JOB = Job(
+    name="rides_all",
+    settings_class=RidesAllSettings,
+    start_queries=start_queries,
+    description=__doc__ or "",
+    extra_arguments=(
+        ("--top-topic", "topic of the hourly leaders"),
+        ("--output-format", "avro (the wire format, schema in the registry) or json"),
+    ),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return job_main("rides_all", RidesAllSettings, start_queries, argv, __doc__, extra_arguments=(
-        ('--top-topic', 'topic of the hourly leaders'),
-        ('--output-format', 'avro (the wire format, schema in the registry) or json'),
-    ))
+    return JOB.main(argv)
 
 
 if __name__ == "__main__":

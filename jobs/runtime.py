@@ -15,12 +15,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from cluster.clients import command_line_logging
-from jobs.decode import RegistryUnreachableError
 from jobs.late_rides import LateRideAuditor
-from jobs.preflight import PreflightError, preflight
 from jobs.progress_topic import ProgressPublisher
-from pipeline_config.settings import SettingsError
-from rides.serialization import SchemaRefusedError
+from pipeline_config.errors import CannotRunError, PipelineError, report
 
 log = logging.getLogger("jobs")
 
@@ -50,8 +47,9 @@ class ProgressReporter(StreamingQueryListener):
         progress = event.progress
         rows_in = progress.numInputRows
         if self.publisher:
-            self.publisher.publish("progress", str(progress.id), progress.name, input_rows=rows_in,
-                                   progress=json.loads(progress.json))
+            self.publisher.publish(
+                "progress", str(progress.id), progress.name, input_rows=rows_in, progress=json.loads(progress.json)
+            )
         if rows_in == 0 and not progress.stateOperators:
             return
         dropped = sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
@@ -60,8 +58,9 @@ class ProgressReporter(StreamingQueryListener):
         watermark = progress.eventTime.get("watermark", "-") if progress.eventTime else "-"
         # Spark counts late rows after partial aggregation (one per window and group): not rides. The auditor
         # counts the rides themselves and says so on a line of its own.
-        late = f"{dropped} late rows dropped" + (" (rides counted below)" if dropped and self.auditor
-                                                 and progress.name in self.auditor.queries else "")
+        late = f"{dropped} late rows dropped" + (
+            " (rides counted below)" if dropped and self.auditor and progress.name in self.auditor.queries else ""
+        )
         print(
             f"[{progress.name}] batch {progress.batchId}: {rows_in} rows in"
             f" {progress.batchDuration / 1000:.1f}s, {late},"
@@ -79,8 +78,12 @@ class ProgressReporter(StreamingQueryListener):
 
     def onQueryTerminated(self, event):
         if self.publisher:
-            self.publisher.publish("terminated", str(event.id), self._names.get(str(event.id), str(event.id)),
-                                   error=event.exception.splitlines()[0] if event.exception else None)
+            self.publisher.publish(
+                "terminated",
+                str(event.id),
+                self._names.get(str(event.id), str(event.id)),
+                error=event.exception.splitlines()[0] if event.exception else None,
+            )
         if event.exception:
             print(f"query {event.id} failed: {event.exception.splitlines()[0]}", file=sys.stderr, flush=True)
 
@@ -128,35 +131,12 @@ def start_job(app_name: str, publisher: ProgressPublisher | None = None) -> tupl
     return spark, auditor
 
 
-def job_main(name: str, settings_class, start_queries, argv, doc: str, extra_arguments=()) -> int:
-    """The main() of every job: parse the command line over conf/jobs.yaml [name], start the queries on a
-    session of its own, and wait. `extra_arguments` are (flag, help) pairs of the job's own settings."""
-    import argparse
-
-    from jobs.settings import add_common_arguments, load_job_settings, overrides_from
-
-    parser = argparse.ArgumentParser(prog=f"jobs/{name}.py", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    for flag, help_text in extra_arguments:
-        # The flag's type is its settings field's: --top-n is top_n: int.
-        field = settings_class.model_fields[flag.lstrip("-").replace("-", "_")]
-        parser.add_argument(flag, type=int if field.annotation is int else str, help=help_text)
-    try:
-        settings = load_job_settings(settings_class, name, overrides_from(parser.parse_args(argv)))
-        preflight(settings)
-    except (SettingsError, PreflightError) as exc:
-        return refuse(exc)
-    return start_and_run(name, [(settings, start_queries)])
+def refuse(problem: PipelineError) -> int:
+    """A job that cannot start says why (no traceback) and exits with the error's status (2: refused)."""
+    return report(problem)
 
 
-def refuse(problem: Exception) -> int:
-    """A job that cannot start says why (no traceback) and exits with status 2."""
-    print(f"error: {problem}", file=sys.stderr)
-    return 2
-
-
-class QueryRefused(Exception):
+class QueryRefused(CannotRunError):
     """Spark refused to start a query (an unknown column, an operation a stream does not support); the message
     says which and why."""
 
@@ -164,11 +144,13 @@ class QueryRefused(Exception):
 def start_and_run(app_name: str, jobs) -> int:
     """Start a session, the queries of each (settings, start_queries) pair on it, and wait for them."""
     first = jobs[0][0]
-    publisher = ProgressPublisher(first.bootstrap_servers, first.progress_topic, app_name) if first.progress_topic else None
+    publisher = (
+        ProgressPublisher(first.bootstrap_servers, first.progress_topic, app_name) if first.progress_topic else None
+    )
     spark, auditor = start_job(app_name, publisher)
     try:
         queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
-    except (RegistryUnreachableError, SchemaRefusedError, QueryRefused) as exc:
+    except CannotRunError as exc:  # the registry, a schema refused, a query Spark refused, a missing file
         spark.stop()
         return refuse(exc)
     try:

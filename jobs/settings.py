@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Type, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -42,6 +42,10 @@ def interval(value: str) -> str:
 Duration = Annotated[str, AfterValidator(interval)]
 
 
+# Topics every job writes besides its results.
+SIDE_TOPICS = ("dead_letter_topic", "late_topic", "progress_topic")
+
+
 class JobSettings(BaseModel):
     """What every job has; subclasses add their windows and topics."""
 
@@ -64,8 +68,8 @@ class JobSettings(BaseModel):
     progress_topic: str | None = None  # where each query's progress goes for the web console; null: nowhere
     late_topic: str = "rides_late"  # rides a windowed query left out behind its watermark, bytes unchanged
     kafka_producer: dict[str, str | int] = Field(default_factory=dict)  # producer settings of every Kafka sink
-    console: bool = True
-    console_rows: int = Field(20, ge=1)
+    print_results: bool = True  # also print each result batch to the terminal
+    printed_rows: int = Field(20, ge=1)
     bootstrap_servers: str = ""
     registry_url: str = ""
 
@@ -84,6 +88,16 @@ class JobSettings(BaseModel):
     def input_topic_names(self) -> list[str]:
         """The topics the job reads; a job whose inputs are not `input_topics` says so by overriding this."""
         return list(getattr(self, "input_topics", []))
+
+    def output_topic_names(self) -> list[str]:
+        """The topics the job's results go to: its settings named *_topic that are neither inputs nor the side
+        topics every job has (dead letters, late rides, progress)."""
+        inputs = set(self.input_topic_names())
+        return [
+            value
+            for name, value in self
+            if name.endswith("_topic") and name not in SIDE_TOPICS and isinstance(value, str) and value not in inputs
+        ]
 
     def checkpoint_dir(self) -> str:
         """The job's folder of checkpoints (one folder per query in it): a URI, or an absolute local path."""
@@ -107,17 +121,19 @@ class JobSettings(BaseModel):
 S = TypeVar("S", bound=JobSettings)
 
 
-def first_existing_path(candidates: list[Path], hint: str) -> Path:
-    """The first of the candidates (relative ones from the working directory) that exists; `hint` says how to get
-    one."""
+def first_existing_location(candidates: list[str], hint: str) -> str:
+    """The first of the candidates that is a Hadoop filesystem URI (hdfs://, s3a://: Spark reads it), or a local
+    file that exists (relative ones from the working directory); `hint` says how to get one."""
     for candidate in candidates:
-        path = candidate.resolve()
+        if "://" in candidate:
+            return candidate
+        path = Path(candidate).resolve()
         if path.exists():
-            return path
-    raise FileNotFoundError(f"none of {', '.join(map(str, candidates))} exists; {hint}")
+            return str(path)
+    raise SettingsError(f"none of {', '.join(candidates)} exists; {hint}")
 
 
-def load_job_settings(cls: Type[S], name: str, overrides: dict | None = None, path: Path = CONF_DIR / "jobs.yaml") -> S:
+def load_job_settings(cls: type[S], name: str, overrides: dict | None = None, path: Path = CONF_DIR / "jobs.yaml") -> S:
     raw = read_yaml(path)
     if name not in raw:
         raise SettingsError(f"{path} has no section {name!r}")
@@ -145,19 +161,31 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-topic", help="topic the results go to")
     parser.add_argument("--dead-letter-topic", help="topic bad records go to")
     parser.add_argument("--late-topic", help="topic the rides a windowed query left out behind its watermark go to")
-    parser.add_argument("--checkpoint-root", help="folder or Hadoop filesystem URI holding one checkpoint folder per "
-                                                   "query")
+    parser.add_argument(
+        "--checkpoint-root", help="folder or Hadoop filesystem URI holding one checkpoint folder per query"
+    )
     parser.add_argument("--trigger", help="'5 seconds' style processing-time trigger, or 'available-now'")
     parser.add_argument("--starting-offsets", choices=("earliest", "latest"))
-    parser.add_argument("--input-format", choices=INPUT_FORMATS,
-                        help="auto detects each record's format (Avro, JSON, CSV); avro or json reads that format "
-                             "only and sends records of any other to the dead-letter topic")
+    parser.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        help="auto detects each record's format (Avro, JSON, CSV); avro or json reads that format "
+        "only and sends records of any other to the dead-letter topic",
+    )
     parser.add_argument("--max-offsets-per-trigger", type=int)
-    parser.add_argument("--accept-data-loss", action="store_true", default=None,
-                        help="skip records that Kafka deleted (retention, delete_records) before the job read them; "
-                             "without it the job refuses to start and names the offsets")
-    parser.add_argument("--console", action=argparse.BooleanOptionalAction, default=None,
-                        help="also print results to the terminal")
+    parser.add_argument(
+        "--accept-data-loss",
+        action="store_true",
+        default=None,
+        help="skip records that Kafka deleted (retention, delete_records) before the job read them; "
+        "without it the job refuses to start and names the offsets",
+    )
+    parser.add_argument(
+        "--print-results",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also print results to the terminal",
+    )
     parser.add_argument("--bootstrap-servers", help="Kafka as the cluster's executors reach it")
     parser.add_argument("--registry-url", help="the schema registry's Confluent API")
 

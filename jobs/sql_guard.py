@@ -10,15 +10,20 @@ Checked on Spark's own plans, not on the text, so that nothing hides in a string
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 
 COMMAND_TRAIT = "org.apache.spark.sql.catalyst.plans.logical.Command"
 # Plan nodes that write, whatever their parent: not all of them are Commands.
-WRITING_NODES = {"InsertIntoDir", "InsertIntoStatement", "AppendData", "OverwriteByExpression",
-                 "OverwritePartitionsDynamic"}
+WRITING_NODES = {
+    "InsertIntoDir",
+    "InsertIntoStatement",
+    "AppendData",
+    "OverwriteByExpression",
+    "OverwritePartitionsDynamic",
+}
 REFLECTION = {"reflect", "java_method", "try_reflect"}
 CONSTANT_LEAVES = {"OneRowRelation", "LocalRelation", "Range"}  # SELECT 1, VALUES (...), range(n)
 
@@ -51,19 +56,24 @@ def check_is_query(spark: SparkSession, select: str, origin: str) -> None:
         parsed = spark._jsparkSession.sessionState().sqlParser().parsePlan(select)
     except Py4JJavaError:
         return
-    command = spark._jvm.java.lang.Class.forName(COMMAND_TRAIT)
+    jvm = spark._jvm
+    assert jvm is not None  # a classic (py4j) session, as every job runs
+    command = jvm.java.lang.Class.forName(COMMAND_TRAIT)
     for plan in _plans(parsed):
         name = plan.getClass().getSimpleName()
         if command.isInstance(plan) or name in WRITING_NODES:
-            raise QueryNotAllowed(f"{origin}: only a SELECT may follow AS; this holds a {name}, which would run "
-                                  f"as a command on the driver")
+            raise QueryNotAllowed(
+                f"{origin}: only a SELECT may follow AS; this holds a {name}, which would run "
+                f"as a command on the driver"
+            )
         for expression in _seq(plan.expressions()):
             for part in _expressions(expression):
                 if part.getClass().getSimpleName() == "UnresolvedFunction":
                     function = str(part.nameParts().last()).lower()
                     if function in REFLECTION:
-                        raise QueryNotAllowed(f"{origin}: {function}() calls Java methods on the cluster and is "
-                                              f"not allowed in a query")
+                        raise QueryNotAllowed(
+                            f"{origin}: {function}() calls Java methods on the cluster and is not allowed in a query"
+                        )
 
 
 def _leaves(df: DataFrame) -> list:
@@ -78,6 +88,8 @@ def check_reads_only(result_df: DataFrame, declared: dict[str, DataFrame], origi
         if leaf.getClass().getSimpleName() in CONSTANT_LEAVES:
             continue
         if not any(leaf.sameResult(known) for known in allowed):
-            raise QueryNotAllowed(f"{origin}: the query reads {str(leaf.simpleString(3))[:160]}, which is none of "
-                                  f"the declared streams and tables ({', '.join(declared)}; conf/jobs.yaml "
-                                  f"[stream_sql])")
+            raise QueryNotAllowed(
+                f"{origin}: the query reads {str(leaf.simpleString(3))[:160]}, which is none of "
+                f"the declared streams and tables ({', '.join(declared)}; conf/jobs.yaml "
+                f"[stream_sql])"
+            )

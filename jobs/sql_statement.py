@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipeline_config.errors import CannotRunError
+
 STATEMENT = re.compile(
     r"^\s*CREATE\s+(?P<kind>STREAM|TABLE)\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*"
     r"(?:WITH\s*\((?P<options>[^)]*)\)\s*)?AS\s+(?P<select>(?:SELECT|WITH)\b.*?)\s*;?\s*$",
@@ -33,7 +35,7 @@ NOT_CODE = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|/\*.*?\*/|--[^
 USAGE = "CREATE STREAM|TABLE <topic> [WITH (KEY = 'col, ...', PARTITIONS = n)] AS SELECT ... FROM <stream> ..."
 
 
-class StatementError(ValueError):
+class StatementError(CannotRunError, ValueError):
     """The file is not one statement this runner understands; the message says what is wrong."""
 
 
@@ -75,10 +77,13 @@ def parse_statement(text: str, origin: str, known_names: list[str]) -> Statement
     read = {name.lower() for name in RELATION.findall(NOT_CODE.sub(" ", select))}
     names_used = tuple(name for name in known_names if name.lower() in read)
     if not names_used:
-        raise StatementError(f"{origin}: the query reads none of the known streams and tables "
-                             f"({', '.join(known_names)}; conf/jobs.yaml [stream_sql])")
-    return Statement(kind, match.group("name"), select, key_columns, _partitions(options, origin), description,
-                     names_used)
+        raise StatementError(
+            f"{origin}: the query reads none of the known streams and tables "
+            f"({', '.join(known_names)}; conf/jobs.yaml [stream_sql])"
+        )
+    return Statement(
+        kind, match.group("name"), select, key_columns, _partitions(options, origin), description, names_used
+    )
 
 
 def _options(text: str, origin: str) -> dict[str, str]:

@@ -5,7 +5,7 @@ Reads:   the streams and tables the query names, from conf/jobs.yaml [stream_sql
          topics, decoded (any format) and validated, in the normalized ride model (rides/schemas/ride_event.avsc) with
          a watermark on pickup_datetime; a table is a static CSV (zones: the taxi zone lookup).
 Writes:  the topic named by the statement (created when missing: compacted for a TABLE), one JSON record per
-         result row keyed by the KEY columns; the rows also to the console; bad records to `rides_dead_letter`.
+         result row keyed by the KEY columns; the rows also printed to the terminal; bad records to `rides_dead_letter`.
 State:   whatever the SELECT needs (windowed aggregations, deduplication), bounded by the streams' watermark.
 Run:     python -m stack submit jobs/stream_sql.py queries/rides_per_zone_15m.sql
          (or: make sql QUERY=queries/rides_per_zone_15m.sql)
@@ -24,34 +24,35 @@ from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import TimestampType
 
 from cluster.clients import admin_client
-from cluster.topics import TopicError, TopicSpec, apply_topics
+from cluster.topics import TopicSpec, apply_topics
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_console,
+    kafka_and_terminal,
     read_rides,
-    start_batch_query,
     start_dead_letter_query,
+    start_foreach_batch_query,
     to_kafka_record,
 )
-from jobs.preflight import PreflightError, preflight
+from jobs.preflight import preflight
 from jobs.runtime import QueryRefused, refuse, start_and_run
 from jobs.settings import (
     Duration,
     JobSettings,
     add_common_arguments,
-    first_existing_path,
+    first_existing_location,
     load_job_settings,
     overrides_from,
 )
 from jobs.sql_guard import QueryNotAllowed, check_is_query, check_reads_only
 from jobs.sql_statement import Statement, StatementError, parse_statement
 from jobs.zone_popularity import ZONE_LOOKUP_HINT, read_zones
+from pipeline_config.errors import CannotRunError
 from pipeline_config.settings import SettingsError
 
 
 class StreamSqlSettings(JobSettings):
     streams: dict[str, list[str]]
-    tables: dict[str, list[Path]]
+    tables: dict[str, list[str]]  # files or Hadoop filesystem URIs; the first that is there is read
     watermark: Duration
     output_partitions: int
     output_topic: str | None = None  # default: the statement's name
@@ -62,8 +63,15 @@ class StreamSqlSettings(JobSettings):
         used = self.statement.names_used if self.statement else ()
         return [topic for name in used for topic in self.streams.get(name, [])]
 
+    @property
+    def read_statement(self) -> Statement:
+        """The statement, once the file is read (`with_statement`)."""
+        if self.statement is None:
+            raise StatementError(f"{self.query_file} has not been read yet")
+        return self.statement
+
     def result_topic(self) -> str:
-        return self.output_topic or self.statement.name
+        return self.output_topic or self.read_statement.name
 
 
 def record_key(df: DataFrame, columns: tuple[str, ...]) -> Column:
@@ -72,8 +80,9 @@ def record_key(df: DataFrame, columns: tuple[str, ...]) -> Column:
         return F.lit(None).cast("string")
     missing = [column for column in columns if column not in df.columns]
     if missing:
-        raise QueryRefused(f"KEY column(s) {', '.join(missing)} are not in the result (its columns: "
-                           f"{', '.join(df.columns)})")
+        raise QueryRefused(
+            f"KEY column(s) {', '.join(missing)} are not in the result (its columns: {', '.join(df.columns)})"
+        )
     parts = [
         F.date_format(F.col(column), "yyyy-MM-dd'T'HH:mm:ss'Z'")
         if isinstance(df.schema[column].dataType, TimestampType)
@@ -87,9 +96,9 @@ def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> tuple[
     """A temporary view per stream and table the statement names. Returns the views by name, and (name, decoded
     records, good and bad) of each stream, whose bad records the caller sends to the dead-letter topic."""
     views, decoded_streams = {}, []
-    for name in settings.statement.names_used:
+    for name in settings.read_statement.names_used:
         if name in settings.tables:
-            path = first_existing_path(settings.tables[name], ZONE_LOOKUP_HINT)
+            path = first_existing_location(settings.tables[name], ZONE_LOOKUP_HINT)
             views[name] = read_zones(spark, path).cache()
         else:
             decoded_df = read_rides(spark, settings, settings.streams[name])
@@ -101,7 +110,7 @@ def register_sources(spark: SparkSession, settings: StreamSqlSettings) -> tuple[
 
 def create_result_topic(settings: StreamSqlSettings) -> None:
     """The result topic, when missing: compacted for a TABLE. An existing topic is left as its owner made it."""
-    statement = settings.statement
+    statement = settings.read_statement
     admin = admin_client(settings.bootstrap_servers)
     if settings.result_topic() in admin.list_topics(timeout=10).topics:
         return
@@ -114,7 +123,7 @@ def create_result_topic(settings: StreamSqlSettings) -> None:
 
 
 def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[StreamingQuery]:
-    statement = settings.statement
+    statement = settings.read_statement
     origin = str(settings.query_file)
     # A file read as a table (csv.`path`, text.`path`, parquet.`path`) is no stream: Spark refuses it as unknown.
     spark.conf.set("spark.sql.runSQLOnFiles", "false")
@@ -128,10 +137,11 @@ def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[Stre
     except QueryNotAllowed as exc:
         raise QueryRefused(str(exc)) from None
     if not result_df.isStreaming:
-        raise QueryRefused(f"{settings.query_file}: the query reads no stream, only tables; name one of "
-                           f"{', '.join(settings.streams)}")
+        raise QueryRefused(
+            f"{settings.query_file}: the query reads no stream, only tables; name one of {', '.join(settings.streams)}"
+        )
     key = record_key(result_df, statement.key_columns)
-    handler = kafka_and_console(
+    handler = kafka_and_terminal(
         settings,
         settings.result_topic(),
         lambda df: to_kafka_record(df, key),
@@ -143,16 +153,19 @@ def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[Stre
         for name, decoded_df in decoded_streams
     ]
     try:
-        result_query = start_batch_query(result_df, settings, statement.name, handler, statement.output_mode)
+        result_query = start_foreach_batch_query(result_df, settings, statement.name, handler, statement.output_mode)
     except AnalysisException as exc:
         for query in dead_letter_queries:
             query.stop()
         hint = ""
-        if statement.kind == "STREAM" and "STREAMING_OUTPUT_MODE" in str(exc):
-            hint = (" (a STREAM writes each result row once, so its groups must close: group by "
-                    "window(pickup_datetime, ...), or make it a TABLE, whose rows are re-written as they change)")
-        raise QueryRefused(f"{settings.query_file}: as a {statement.kind} ({statement.output_mode} output): "
-                           f"{_first_line(exc)}{hint}") from None
+        if statement.kind == "STREAM" and (exc.getCondition() or "").startswith("STREAMING_OUTPUT_MODE"):
+            hint = (
+                " (a STREAM writes each result row once, so its groups must close: group by "
+                "window(pickup_datetime, ...), or make it a TABLE, whose rows are re-written as they change)"
+            )
+        raise QueryRefused(
+            f"{settings.query_file}: as a {statement.kind} ({statement.output_mode} output): {_first_line(exc)}{hint}"
+        ) from None
     return [*dead_letter_queries, result_query]
 
 
@@ -161,24 +174,33 @@ def _first_line(exc: Exception) -> str:
 
 
 def load_statement_settings(argv: list[str] | None) -> StreamSqlSettings:
-    parser = argparse.ArgumentParser(prog="jobs/stream_sql.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="jobs/stream_sql.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("query_file", type=Path, help="the .sql file (see queries/)")
     add_common_arguments(parser)
-    parser.add_argument("--stream", action="append", default=[], metavar="NAME=TOPIC[,TOPIC]",
-                        help="point a stream name at other topics (repeatable)")
+    parser.add_argument(
+        "--stream",
+        action="append",
+        default=[],
+        metavar="NAME=TOPIC[,TOPIC]",
+        help="point a stream name at other topics (repeatable)",
+    )
     options = parser.parse_args(argv)
     if options.input_topics:
-        raise SettingsError("--input-topics does not apply to SQL queries: the query names its streams; "
-                            "use --stream NAME=TOPIC[,TOPIC] to point a stream at other topics")
+        raise SettingsError(
+            "--input-topics does not apply to SQL queries: the query names its streams; "
+            "use --stream NAME=TOPIC[,TOPIC] to point a stream at other topics"
+        )
     overrides = overrides_from(options)
     streams = overrides.pop("stream")
     settings = load_job_settings(StreamSqlSettings, "stream_sql", overrides)
     for item in streams:
         name, _, topics = item.partition("=")
         if name not in settings.streams or not topics:
-            raise SettingsError(f"--stream {item}: expected NAME=TOPIC[,TOPIC] with NAME one of "
-                                f"{', '.join(settings.streams)}")
+            raise SettingsError(
+                f"--stream {item}: expected NAME=TOPIC[,TOPIC] with NAME one of {', '.join(settings.streams)}"
+            )
         settings = settings.model_copy(update={"streams": {**settings.streams, name: topics.split(",")}})
     try:
         text = settings.query_file.read_text(encoding="utf-8")
@@ -193,11 +215,15 @@ def check_result_topic(settings: StreamSqlSettings) -> None:
     """The result must not flow into what the query reads, nor into the dead letters."""
     result = settings.result_topic()
     if result in settings.input_topic_names():
-        raise StatementError(f"{settings.query_file}: the result topic {result} is also an input of the query "
-                             f"(its own output would come back in); name the result otherwise (--output-topic)")
+        raise StatementError(
+            f"{settings.query_file}: the result topic {result} is also an input of the query "
+            f"(its own output would come back in); name the result otherwise (--output-topic)"
+        )
     if result == settings.dead_letter_topic:
-        raise StatementError(f"{settings.query_file}: the result topic {result} is the dead-letter topic; name the "
-                             f"result otherwise (--output-topic)")
+        raise StatementError(
+            f"{settings.query_file}: the result topic {result} is the dead-letter topic; name the "
+            f"result otherwise (--output-topic)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -206,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         check_result_topic(settings)
         preflight(settings)
         create_result_topic(settings)
-    except (SettingsError, StatementError, PreflightError, TopicError, FileNotFoundError) as exc:
+    except CannotRunError as exc:  # settings, the statement, a missing input or result topic
         return refuse(exc)
     return start_and_run(settings.name, [(settings, start_queries)])
 

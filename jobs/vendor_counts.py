@@ -4,7 +4,7 @@ Reads:   the ride topics of conf/jobs.yaml [vendor_counts] (rides_green), in any
          (Avro through the registry, JSON, the seed's CSV lines).
 Writes:  `vendor_counts_windowed`, one JSON record per (window kind, window start, vendor), key
          `<kind>|<window start>|<VendorID>`; sliding windows (10 minutes every 5) and tumbling windows
-         (10 minutes) over pickup time; also to the console. Bad records go to `rides_dead_letter`.
+         (10 minutes) over pickup time; also printed to the terminal. Bad records go to `rides_dead_letter`.
 State:   bounded: a 30-minute watermark on pickup time, update output mode (a window's row is re-sent as it
          changes; the topic is compacted, so the latest value per key is the answer).
 Run:     python -m stack submit jobs/vendor_counts.py            (or: make submit JOB=vendor_counts)
@@ -21,15 +21,15 @@ from pyspark.sql.streaming import StreamingQuery
 
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_console,
+    kafka_and_terminal,
     read_rides,
-    start_batch_query,
     start_dead_letter_query,
+    start_foreach_batch_query,
     to_kafka_record,
     window_key,
 )
+from jobs.job import Job
 from jobs.late_rides import WindowedQuery, watch
-from jobs.runtime import job_main
 from jobs.settings import Duration, JobSettings
 
 
@@ -92,7 +92,7 @@ def start_queries(spark: SparkSession, settings: VendorCountsSettings) -> list[S
     queries = [start_dead_letter_query(decoded_df, settings)]
     for kind, (length, slide) in windows.items():
         counts_df = windowed_vendor_counts(rides_df, length, slide, settings.watermark, kind)
-        handler = kafka_and_console(
+        handler = kafka_and_terminal(
             settings,
             settings.output_topic,
             to_vendor_count_records,
@@ -101,14 +101,21 @@ def start_queries(spark: SparkSession, settings: VendorCountsSettings) -> list[S
         )
         query = f"vendor_counts_{kind}"
         watch(WindowedQuery(query, settings, tuple(settings.input_topics), length, slide))
-        queries.append(start_batch_query(counts_df, settings, query, handler))
+        queries.append(start_foreach_batch_query(counts_df, settings, query, handler))
     return queries
 
 
+JOB = Job(
+    name="vendor_counts",
+    settings_class=VendorCountsSettings,
+    start_queries=start_queries,
+    description=__doc__ or "",
+    extra_arguments=(("--watermark", "how late a ride may arrive, e.g. '30 minutes'"),),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return job_main("vendor_counts", VendorCountsSettings, start_queries, argv, __doc__, extra_arguments=(
-        ('--watermark', "how late a ride may arrive, e.g. '30 minutes'"),
-    ))
+    return JOB.main(argv)
 
 
 if __name__ == "__main__":

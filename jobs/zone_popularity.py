@@ -5,7 +5,7 @@ Reads:   the ride topics of conf/jobs.yaml [zone_popularity] (rides_green), any 
          CSV (a static table, joined in each micro-batch).
 Writes:  `zone_popularity`: one JSON record per (window, zone), key `<window start>|<PULocationID>`;
          `zone_top`: one JSON record per window with its top N zones ranked, key `<window start>`;
-         both also to the console; bad records to `rides_dead_letter`.
+         both also printed to the terminal; bad records to `rides_dead_letter`.
 State:   counts per (window, zone) and, for the ranking, the counts of each open window (applyInPandasWithState),
          both evicted once the watermark passes the window's end.
 Run:     python -m stack submit jobs/zone_popularity.py     (or: make submit JOB=zone_popularity)
@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 import pyspark.sql.functions as F
@@ -26,16 +25,16 @@ from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_console,
+    kafka_and_terminal,
     read_rides,
-    start_batch_query,
     start_dead_letter_query,
+    start_foreach_batch_query,
     to_kafka_record,
     window_key,
 )
+from jobs.job import Job
 from jobs.late_rides import WindowedQuery, watch
-from jobs.runtime import job_main
-from jobs.settings import Duration, JobSettings, first_existing_path
+from jobs.settings import Duration, JobSettings, first_existing_location
 
 ZONE_LOOKUP_HINT = "`make data` downloads the taxi zone lookup"
 TOP_SCHEMA = "window_start timestamp, window_end timestamp, rank int, PULocationID int, rides long"
@@ -48,17 +47,17 @@ class ZonePopularitySettings(JobSettings):
     window: Duration
     watermark: Duration
     top_n: int
-    zone_lookup: list[Path]
+    zone_lookup: list[str]  # files or Hadoop filesystem URIs; the first that is there is read
+
+    def zone_lookup_path(self) -> str:
+        return first_existing_location(self.zone_lookup, ZONE_LOOKUP_HINT)
 
 
-    def zone_lookup_path(self) -> Path:
-        return first_existing_path(self.zone_lookup, ZONE_LOOKUP_HINT)
-
-
-def read_zones(spark: SparkSession, path: Path) -> DataFrame:
+def read_zones(spark: SparkSession, path: str) -> DataFrame:
     """The 265 TLC zones (LocationID, Borough, Zone, service_zone); the file has CRLF endings and quotes."""
     return (
-        spark.read.option("header", True).csv(str(path))
+        spark.read.option("header", True)
+        .csv(str(path))
         .select(
             F.col("LocationID").cast("int").alias("LocationID"),
             F.trim("Borough").alias("borough"),
@@ -74,15 +73,20 @@ def zone_counts(rides_df: DataFrame, window_length: str, watermark: str) -> Data
         .withWatermark("pickup_datetime", watermark)
         .groupBy(F.window("pickup_datetime", window_length).alias("window"), "PULocationID")
         .agg(F.count(F.lit(1)).alias("rides"))
-        .select(F.col("window.start").alias("window_start"), F.col("window.end").alias("window_end"), "PULocationID", "rides")
+        .select(
+            F.col("window.start").alias("window_start"),
+            F.col("window.end").alias("window_end"),
+            "PULocationID",
+            "rides",
+        )
     )
 
 
 def join_zone_counts_with_zones(counts_df: DataFrame, zones_df: DataFrame) -> DataFrame:
     """Borough and zone name for each count; an id missing from the lookup keeps null names, not dropped."""
-    return counts_df.join(
-        F.broadcast(zones_df), counts_df["PULocationID"] == zones_df["LocationID"], how="left"
-    ).drop("LocationID")
+    return counts_df.join(F.broadcast(zones_df), counts_df["PULocationID"] == zones_df["LocationID"], how="left").drop(
+        "LocationID"
+    )
 
 
 def _top_zones_of_window(top_n: int):
@@ -144,7 +148,7 @@ def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list
     decoded_df = read_rides(spark, settings, settings.input_topics)
     rides_df = good_rides(decoded_df)
 
-    counts_handler = kafka_and_console(
+    counts_handler = kafka_and_terminal(
         settings,
         settings.output_topic,
         lambda df: to_kafka_record(df, window_key(F.col("window_start"), F.col("PULocationID"))),
@@ -152,7 +156,7 @@ def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list
         order_by=[F.col("window_start").desc(), F.col("rides").desc()],
         enrich=lambda df: join_zone_counts_with_zones(df, zones_df),
     )
-    top_handler = kafka_and_console(
+    top_handler = kafka_and_terminal(
         settings,
         settings.top_topic,
         lambda df: to_kafka_record(df, window_key(F.col("window_start"))),
@@ -160,22 +164,41 @@ def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list
         order_by=[F.col("window_start").desc()],
         enrich=lambda df: ranked_windows(join_zone_counts_with_zones(df, zones_df)),
     )
-    watch(WindowedQuery("zone_counts", settings, tuple(settings.input_topics), settings.window, settings.window,
-                        keeps=F.col("PULocationID").isNotNull()))
+    watch(
+        WindowedQuery(
+            "zone_counts",
+            settings,
+            tuple(settings.input_topics),
+            settings.window,
+            settings.window,
+            keeps=F.col("PULocationID").isNotNull(),
+        )
+    )
     return [
         start_dead_letter_query(decoded_df, settings),
-        start_batch_query(zone_counts(rides_df, settings.window, settings.watermark), settings, "zone_counts", counts_handler),
-        start_batch_query(
+        start_foreach_batch_query(
+            zone_counts(rides_df, settings.window, settings.watermark), settings, "zone_counts", counts_handler
+        ),
+        start_foreach_batch_query(
             top_zones(rides_df, settings.window, settings.watermark, settings.top_n), settings, "zone_top", top_handler
         ),
     ]
 
 
+JOB = Job(
+    name="zone_popularity",
+    settings_class=ZonePopularitySettings,
+    start_queries=start_queries,
+    description=__doc__ or "",
+    extra_arguments=(
+        ("--top-topic", "topic of the per-window rankings"),
+        ("--top-n", "how many zones each ranking holds"),
+    ),
+)
+
+
 def main(argv: list[str] | None = None) -> int:
-    return job_main("zone_popularity", ZonePopularitySettings, start_queries, argv, __doc__, extra_arguments=(
-        ('--top-topic', 'topic of the per-window rankings'),
-        ('--top-n', 'how many zones each ranking holds'),
-    ))
+    return JOB.main(argv)
 
 
 if __name__ == "__main__":

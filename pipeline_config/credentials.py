@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from pipeline_config.settings import SettingsError, StackSettings, read_env_file
 
@@ -55,8 +55,9 @@ def password_key(role: str) -> str:
     return f"KAFKA_{role.upper()}_PASSWORD"
 
 
-def stack_secrets(settings: StackSettings, env: Mapping[str, str] = os.environ,
-                  roles: tuple[str, ...] = (ADMIN_ROLE,)) -> dict[str, str]:
+def stack_secrets(
+    settings: StackSettings, env: Mapping[str, str] = os.environ, roles: tuple[str, ...] = (ADMIN_ROLE,)
+) -> dict[str, str]:
     """KAFKA_<ROLE>_PASSWORD for the roles, the TLS key stores' and the console's passwords: from the environment,
     else from `<STACK_HOME>/secrets/credentials.env`, else new random ones, written there for next time (with the
     stored secrets of other roles kept)."""
@@ -72,8 +73,9 @@ def stack_secrets(settings: StackSettings, env: Mapping[str, str] = os.environ,
     return values
 
 
-def stack_credentials(settings: StackSettings, roles: tuple[str, ...] = (ADMIN_ROLE,),
-                      env: Mapping[str, str] = os.environ) -> dict[str, Credential]:
+def stack_credentials(
+    settings: StackSettings, roles: tuple[str, ...] = (ADMIN_ROLE,), env: Mapping[str, str] = os.environ
+) -> dict[str, Credential]:
     """The credential of each role (see stack_secrets)."""
     values = stack_secrets(settings, env, roles)
     return {role: Credential(role, values[password_key(role)]) for role in roles}
@@ -87,8 +89,11 @@ def write_client_files(settings: StackSettings, credentials: dict[str, Credentia
 
 
 def client_file_text(credential: Credential, ca_pem: Path | None) -> str:
-    transport = (f"KAFKA_SECURITY_PROTOCOL={PROTOCOL}\nKAFKA_SSL_CA_LOCATION={ca_pem}\n" if ca_pem
-                 else "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT\n")
+    transport = (
+        f"KAFKA_SECURITY_PROTOCOL={PROTOCOL}\nKAFKA_SSL_CA_LOCATION={ca_pem}\n"
+        if ca_pem
+        else "KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT\n"
+    )
     return (
         f"# Kafka login of the '{credential.username}' role: KAFKA_CREDENTIALS_FILE=<this file> <command>\n"
         f"{transport}KAFKA_SASL_MECHANISM={MECHANISM}\n"
@@ -127,24 +132,34 @@ def client_login(env: Mapping[str, str] = os.environ) -> ClientLogin | None:
         try:
             values = read_env_file(Path(file))
         except FileNotFoundError:
-            raise SettingsError(f"KAFKA_CREDENTIALS_FILE points at {file}, which does not exist "
-                                f"(SECURE=1 make up writes one per role under .stack/secrets/)") from None
+            raise SettingsError(
+                f"KAFKA_CREDENTIALS_FILE points at {file}, which does not exist "
+                f"(SECURE=1 make up writes one per role under .stack/secrets/)"
+            ) from None
     if not values.get("KAFKA_SASL_USERNAME"):
         return None
     if not values.get("KAFKA_SASL_PASSWORD"):
-        raise SettingsError("KAFKA_SASL_USERNAME is set but KAFKA_SASL_PASSWORD is not "
-                            "(in the environment or the KAFKA_CREDENTIALS_FILE)")
-    return ClientLogin(Credential(values["KAFKA_SASL_USERNAME"], values["KAFKA_SASL_PASSWORD"]),
-                       values.get("KAFKA_SSL_CA_LOCATION") or None,
-                       values.get("KAFKA_SECURITY_PROTOCOL") or PROTOCOL)
+        raise SettingsError(
+            "KAFKA_SASL_USERNAME is set but KAFKA_SASL_PASSWORD is not "
+            "(in the environment or the KAFKA_CREDENTIALS_FILE)"
+        )
+    return ClientLogin(
+        Credential(values["KAFKA_SASL_USERNAME"], values["KAFKA_SASL_PASSWORD"]),
+        values.get("KAFKA_SSL_CA_LOCATION") or None,
+        values.get("KAFKA_SECURITY_PROTOCOL") or PROTOCOL,
+    )
 
 
 def librdkafka_auth(login: ClientLogin | None, mechanism: str = MECHANISM) -> dict[str, str]:
     """Settings for confluent-kafka clients (producer, consumer, admin); empty without a login."""
     if login is None:
         return {}
-    config = {"security.protocol": login.protocol, "sasl.mechanism": mechanism,
-              "sasl.username": login.credential.username, "sasl.password": login.credential.password}
+    config = {
+        "security.protocol": login.protocol,
+        "sasl.mechanism": mechanism,
+        "sasl.username": login.credential.username,
+        "sasl.password": login.credential.password,
+    }
     if login.ca_location:
         config["ssl.ca.location"] = login.ca_location
     return config
@@ -161,15 +176,19 @@ def _quoted(text: str) -> str:
 
 def jaas_config(credential: Credential) -> str:
     """A Java client's SCRAM login."""
-    return (f"org.apache.kafka.common.security.scram.ScramLoginModule required "
-            f"username={_quoted(credential.username)} password={_quoted(credential.password)};")
+    return (
+        f"org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f"username={_quoted(credential.username)} password={_quoted(credential.password)};"
+    )
 
 
 def plain_jaas_config(admin: Credential) -> str:
     """A broker's SASL/PLAIN login as the admin, with the admin as the listener's only PLAIN user."""
-    return (f"org.apache.kafka.common.security.plain.PlainLoginModule required "
-            f"username={_quoted(admin.username)} password={_quoted(admin.password)} "
-            f"user_{admin.username}={_quoted(admin.password)};")
+    return (
+        f"org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f"username={_quoted(admin.username)} password={_quoted(admin.password)} "
+        f"user_{admin.username}={_quoted(admin.password)};"
+    )
 
 
 def spark_kafka_auth(env: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -178,8 +197,11 @@ def spark_kafka_auth(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     login = client_login(env)
     if login is None:
         return {}
-    options = {"kafka.security.protocol": login.protocol, "kafka.sasl.mechanism": MECHANISM,
-               "kafka.sasl.jaas.config": jaas_config(login.credential)}
+    options = {
+        "kafka.security.protocol": login.protocol,
+        "kafka.sasl.mechanism": MECHANISM,
+        "kafka.sasl.jaas.config": jaas_config(login.credential),
+    }
     if login.ca_location:
         options["kafka.ssl.truststore.type"] = "PEM"
         options["kafka.ssl.truststore.certificates"] = Path(login.ca_location).read_text()

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Mapping
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pipeline_config.errors import CannotRunError
 
 
 def _conf_dir() -> Path:
@@ -34,7 +37,7 @@ def _conf_dir() -> Path:
 CONF_DIR = _conf_dir()
 
 
-class SettingsError(Exception):
+class SettingsError(CannotRunError):
     """A configuration file or variable is missing or wrong; the message names it."""
 
 
@@ -95,8 +98,8 @@ class RegistrySettings(_Frozen):
 
 
 class ConnectSettings(_Frozen):
-    enabled: bool = False      # CONNECT=1 starts the worker with the stack
-    port: int = 8083           # its REST API
+    enabled: bool = False  # CONNECT=1 starts the worker with the stack
+    port: int = 8083  # its REST API
     heap: str = Field("384m", pattern=r"^\d+[mg]$")
     group_id: str = "pipeline-connect"
 
@@ -106,11 +109,11 @@ class ConnectSettings(_Frozen):
 
 
 class ConsoleSettings(_Frozen):
-    enabled: bool = True       # make up starts the web console (python -m console)
+    enabled: bool = True  # make up starts the web console (python -m console)
     port: int = 8088
     # Host headers the console answers (a DNS-rebinding page sends its own name and is refused); "*" for any.
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
-    max_feeds: int = Field(8, ge=2)        # live topic feeds at once (one consumer thread each); least recently used go
+    max_feeds: int = Field(8, ge=2)  # live topic feeds at once (one consumer thread each); least recently used go
     feed_idle_s: float = Field(300, gt=0)  # a feed nobody asked for in this long is stopped
 
     @property
@@ -126,7 +129,7 @@ class SparkSettings(_Frozen):
     worker_cores: int = Field(2, ge=1)
     worker_memory: str = Field("2g", pattern=r"^\d+[mg]$")
     daemon_memory: str = Field("256m", pattern=r"^\d+[mg]$")
-    ui_host: str = "127.0.0.1"   # where the master's web UI answers; SPARK_UI_HOST=spark-master inside compose
+    ui_host: str = "127.0.0.1"  # where the master's web UI answers; SPARK_UI_HOST=spark-master inside compose
     # A cluster other than the local stack's (SPARK_MASTER): spark://host:7077, k8s://https://..., yarn.
     master: str | None = None
     # The Python the executors run (spark.pyspark.python). Unset: on the local stack, an interpreter of its own
@@ -134,7 +137,7 @@ class SparkSettings(_Frozen):
     executor_python: str | None = None
 
     @model_validator(mode="after")
-    def _enough_ui_ports(self) -> "SparkSettings":
+    def _enough_ui_ports(self) -> SparkSettings:
         if self.workers > len(self.worker_ui_ports):
             raise ValueError(
                 f"spark.workers is {self.workers} but spark.worker_ui_ports lists only "
@@ -220,8 +223,11 @@ def section(raw: dict, key: str, source: Path | str) -> dict:
     if value is None:
         value = raw[key] = {}
     if not isinstance(value, dict):
-        raise SettingsError(f"{source} is invalid:\n  {key}: must be a mapping of settings, found "
-                            f"{type(value).__name__} {value!r}"[:300])
+        raise SettingsError(
+            f"{source} is invalid:\n  {key}: must be a mapping of settings, found {type(value).__name__} {value!r}"[
+                :300
+            ]
+        )
     return value
 
 

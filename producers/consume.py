@@ -22,7 +22,7 @@ import logging
 import signal
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -35,7 +35,8 @@ from cluster.clients import (
 )
 from pipeline_config.client_defaults import load_client_defaults
 from pipeline_config.credentials import client_auth
-from pipeline_config.settings import SettingsError, load_settings
+from pipeline_config.errors import CannotRunError, PipelineError, run_command
+from pipeline_config.settings import load_settings
 from producers.topic_check import topic_problems, write_problem
 from rides.dead_letter import cut_reason, dead_letter
 from rides.messages import MessageDecoder
@@ -48,7 +49,7 @@ from rides.serialization import (
 log = logging.getLogger("producers.consume")
 
 
-class ConsumerError(Exception):
+class ConsumerError(CannotRunError):
     """The consumer cannot start; the message says why."""
 
 
@@ -63,7 +64,7 @@ def _user(auth: dict) -> str:
 def _jsonable(value):
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return value.isoformat()
     if isinstance(value, bytes):
         return describe_bytes(value)
@@ -75,10 +76,10 @@ def _jsonable(value):
 
 
 def _timestamp_text(message) -> str:
-    kind, millis = message.timestamp()
+    _kind, millis = message.timestamp()
     if millis is None or millis < 0:
         return "-"
-    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(millis / 1000, tz=UTC).isoformat(timespec="milliseconds")
 
 
 def format_record(message, key, value, output: str) -> str:
@@ -105,15 +106,22 @@ def _parser(defaults) -> argparse.ArgumentParser:
     parser.add_argument("topics", nargs="+", help="topic(s) to read")
     parser.set_defaults(client_defaults=defaults)  # conf/clients.yaml values without a flag of their own
     parser.add_argument("--group", default=defaults.group_id, help=f"consumer group id (default {defaults.group_id})")
-    parser.add_argument("--offset-reset", choices=("earliest", "latest"), default=defaults.auto_offset_reset,
-                        help="where a group without committed offsets starts (auto.offset.reset)")
+    parser.add_argument(
+        "--offset-reset",
+        choices=("earliest", "latest"),
+        default=defaults.auto_offset_reset,
+        help="where a group without committed offsets starts (auto.offset.reset)",
+    )
     parser.add_argument("--format", choices=("auto", "avro", "json", "text"), default="auto")
     parser.add_argument("--reader-schema", type=Path, help="decode Avro into this schema (schema evolution)")
     parser.add_argument("--max", type=int, help="stop after this many messages")
     parser.add_argument("--idle-timeout", type=float, help="stop after this many seconds without a message")
     parser.add_argument("--output", choices=("text", "jsonl"), default="text", help="line format")
-    parser.add_argument("--dead-letter-topic", default=defaults.dead_letter_topic,
-                        help="where undecodable messages go ('' to only report them)")
+    parser.add_argument(
+        "--dead-letter-topic",
+        default=defaults.dead_letter_topic,
+        help="where undecodable messages go ('' to only report them)",
+    )
     parser.add_argument("--bootstrap-servers", help="default: conf/stack.yaml or KAFKA_BOOTSTRAP_SERVERS")
     parser.add_argument("--registry-url", help="default: conf/stack.yaml or SCHEMA_REGISTRY_URL")
     return parser
@@ -122,8 +130,8 @@ def _parser(defaults) -> argparse.ArgumentParser:
 def run(options: argparse.Namespace, out=sys.stdout) -> int:
     settings = load_settings()
     bootstrap = options.bootstrap_servers or settings.kafka.bootstrap_servers
-    decoder = MessageDecoder(options.format, registry_client(options.registry_url or settings.registry.url),
-                             options.reader_schema)
+    registry_url = options.registry_url or settings.registry.url
+    decoder = MessageDecoder(options.format, registry_client(registry_url), options.reader_schema)
     auth = client_auth()  # SASL/SCRAM on the secured stack (KAFKA_CREDENTIALS_FILE); nothing otherwise
     consumer = Consumer(
         {
@@ -145,7 +153,9 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
         problems = topic_problems(consumer, options.topics)
     except KafkaException as exc:
         consumer.close()
-        raise ConsumerError(f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}); is the stack up? (make up)") from None
+        raise ConsumerError(
+            f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}); is the stack up? (make up)"
+        ) from None
     if problems:
         consumer.close()
         raise ConsumerError(f"cannot consume from {bootstrap}: {'; '.join(problems)}")
@@ -155,8 +165,10 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
         problem = write_problem(bootstrap, auth, options.dead_letter_topic)
         if problem:
             consumer.close()
-            raise ConsumerError(f"the dead-letter topic {options.dead_letter_topic} on {bootstrap}: {problem}; "
-                                f"nothing was read (create it with `make topics`, or pass --dead-letter-topic '')")
+            raise ConsumerError(
+                f"the dead-letter topic {options.dead_letter_topic} on {bootstrap}: {problem}; "
+                f"nothing was read (create it with `make topics`, or pass --dead-letter-topic '')"
+            )
         dead_letters = DeadLetterSender(bootstrap, auth, options)
     stopping = []
     previous = {sig: signal.signal(sig, lambda *_: stopping.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -170,26 +182,30 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
                 if options.idle_timeout and time.monotonic() - last_message_at > options.idle_timeout:
                     break
                 continue
-            if message.error():
-                code = message.error().code()
+            error = message.error()
+            if error is not None:
+                code = error.code()
                 if code in REFUSALS:
-                    raise ConsumerError(f"Kafka refused this consumer as user {_user(auth)} on {bootstrap}: "
-                                        f"{message.error().str()} (the role's ACLs are in conf/security.yaml)")
+                    raise ConsumerError(
+                        f"Kafka refused this consumer as user {_user(auth)} on {bootstrap}: "
+                        f"{error.str()} (the role's ACLs are in conf/security.yaml)"
+                    )
                 if code != KafkaError._PARTITION_EOF:
                     log.warning("consumer error: %s", message.error())
                 continue
             last_message_at = time.monotonic()
             source = f"{message.topic()}/{message.partition()}/{message.offset()}"
             try:
-                line = format_record(message, decoder.decode_key(message.key()), decoder(message.value()),
-                                     options.output)
+                line = format_record(
+                    message, decoder.decode_key(message.key()), decoder(message.value()), options.output
+                )
             except RegistryUnavailableError as exc:
                 # Not the message's fault: stop before it, so that a restart with the same group resumes here.
                 raise ConsumerError(
-                    f"{exc} (at {decoder.registry_url}) while decoding {source}; stopped there (its offset is not "
+                    f"{exc} (at {registry_url}) while decoding {source}; stopped there (its offset is not "
                     f"committed): start again with the same --group when the registry is back"
                 ) from None
-            except Exception as exc:  # noqa: BLE001 - whatever a hostile record makes a decoder raise, it is that
+            except Exception as exc:
                 # record's fault: it becomes a dead letter with the reason and the consumer goes on.
                 bad += 1
                 reason = str(exc) if isinstance(exc, DeserializationError) else f"{type(exc).__name__}: {exc}"
@@ -205,12 +221,15 @@ def run(options: argparse.Namespace, out=sys.stdout) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         consumer.close()  # commits the stored offsets
-    print(f"consumed {consumed} message(s) from {', '.join(options.topics)} as group {options.group}"
-          + (f"; {bad} undecodable, sent to {options.dead_letter_topic}" if bad else ""), file=sys.stderr)
+    print(
+        f"consumed {consumed} message(s) from {', '.join(options.topics)} as group {options.group}"
+        + (f"; {bad} undecodable, sent to {options.dead_letter_topic}" if bad else ""),
+        file=sys.stderr,
+    )
     return 0
 
 
-class DeadLetterLost(Exception):
+class DeadLetterLost(PipelineError):
     """A dead letter was not acknowledged by Kafka: its message's offset is not committed, the run ends (exit 1)."""
 
 
@@ -224,39 +243,46 @@ class DeadLetterSender:
         self.topic = options.dead_letter_topic
         self.max_original_bytes = options.client_defaults.dead_letter_original_max_bytes
         self.timeout_s = options.client_defaults.dead_letter_timeout_s
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                  "logger": QUIET_CLIENT_LOG, "error_cb": log_client_error, **auth})
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "logger": QUIET_CLIENT_LOG,
+                "error_cb": log_client_error,
+                **auth,
+            }
+        )
 
     def send(self, reason: str, source: str, original: bytes | None) -> None:
         payload, headers = dead_letter(reason, source, "consumer", original, self.max_original_bytes)
         outcome: list = []
         try:
-            self.producer.produce(self.topic, payload, key=source.encode(), headers=headers,
-                                  on_delivery=lambda error, _message: outcome.append(error))
+            self.producer.produce(
+                self.topic,
+                payload,
+                key=source.encode(),
+                headers=headers,
+                on_delivery=lambda error, _message: outcome.append(error),
+            )
         except (KafkaException, BufferError) as exc:
             raise DeadLetterLost(f"the dead letter of {source} could not be sent to {self.topic}: {exc}") from None
         self.producer.flush(self.timeout_s)
         if not outcome:
-            raise DeadLetterLost(f"the dead letter of {source} was not acknowledged by Kafka within "
-                                 f"{self.timeout_s:.0f}s; stopped there (its offset is not committed)")
+            raise DeadLetterLost(
+                f"the dead letter of {source} was not acknowledged by Kafka within "
+                f"{self.timeout_s:.0f}s; stopped there (its offset is not committed)"
+            )
         if outcome[0] is not None:
-            raise DeadLetterLost(f"the dead letter of {source} was refused by {self.topic}: {outcome[0].str()}; "
-                                 f"stopped there (its offset is not committed)")
+            raise DeadLetterLost(
+                f"the dead letter of {source} was refused by {self.topic}: {outcome[0].str()}; "
+                f"stopped there (its offset is not committed)"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     command_line_logging()
-    try:
-        defaults = load_client_defaults().consumer
-        return run(_parser(defaults).parse_args(argv))
-    except (ConsumerError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except DeadLetterLost as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+    return run_command(lambda: run(_parser(load_client_defaults().consumer).parse_args(argv)))
 
 
 if __name__ == "__main__":

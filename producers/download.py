@@ -22,6 +22,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, ValidationError
 from tqdm import tqdm
 
+from pipeline_config.errors import PipelineError, run_command
 from pipeline_config.settings import (
     CONF_DIR,
     SettingsError,
@@ -33,7 +34,7 @@ from rides.tlc import LayoutError, ReadReport, read_rides
 CHUNK = 1 << 16
 
 
-class DownloadError(Exception):
+class DownloadError(PipelineError):
     """A file could not be fetched or failed its check; the message names the URL or the file."""
 
 
@@ -65,9 +66,10 @@ def fetch(url: str, target: Path, quiet: bool = False) -> Path:
                 raise DownloadError(f"{url} does not exist (HTTP 404): is the month published for that kind?")
             response.raise_for_status()
             total = int(response.headers.get("Content-Length") or 0) or None
-            with open(partial, "wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, desc=target.name, disable=quiet, file=sys.stderr
-            ) as bar:
+            with (
+                open(partial, "wb") as out,
+                tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=quiet, file=sys.stderr) as bar,
+            ):
                 for chunk in response.iter_content(CHUNK):
                     out.write(chunk)
                     bar.update(len(chunk))
@@ -115,7 +117,8 @@ def download(settings: DataSettings, kinds, months, extension, target_dir: Path,
     reports = []
     jobs = [
         (settings.trip_path.format(kind=kind, month=month, extension=extension), kind)
-        for kind in kinds for month in months
+        for kind in kinds
+        for month in months
     ]
     jobs.append((settings.zone_lookup_path, None))
     for relative, kind in jobs:
@@ -139,29 +142,46 @@ def download(settings: DataSettings, kinds, months, extension, target_dir: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        settings = load_data_settings()
-        parser = argparse.ArgumentParser(
-            prog="python -m producers.download", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
-        parser.add_argument("--kind", action="append", choices=("yellow", "green", "fhv"),
-                            help=f"ride kind, repeatable (default {', '.join(settings.default_kinds)})")
-        parser.add_argument("--month", action="append", type=_month,
-                            help=f"YYYY-MM, repeatable (default {', '.join(settings.default_months)})")
-        parser.add_argument("--extension", choices=("parquet", "csv.gz", "csv"), default=settings.default_extension)
-        parser.add_argument("--base-url", default=settings.base_url)
-        parser.add_argument("--target", type=Path, default=Path(settings.target_dir))
-        parser.add_argument("--force", action="store_true", help="download again even if a good copy is there")
-        parser.add_argument("--quiet", action="store_true", help="no progress bar")
-        options = parser.parse_args(argv)
-        settings = settings.model_copy(update={"base_url": options.base_url})
-        for line in download(settings, options.kind or settings.default_kinds, options.month or settings.default_months,
-                             options.extension, options.target, options.force, options.quiet):
-            print(line)
-        return 0
-    except (DownloadError, SettingsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    return run_command(lambda: _download(argv))
+
+
+def _download(argv: list[str] | None) -> int:
+    settings = load_data_settings()
+    parser = argparse.ArgumentParser(
+        prog="python -m producers.download",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--kind",
+        action="append",
+        choices=("yellow", "green", "fhv"),
+        help=f"ride kind, repeatable (default {', '.join(settings.default_kinds)})",
+    )
+    parser.add_argument(
+        "--month",
+        action="append",
+        type=_month,
+        help=f"YYYY-MM, repeatable (default {', '.join(settings.default_months)})",
+    )
+    parser.add_argument("--extension", choices=("parquet", "csv.gz", "csv"), default=settings.default_extension)
+    parser.add_argument("--base-url", default=settings.base_url)
+    parser.add_argument("--target", type=Path, default=Path(settings.target_dir))
+    parser.add_argument("--force", action="store_true", help="download again even if a good copy is there")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    options = parser.parse_args(argv)
+    settings = settings.model_copy(update={"base_url": options.base_url})
+    for line in download(
+        settings,
+        options.kind or settings.default_kinds,
+        options.month or settings.default_months,
+        options.extension,
+        options.target,
+        options.force,
+        options.quiet,
+    ):
+        print(line)
+    return 0
 
 
 if __name__ == "__main__":

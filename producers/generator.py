@@ -11,9 +11,9 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterator
 
 from rides.events import empty_event, make_ride_id
 
@@ -51,7 +51,7 @@ class RideGenerator:
         # Zone popularity: a random permutation of zones ranked by a Zipf law, so popular zones are spread out.
         zones = list(range(1, ZONE_COUNT + 1))
         self.random.shuffle(zones)
-        weights = [1 / (rank ** settings.zipf_exponent) for rank in range(1, ZONE_COUNT + 1)]
+        weights = [1 / (rank**settings.zipf_exponent) for rank in range(1, ZONE_COUNT + 1)]
         self.zones = zones
         self.cumulative_zone_weights = _cumulative(weights)
         self.kinds = [kind for kind, _ in settings.mix]

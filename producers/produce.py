@@ -21,47 +21,47 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
 
 from cluster.clients import (
     QUIET_CLIENT_LOG,
+    admin_client,
     command_line_logging,
     log_client_error,
     registry_client,
 )
 from pipeline_config.client_defaults import ProducerDefaults, load_client_defaults
 from pipeline_config.credentials import client_auth
-from pipeline_config.settings import SettingsError, load_settings
+from pipeline_config.errors import CannotRunError, PipelineError, run_command
+from pipeline_config.settings import load_settings
 from producers.generator import GeneratorSettings, RideGenerator
 from producers.retention_check import TopicTimeLimits, topic_time_limits
 from producers.topic_check import topic_problems
 from rides.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter
-from rides.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names
+from rides.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names, pickup_millis
 from rides.serialization import (
     RegistryUnavailableError,
-    SchemaRefusedError,
     SerializationError,
     avro_serializers,
     key_bytes,
     to_json,
 )
-from rides.tlc import LayoutError, ReadReport, read_rides
+from rides.tlc import ReadReport, read_rides
 
 log = logging.getLogger("producers.produce")
 PROGRESS_EVERY_S = 5.0
 BUFFER_FULL_RETRIES = 100
 
 
-class ProducerError(Exception):
+class ProducerError(CannotRunError):
     """The run cannot start or could not deliver; the message says what and what to do."""
 
 
-class ProducerFailed(Exception):
+class ProducerFailed(PipelineError):
     """Kafka refused the producer itself while it ran (a fatal error); what was sent before is reported."""
 
 
@@ -77,7 +77,7 @@ class Message:
 
 def single_messages(events: Iterable[dict], topic: str) -> Iterator[Message]:
     for event in events:
-        yield Message(topic, event, event_time_millis(event))
+        yield Message(topic, event, pickup_millis(event))
 
 
 def lifecycle_messages(events: Iterable[dict], started_topic: str, ended_topic: str) -> Iterator[Message]:
@@ -89,15 +89,15 @@ def lifecycle_messages(events: Iterable[dict], started_topic: str, ended_topic: 
     pending_ends: list[tuple[int, int, dict]] = []
     sequence = 0
     for event in events:
-        pickup_ms = event_time_millis(event)
+        pickup_ms = pickup_millis(event)
         while pending_ends and pending_ends[0][0] <= pickup_ms:
             dropoff_ms, _, ended = heapq.heappop(pending_ends)
             yield Message(ended_topic, ended, dropoff_ms)
         yield Message(started_topic, event, pickup_ms)
-        dropoff_ms = event_time_millis(event, "dropoff_datetime")
-        if dropoff_ms is not None:
+        ride_dropoff_ms = event_time_millis(event, "dropoff_datetime")
+        if ride_dropoff_ms is not None:
             sequence += 1
-            heapq.heappush(pending_ends, (dropoff_ms, sequence, event))
+            heapq.heappush(pending_ends, (ride_dropoff_ms, sequence, event))
     while pending_ends:
         dropoff_ms, _, ended = heapq.heappop(pending_ends)
         yield Message(ended_topic, ended, dropoff_ms)
@@ -106,7 +106,9 @@ def lifecycle_messages(events: Iterable[dict], started_topic: str, ended_topic: 
 class Pacer:
     """Paces sending: a fixed rate in events per second, or event time replayed N times faster."""
 
-    def __init__(self, rate: float | None = None, replay_speed: float | None = None, clock=time.monotonic, sleep=time.sleep):
+    def __init__(
+        self, rate: float | None = None, replay_speed: float | None = None, clock=time.monotonic, sleep=time.sleep
+    ):
         self.rate, self.replay_speed = rate, replay_speed
         self.clock, self.sleep = clock, sleep
         self.started = clock()
@@ -177,8 +179,16 @@ def producer_config(bootstrap: str, options: argparse.Namespace) -> dict:
 class Sender:
     """Serializes and produces; counts deliveries; sends unreadable rows to the dead-letter topic."""
 
-    def __init__(self, producer: Producer, encode_key: Callable, encode_value: Callable, key_field: str,
-                 dead_letter_topic: str, stats: DeliveryStats, max_original_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES):
+    def __init__(
+        self,
+        producer: Producer,
+        encode_key: Callable,
+        encode_value: Callable,
+        key_field: str,
+        dead_letter_topic: str,
+        stats: DeliveryStats,
+        max_original_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES,
+    ):
         self.producer = producer
         self.max_original_bytes = max_original_bytes
         self.encode_key, self.encode_value = encode_key, encode_value
@@ -191,7 +201,11 @@ class Sender:
         for _ in range(BUFFER_FULL_RETRIES):
             try:
                 self.producer.produce(
-                    topic, value=value, key=key, timestamp=timestamp_ms or 0, headers=headers,
+                    topic,
+                    value=value,
+                    key=key,
+                    timestamp=timestamp_ms or 0,
+                    headers=headers,
                     on_delivery=self.stats.on_delivery,
                 )
                 self.stats.sent += 1
@@ -215,8 +229,11 @@ class Sender:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
                 raise  # the producer's trouble (a fatal error), not the ride's
-            self.send_dead_letter(f"Kafka refused the message of {len(value):,} bytes: {exc.args[0].str()}",
-                                  f"ride {event.get('ride_id')}", value)
+            self.send_dead_letter(
+                f"Kafka refused the message of {len(value):,} bytes: {exc.args[0].str()}",
+                f"ride {event.get('ride_id')}",
+                value,
+            )
 
     def send_dead_letter(self, reason: str, source: str, original: bytes | str) -> None:
         """A dead letter always fits: the original is cut to dead_letter_original_max_bytes (its length and
@@ -238,27 +255,44 @@ def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
     source.add_argument("--source", required=True, help="a TLC file (.csv, .csv.gz, .parquet) or 'generator'")
     source.add_argument("--kind", choices=RIDE_TYPES, help="the file's layout (default: detected from its header)")
     source.add_argument("--limit", type=int, help="stop after this many rides")
-    source.add_argument("--no-month-check", dest="month_check", action="store_false",
-                        help="send rides dated after the month in a TLC file's name too (by default such a ride is "
-                             "a dead letter: it would move the jobs' watermark past every ride after it)")
+    source.add_argument(
+        "--no-month-check",
+        dest="month_check",
+        action="store_false",
+        help="send rides dated after the month in a TLC file's name too (by default such a ride is "
+        "a dead letter: it would move the jobs' watermark past every ride after it)",
+    )
     source.add_argument("--seed", type=int, default=42, help="generator seed (same seed, same rides)")
     source.add_argument("--late-share", type=float, default=0.01, help="generator: share of rides sent 30 min late")
     source.add_argument("--out-of-order-share", type=float, default=0.05, help="generator: share sent out of order")
-    source.add_argument("--lifecycle", action="store_true",
-                        help=f"send 'ride started' at pickup to {defaults.started_topic} and 'ride ended' at "
-                             f"dropoff to {defaults.ended_topic} (topics: --started-topic/--ended-topic)")
+    source.add_argument(
+        "--lifecycle",
+        action="store_true",
+        help=f"send 'ride started' at pickup to {defaults.started_topic} and 'ride ended' at "
+        f"dropoff to {defaults.ended_topic} (topics: --started-topic/--ended-topic)",
+    )
     source.add_argument("--started-topic", default=defaults.started_topic)
     source.add_argument("--ended-topic", default=defaults.ended_topic)
 
     target = parser.add_argument_group("where and how")
     target.add_argument("--topic", default=defaults.topic, help=f"target topic (default {defaults.topic})")
-    target.add_argument("--format", choices=("avro", "json"), default=defaults.format,
-                        help="avro: Confluent wire format through the schema registry; json: plain JSON")
-    target.add_argument("--schema", type=Path, default=RIDE_EVENT_SCHEMA,
-                        help="Avro value schema (default rides/schemas/ride_event.avsc)")
-    target.add_argument("--key-field", default=defaults.key_field,
-                        help=f"event field used as the message key (default {defaults.key_field}); one of: "
-                             + ", ".join(field_names()))
+    target.add_argument(
+        "--format",
+        choices=("avro", "json"),
+        default=defaults.format,
+        help="avro: Confluent wire format through the schema registry; json: plain JSON",
+    )
+    target.add_argument(
+        "--schema",
+        type=Path,
+        default=RIDE_EVENT_SCHEMA,
+        help="Avro value schema (default rides/schemas/ride_event.avsc)",
+    )
+    target.add_argument(
+        "--key-field",
+        default=defaults.key_field,
+        help=f"event field used as the message key (default {defaults.key_field}); one of: " + ", ".join(field_names()),
+    )
     target.add_argument("--dead-letter-topic", default=defaults.dead_letter_topic)
 
     pace = parser.add_argument_group("pace (default: as fast as possible)")
@@ -268,13 +302,21 @@ def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
 
     kafka = parser.add_argument_group("producer settings")
     kafka.add_argument("--acks", choices=("0", "1", "all"), default=defaults.acks)
-    kafka.add_argument("--idempotence", action=argparse.BooleanOptionalAction, default=defaults.enable_idempotence,
-                       help="exactly-once per partition from retries (default on)")
+    kafka.add_argument(
+        "--idempotence",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.enable_idempotence,
+        help="exactly-once per partition from retries (default on)",
+    )
     kafka.add_argument("--compression", choices=("none", "gzip", "snappy", "lz4", "zstd"), default=defaults.compression)
     kafka.add_argument("--linger-ms", type=int, default=defaults.linger_ms)
     kafka.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    kafka.add_argument("--flush-timeout", type=float, default=defaults.flush_timeout_s,
-                       help="seconds to wait for outstanding deliveries at the end")
+    kafka.add_argument(
+        "--flush-timeout",
+        type=float,
+        default=defaults.flush_timeout_s,
+        help="seconds to wait for outstanding deliveries at the end",
+    )
     kafka.add_argument("--bootstrap-servers", help="default: conf/stack.yaml or KAFKA_BOOTSTRAP_SERVERS")
     kafka.add_argument("--registry-url", help="default: conf/stack.yaml or SCHEMA_REGISTRY_URL")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -289,7 +331,7 @@ def _events(options, report: ReadReport) -> Iterator[dict]:
         return RideGenerator(settings).rides(options.limit)
     events = read_rides(options.source, options.kind, report, check_month=options.month_check)
     if options.limit is not None:
-        return (event for _, event in zip(range(options.limit), events))
+        return (event for _, event in zip(range(options.limit), events, strict=False))
     return events
 
 
@@ -297,7 +339,9 @@ def _check_kafka(producer: Producer, bootstrap: str, topics: list[str]) -> None:
     try:
         problems = topic_problems(producer, topics)
     except KafkaException as exc:
-        raise ProducerError(f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}); is the stack up? (make up)") from None
+        raise ProducerError(
+            f"cannot reach Kafka at {bootstrap} ({exc.args[0].str()}); is the stack up? (make up)"
+        ) from None
     if problems:
         raise ProducerError(
             f"cannot produce to {bootstrap}: {'; '.join(problems)}. Topics are declared in conf/topics.yaml "
@@ -306,7 +350,7 @@ def _check_kafka(producer: Producer, bootstrap: str, topics: list[str]) -> None:
 
 
 def _time_limits(bootstrap: str, topics: list[str]) -> dict[str, TopicTimeLimits]:
-    admin = AdminClient({"bootstrap.servers": bootstrap, "logger": QUIET_CLIENT_LOG, **client_auth()})
+    admin = admin_client(bootstrap)
     limits = {}
     for topic in topics:
         try:
@@ -315,8 +359,11 @@ def _time_limits(bootstrap: str, topics: list[str]) -> dict[str, TopicTimeLimits
             if exc.args[0].code() != KafkaError.TOPIC_AUTHORIZATION_FAILED:
                 raise ProducerError(f"cannot read the configs of {topic} at {bootstrap}: {exc.args[0].str()}") from None
             # A user without DESCRIBE_CONFIGS cannot tell; it may still be allowed to write.
-            log.warning("cannot check %s's retention against the rides' times: not authorized to read its configs "
-                        "(DESCRIBE_CONFIGS)", topic)
+            log.warning(
+                "cannot check %s's retention against the rides' times: not authorized to read its configs "
+                "(DESCRIBE_CONFIGS)",
+                topic,
+            )
             limits[topic] = TopicTimeLimits(topic)
     return limits
 
@@ -352,7 +399,9 @@ def run(options: argparse.Namespace) -> int:
     registry_url = options.registry_url or settings.registry.url
     topics = [options.started_topic, options.ended_topic] if options.lifecycle else [options.topic]
     if options.key_field not in field_names():
-        raise ProducerError(f"--key-field {options.key_field!r} is not a ride event field; one of: {', '.join(field_names())}")
+        raise ProducerError(
+            f"--key-field {options.key_field!r} is not a ride event field; one of: {', '.join(field_names())}"
+        )
 
     report = ReadReport(source=options.source)
     events = _events(options, report)  # opens the file and checks its layout before anything is sent
@@ -365,13 +414,21 @@ def run(options: argparse.Namespace) -> int:
 
     stats = DeliveryStats()
     senders = {
-        topic: Sender(producer, key_enc, value_enc, options.key_field, options.dead_letter_topic, stats,
-                      options.defaults.dead_letter_original_max_bytes)
+        topic: Sender(
+            producer,
+            key_enc,
+            value_enc,
+            options.key_field,
+            options.dead_letter_topic,
+            stats,
+            options.defaults.dead_letter_original_max_bytes,
+        )
         for topic, (key_enc, value_enc) in encoders.items()
     }
     messages = (
         lifecycle_messages(events, options.started_topic, options.ended_topic)
-        if options.lifecycle else single_messages(events, options.topic)
+        if options.lifecycle
+        else single_messages(events, options.topic)
     )
     pacer = Pacer(options.rate, options.replay_speed)
     interrupts = _Interrupts()
@@ -396,8 +453,13 @@ def run(options: argparse.Namespace) -> int:
             now = time.monotonic()
             if not options.quiet and now - last_progress >= PROGRESS_EVERY_S:
                 last_progress = now
-                log.info("sent %d, delivered %d, failed %d, %.0f msg/s", stats.sent, stats.delivered,
-                         stats.failed, stats.sent / (now - started))
+                log.info(
+                    "sent %d, delivered %d, failed %d, %.0f msg/s",
+                    stats.sent,
+                    stats.delivered,
+                    stats.failed,
+                    stats.sent / (now - started),
+                )
         while bad_reported < len(report.bad_rows):  # rows after the last good one
             bad = report.bad_rows[bad_reported]
             senders[topics[0]].send_dead_letter(bad.reason, f"{report.source}:{bad.line}", bad.raw)
@@ -415,8 +477,10 @@ def run(options: argparse.Namespace) -> int:
     _print_summary(options, report, stats, queued, elapsed, interrupted=interrupts.stop)
     if fatal is not None:
         user = client_auth().get("sasl.username", "(anonymous)")
-        raise ProducerFailed(f"Kafka refused this producer as user {user} at {bootstrap}: {fatal.str()} "
-                             f"(on the secured stack each role's ACLs are in conf/security.yaml)")
+        raise ProducerFailed(
+            f"Kafka refused this producer as user {user} at {bootstrap}: {fatal.str()} "
+            f"(on the secured stack each role's ACLs are in conf/security.yaml)"
+        )
     return 0 if stats.failed == 0 and queued == 0 else 1
 
 
@@ -448,20 +512,15 @@ def _print_summary(options, report, stats, queued, elapsed, interrupted) -> None
 
 def main(argv: list[str] | None = None) -> int:
     command_line_logging()
-    try:
-        defaults = load_client_defaults().producer
-        options = _parser(defaults).parse_args(argv)
-        return run(options)
-    except (ProducerError, SchemaRefusedError, RegistryUnavailableError, LayoutError, SettingsError,
-            FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except ProducerFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("aborted", file=sys.stderr)
-        return 130
+
+    def body() -> int:
+        options = _parser(load_client_defaults().producer).parse_args(argv)
+        try:
+            return run(options)
+        except (FileNotFoundError, ValueError) as exc:  # a file that is not there, a value it cannot use
+            raise CannotRunError(str(exc)) from None
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

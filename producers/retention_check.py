@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
 
@@ -35,16 +35,20 @@ class TopicTimeLimits:
         if self.log_append_time or not timestamp_ms:
             return None
         age_ms = (now_ms if now_ms is not None else int(time.time() * 1000)) - timestamp_ms
-        when = datetime.fromtimestamp(timestamp_ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+        when = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
         if self.retention_ms != FOREVER and age_ms > self.retention_ms:
-            return (f"{self.topic} keeps records for {_days(self.retention_ms)} (retention.ms={self.retention_ms}) "
-                    f"but the rides are stamped with their event time ({when}, {_days(age_ms)} ago): Kafka would delete "
-                    f"them as they arrive. Give the topic size-based retention (retention.ms=-1 and retention.bytes, as "
-                    f"the ride topics in conf/topics.yaml; `make topics` applies it)")
+            return (
+                f"{self.topic} keeps records for {_days(self.retention_ms)} (retention.ms={self.retention_ms}) "
+                f"but the rides are stamped with their event time ({when}, {_days(age_ms)} ago): Kafka would delete "
+                f"them as they arrive. Give the topic size-based retention (retention.ms=-1 and retention.bytes, as "
+                f"the ride topics in conf/topics.yaml; `make topics` applies it)"
+            )
         if self.before_max_ms != FOREVER and age_ms > self.before_max_ms:
-            return (f"{self.topic} refuses records older than {_days(self.before_max_ms)} "
-                    f"(message.timestamp.before.max.ms={self.before_max_ms}) and the rides are stamped with their event "
-                    f"time ({when}): raise that setting on the topic")
+            return (
+                f"{self.topic} refuses records older than {_days(self.before_max_ms)} "
+                f"(message.timestamp.before.max.ms={self.before_max_ms}) and the rides are stamped with their event "
+                f"time ({when}): raise that setting on the topic"
+            )
         return None
 
 

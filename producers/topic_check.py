@@ -15,8 +15,7 @@ from confluent_kafka.admin import AclOperation, AdminClient
 NEW_TOPIC_SETTLE_S = 5.0
 
 
-def topic_problems(client, topics: list[str], timeout_s: float = 10,
-                   settle_s: float = NEW_TOPIC_SETTLE_S) -> list[str]:
+def topic_problems(client, topics: list[str], timeout_s: float = 10, settle_s: float = NEW_TOPIC_SETTLE_S) -> list[str]:
     """One line per topic that does not exist or that the client's user may not use; empty when all is well."""
     listed = client.list_topics(timeout=timeout_s).topics
     problems = []
@@ -51,8 +50,9 @@ def write_problem(bootstrap: str, auth: dict, topic: str, timeout_s: float = 10)
     Asked of the brokers (DescribeTopics with the authorized operations), so that a consumer learns before it
     reads anything that its dead letters would have nowhere to go. Without an authorizer Kafka grants everything."""
     admin = AdminClient({"bootstrap.servers": bootstrap, **auth})
-    future = admin.describe_topics(TopicCollection([topic]), request_timeout=timeout_s,
-                                   include_authorized_operations=True)[topic]
+    future = admin.describe_topics(
+        TopicCollection([topic]), request_timeout=timeout_s, include_authorized_operations=True
+    )[topic]
     try:
         description = future.result()
     except KafkaException as exc:

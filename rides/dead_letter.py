@@ -40,7 +40,7 @@ def dead_letter(
     stage: str,
     original: bytes | str | None,
     max_original_bytes: int = DEFAULT_ORIGINAL_MAX_BYTES,
-) -> tuple[bytes, list[tuple[str, bytes]]]:
+) -> tuple[bytes, list[tuple[str, str | bytes | None]]]:
     """The dead letter's JSON value and its headers; `original` is the bad record's bytes (text is UTF-8 encoded)."""
     whole = original.encode("utf-8", "surrogateescape") if isinstance(original, str) else (original or b"")
     truncated = len(whole) > max_original_bytes
@@ -55,5 +55,9 @@ def dead_letter(
         "truncated": truncated,
         "occurred_at": int(time.time() * 1000),
     }
-    headers = [("dlq.reason", reason.encode()), ("dlq.source", source.encode()), ("dlq.stage", stage.encode())]
+    headers: list[tuple[str, str | bytes | None]] = [
+        ("dlq.reason", reason.encode()),
+        ("dlq.source", source.encode()),
+        ("dlq.stage", stage.encode()),
+    ]
     return json.dumps(record).encode(), headers

@@ -4,48 +4,68 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import Any
 
 import fastavro
 
-# Package data: a folder in a checkout or an installed wheel, a zip entry on a cluster's executors.
+# A ride event: field name to value, every field of the schema present.
+Ride = dict[str, Any]
+# An Avro schema file: a path given by a user, or package data (a folder in a checkout or an installed wheel, a
+# zip entry on a cluster's executors).
+SchemaFile = Path | Traversable
+
 SCHEMA_DIR: Traversable = resources.files("rides") / "schemas"
-RIDE_EVENT_SCHEMA = SCHEMA_DIR / "ride_event.avsc"
-RIDE_KEY_SCHEMA = SCHEMA_DIR / "ride_key.avsc"
+RIDE_EVENT_SCHEMA: SchemaFile = SCHEMA_DIR / "ride_event.avsc"
+RIDE_KEY_SCHEMA: SchemaFile = SCHEMA_DIR / "ride_key.avsc"
 RIDE_TYPES = ("yellow", "green", "fhv")
 
 
-@lru_cache(maxsize=None)
-def schema_text(path: Path | Traversable = RIDE_EVENT_SCHEMA) -> str:
+def schema_text(path: SchemaFile = RIDE_EVENT_SCHEMA) -> str:
     return path.read_text()
 
 
-@lru_cache(maxsize=None)
-def parsed_schema(path: Path | Traversable = RIDE_EVENT_SCHEMA) -> dict:
-    return fastavro.parse_schema(json.loads(schema_text(path)))
+@cache
+def _parsed(text: str) -> dict[str, Any]:
+    parsed = fastavro.parse_schema(json.loads(text))
+    assert isinstance(parsed, dict), "a ride schema is an Avro record"
+    return parsed
 
 
-@lru_cache(maxsize=None)
-def field_names(path: Path | Traversable = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
-    return tuple(field["name"] for field in json.loads(schema_text(path))["fields"])
+def parsed_schema(path: SchemaFile = RIDE_EVENT_SCHEMA) -> dict[str, Any]:
+    """The schema parsed by fastavro, once per distinct schema text."""
+    return _parsed(schema_text(path))
 
 
-def _nullable(avro_type) -> bool:
+def _fields(path: SchemaFile) -> list[dict[str, Any]]:
+    fields: list[dict[str, Any]] = json.loads(schema_text(path))["fields"]
+    return fields
+
+
+def field_names(path: SchemaFile = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
+    return _field_names(schema_text(path))
+
+
+@cache
+def _field_names(text: str) -> tuple[str, ...]:
+    return tuple(field["name"] for field in json.loads(text)["fields"])
+
+
+def _nullable(avro_type: object) -> bool:
     return avro_type == "null" or (isinstance(avro_type, list) and "null" in avro_type)
 
 
-@lru_cache(maxsize=None)
-def required_fields(path: Path | Traversable = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
+def required_fields(path: SchemaFile = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
     """The fields the schema does not allow to be null: a ride without one of them can be written by no sink
     that uses the schema, so validation refuses it (the schema is the one list of them)."""
-    return tuple(field["name"] for field in json.loads(schema_text(path))["fields"] if not _nullable(field["type"]))
+    return tuple(field["name"] for field in _fields(path) if not _nullable(field["type"]))
 
 
-def empty_event(ride_type: str) -> dict:
+def empty_event(ride_type: str) -> Ride:
     """Every field of the schema present, null unless the layout fills it."""
     event = dict.fromkeys(field_names())
     event["ride_type"] = ride_type
@@ -60,10 +80,18 @@ def make_ride_id(ride_type: str, source: str, line: int) -> str:
 
 def to_epoch_millis(moment: datetime) -> int:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
 
 
-def event_time_millis(event: dict, field: str = "pickup_datetime") -> int | None:
+def event_time_millis(event: Ride, field: str = "pickup_datetime") -> int | None:
     value = event.get(field)
     return to_epoch_millis(value) if isinstance(value, datetime) else value
+
+
+def pickup_millis(event: Ride) -> int:
+    """A valid ride's pickup time in epoch milliseconds (pickup_datetime may not be null, see the schema)."""
+    millis = event_time_millis(event)
+    if millis is None:
+        raise ValueError(f"ride {event.get('ride_id')!r} has no pickup_datetime")
+    return millis

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
@@ -31,7 +32,7 @@ class MessageDecoder:
             self._avro = AvroWireDeserializer(self.registry, self.reader_schema)
         return self._avro
 
-    def decode_key(self, payload: bytes | None):
+    def decode_key(self, payload: bytes | None) -> Any:
         """Keys are Avro when in the wire format, text otherwise (a key "8" stays "8", not the number 8)."""
         if payload is None:
             return None
@@ -39,7 +40,7 @@ class MessageDecoder:
             return self.avro(payload)
         return describe_bytes(payload)
 
-    def __call__(self, payload: bytes | None):
+    def __call__(self, payload: bytes | None) -> Any:
         if payload is None:
             return None
         mode = self.mode

@@ -10,8 +10,8 @@ import base64
 import io
 import json
 import struct
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import UTC, datetime
+from typing import Any
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -21,55 +21,59 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.common._httpx_compat import httpx as _registry_http
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-TransportError = _registry_http.TransportError
-
+from pipeline_config.errors import CannotRunError, PipelineError
 from rides.events import (
     RIDE_EVENT_SCHEMA,
     RIDE_KEY_SCHEMA,
+    Ride,
+    SchemaFile,
     parsed_schema,
     schema_text,
     to_epoch_millis,
 )
 
+TransportError = _registry_http.TransportError
+
+
 MAGIC_BYTE = 0
 WIRE_HEADER = struct.Struct(">bI")  # magic byte, 4-byte big-endian schema id
 
 
-class SerializationError(Exception):
+class SerializationError(PipelineError):
     """An event could not be written in the chosen format."""
 
 
-class DeserializationError(Exception):
+class DeserializationError(PipelineError):
     """Bytes could not be decoded; the message says why (unknown schema id, truncated Avro, bad JSON...)."""
 
 
-class SchemaRefusedError(Exception):
+class SchemaRefusedError(CannotRunError):
     """The registry refused a schema; the message names the subject, its compatibility rule and the breach."""
 
 
-class RegistryUnavailableError(Exception):
+class RegistryUnavailableError(CannotRunError):
     """The schema registry could not be reached."""
 
 
 # ---- JSON ----------------------------------------------------------------------------------------------------
 
 
-def _json_default(value):
+def _json_default(value: object) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def to_json(event: dict) -> bytes:
+def to_json(event: Ride) -> bytes:
     try:
         return json.dumps(event, default=_json_default, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"event {event.get('ride_id')} cannot be written as JSON: {exc}") from None
 
 
-def key_bytes(value) -> bytes | None:
+def key_bytes(value: object) -> bytes | None:
     """The plain (JSON-format) key: the key field's value as UTF-8 text; None stays a null key."""
     if value is None:
         return None
@@ -84,8 +88,9 @@ def key_bytes(value) -> bytes | None:
 def _unavailable(exc: Exception) -> RegistryUnavailableError:
     """The registry did not answer (refused, timed out, broken connection) or answered with a server error."""
     if isinstance(exc, SchemaRegistryError):
-        return RegistryUnavailableError(f"the schema registry answered HTTP {exc.http_status_code}: "
-                                        f"{str(exc.error_message)[:200]}")
+        return RegistryUnavailableError(
+            f"the schema registry answered HTTP {exc.http_status_code}: {str(exc.error_message)[:200]}"
+        )
     return RegistryUnavailableError(f"cannot reach the schema registry ({type(exc).__name__}: {str(exc)[:200]})")
 
 
@@ -103,7 +108,7 @@ def subject_compatibility(client: SchemaRegistryClient, subject: str) -> str:
     return level if level != "NONE" else client.get_compatibility()
 
 
-def register(client: SchemaRegistryClient, subject: str, schema_path: Path) -> int:
+def register(client: SchemaRegistryClient, subject: str, schema_path: SchemaFile) -> int:
     """Register (or find) the schema under the subject; refusals name the compatibility rule broken."""
     schema = Schema(schema_text(schema_path), "AVRO")
     try:
@@ -112,7 +117,7 @@ def register(client: SchemaRegistryClient, subject: str, schema_path: Path) -> i
         if exc.http_status_code == 409:
             try:
                 level = subject_compatibility(client, subject)
-            except Exception:
+            except (SchemaRegistryError, TransportError):
                 level = "unknown"
             raise SchemaRefusedError(
                 f"the registry refused {schema_path.name} for subject {subject}: it breaks the subject's "
@@ -129,16 +134,33 @@ def register(client: SchemaRegistryClient, subject: str, schema_path: Path) -> i
         raise _unavailable(exc) from None
 
 
+def avro_versions(client: SchemaRegistryClient, subject: str) -> dict[int, str]:
+    """Every Avro schema registered under the subject, by id; none for a subject that does not exist."""
+    try:
+        registered = [client.get_version(subject, version) for version in client.get_versions(subject)]
+    except SchemaRegistryError as exc:
+        if exc.http_status_code == 404:
+            return {}
+        raise _unavailable(exc) from None
+    except TransportError as exc:
+        raise _unavailable(exc) from None
+    return {
+        schema.schema_id: schema.schema.schema_str
+        for schema in registered
+        if schema.schema_id is not None and schema.schema.schema_str and schema.schema.schema_type in (None, "AVRO")
+    }
+
+
 class AvroWireSerializer:
     """dict -> magic byte + schema id + Avro body, for one registered schema."""
 
-    def __init__(self, schema_id: int, schema_path: Path = RIDE_EVENT_SCHEMA):
+    def __init__(self, schema_id: int, schema_path: SchemaFile = RIDE_EVENT_SCHEMA):
         self.schema_id = schema_id
         self.schema = parsed_schema(schema_path)
         self.header = WIRE_HEADER.pack(MAGIC_BYTE, schema_id)
         self.timestamp_fields = timestamp_millis_fields(schema_text(schema_path))
 
-    def __call__(self, record) -> bytes:
+    def __call__(self, record: Any) -> bytes:
         if self.timestamp_fields:
             # Epoch millis instead of datetimes: fastavro's datetime conversion is a third of its time.
             record = dict(record)
@@ -161,7 +183,7 @@ def timestamp_millis_fields(schema_json: str) -> tuple[str, ...]:
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return ()
 
-    def is_millis(kind) -> bool:
+    def is_millis(kind: object) -> bool:
         if isinstance(kind, list):
             return any(is_millis(branch) for branch in kind)
         return isinstance(kind, dict) and kind.get("logicalType") == "timestamp-millis"
@@ -172,8 +194,8 @@ def timestamp_millis_fields(schema_json: str) -> tuple[str, ...]:
 def avro_serializers(
     client: SchemaRegistryClient,
     topic: str,
-    value_schema: Path = RIDE_EVENT_SCHEMA,
-    key_schema: Path = RIDE_KEY_SCHEMA,
+    value_schema: SchemaFile = RIDE_EVENT_SCHEMA,
+    key_schema: SchemaFile = RIDE_KEY_SCHEMA,
 ) -> tuple[AvroWireSerializer, AvroWireSerializer]:
     """Key and value serializers for a topic, their schemas registered as <topic>-key and <topic>-value."""
     value_id = register(client, f"{topic}-value", value_schema)
@@ -182,19 +204,23 @@ def avro_serializers(
 
 
 def is_avro_wire(payload: bytes | None) -> bool:
-    return bool(payload) and len(payload) >= WIRE_HEADER.size and payload[0] == MAGIC_BYTE
+    return payload is not None and len(payload) >= WIRE_HEADER.size and payload[0] == MAGIC_BYTE
 
 
 class AvroWireDeserializer:
     """Confluent wire format -> dict, with the writer's schema fetched by id (cached), optionally resolved
-    to a reader schema: that is how a v1 reader reads v2 data and a v2 reader reads v1 data."""
+    to a reader schema: that is how a v1 reader reads v2 data and a v2 reader reads v1 data.
 
-    def __init__(self, client: SchemaRegistryClient, reader_schema: Path | None = None):
+    Ours rather than confluent-kafka's AvroDeserializer (which it otherwise resembles: the same registry client,
+    the same fastavro reader) because a hostile record must end as a dead letter with a reason: AvroDeserializer
+    accepts trailing bytes after a record, and lets the many errors fastavro raises on garbage through untyped."""
+
+    def __init__(self, client: SchemaRegistryClient, reader_schema: SchemaFile | None = None):
         self.client = client
         self.reader = parsed_schema(reader_schema) if reader_schema else None
-        self.writers: dict[int, dict] = {}
+        self.writers: dict[int, dict[str, Any]] = {}
 
-    def writer_schema(self, schema_id: int) -> dict:
+    def writer_schema(self, schema_id: int) -> dict[str, Any]:
         if schema_id not in self.writers:
             try:
                 registered = self.client.get_schema(schema_id)
@@ -204,21 +230,24 @@ class AvroWireDeserializer:
                 raise DeserializationError(f"unknown schema id {schema_id}: {exc.error_message}") from None
             except TransportError as exc:
                 raise _unavailable(exc) from None
-            self.writers[schema_id] = fastavro.parse_schema(json.loads(registered.schema_str))
+            writer = fastavro.parse_schema(json.loads(registered.schema_str or '"null"'))
+            if not isinstance(writer, dict):
+                raise DeserializationError(f"schema id {schema_id} is not an Avro record schema")
+            self.writers[schema_id] = writer
         return self.writers[schema_id]
 
-    def __call__(self, payload: bytes):
+    def __call__(self, payload: bytes) -> Any:
         if not is_avro_wire(payload):
             raise DeserializationError("not in the Avro wire format (no magic byte 0 and schema id)")
         _, schema_id = WIRE_HEADER.unpack_from(payload)
         writer = self.writer_schema(schema_id)
-        body = io.BytesIO(payload[WIRE_HEADER.size:])
+        body = io.BytesIO(payload[WIRE_HEADER.size :])
         try:
             record = fastavro.schemaless_reader(body, writer, self.reader)
         # Any exception: a body of garbage behind a known schema id makes fastavro raise almost anything (EOFError,
         # ValueError, IndexError, UnicodeDecodeError, MemoryError for a huge length, OverflowError for a
         # timestamp-millis past year 9999...). All of them mean the same thing here: these bytes are not a record.
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise DeserializationError(
                 f"truncated or corrupt Avro for schema id {schema_id}: {type(exc).__name__}: {str(exc)[:200]}"
             ) from None

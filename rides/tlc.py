@@ -9,15 +9,26 @@ from __future__ import annotations
 import csv
 import gzip
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Any
 
-from rides.events import empty_event, make_ride_id
+from pipeline_config.errors import CannotRunError
+from rides.events import Ride, empty_event, make_ride_id
+
+# A row as read: column name to raw value. A numbered row: its line, the row, and its text as read (for a dead
+# letter).
+Row = dict[str, Any]
+NumberedRow = tuple[int, Row, str | bytes]
+# Reads one field's raw value: (field name, raw value) -> value, or raises RowError.
+FieldParser = Callable[[str, Any], Any]
+# (field, column or None, parser) for each field of the ride, for one file's header.
+Plan = list[tuple[str, str | None, FieldParser]]
 
 
-class LayoutError(Exception):
+class LayoutError(CannotRunError):
     """The file's columns match no TLC layout; the message lists what was found and what is expected."""
 
 
@@ -28,13 +39,13 @@ class RowError(ValueError):
 # ---- field parsers: '' is null, anything else must parse or the row is reported ----------------------------
 
 
-def _shown(raw) -> str:
+def _shown(raw: object) -> str:
     """A value as quoted in a reason: a hostile one is cut (the whole row is in the dead letter)."""
     text = repr(raw)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def parse_int(name: str, raw) -> int | None:
+def parse_int(name: str, raw: Any) -> int | None:
     if raw is None or raw == "":
         return None
     if isinstance(raw, int):
@@ -50,7 +61,7 @@ def parse_int(name: str, raw) -> int | None:
     return int(number)
 
 
-def parse_float(name: str, raw) -> float | None:
+def parse_float(name: str, raw: Any) -> float | None:
     if raw is None or raw == "":
         return None
     try:
@@ -67,7 +78,7 @@ def parse_float(name: str, raw) -> float | None:
 TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%m/%d/%Y %I:%M:%S %p")
 
 
-def parse_timestamp(name: str, raw) -> datetime | None:
+def parse_timestamp(name: str, raw: Any) -> datetime | None:
     """TLC wall-clock times, kept naive (see ride_event.avsc for why they are carried as UTC)."""
     if raw is None or raw == "":
         return None
@@ -88,7 +99,7 @@ def parse_timestamp(name: str, raw) -> datetime | None:
     raise RowError(f"{name} {_shown(raw)} is not a timestamp (expected YYYY-MM-DD HH:MM:SS)")
 
 
-def parse_text(name: str, raw) -> str | None:
+def parse_text(name: str, raw: Any) -> str | None:
     if raw is None:
         return None
     text = str(raw).strip()
@@ -102,7 +113,7 @@ def parse_text(name: str, raw) -> str | None:
 class Layout:
     ride_type: str
     # event field -> (TLC column, parser); TLC column names are matched case-insensitively (FHV files vary).
-    columns: dict[str, tuple[str, Callable]]
+    columns: dict[str, tuple[str, FieldParser]]
     # a column whose presence identifies the layout
     marker: str
     # the columns in the order the TLC publishes them: the order of a CSV line of this layout
@@ -131,9 +142,24 @@ YELLOW = Layout(
     ride_type="yellow",
     marker="tpep_pickup_datetime",
     header=(
-        "VendorID", "tpep_pickup_datetime", "tpep_dropoff_datetime", "passenger_count", "trip_distance",
-        "RatecodeID", "store_and_fwd_flag", "PULocationID", "DOLocationID", "payment_type", "fare_amount", "extra",
-        "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge", "total_amount", "congestion_surcharge",
+        "VendorID",
+        "tpep_pickup_datetime",
+        "tpep_dropoff_datetime",
+        "passenger_count",
+        "trip_distance",
+        "RatecodeID",
+        "store_and_fwd_flag",
+        "PULocationID",
+        "DOLocationID",
+        "payment_type",
+        "fare_amount",
+        "extra",
+        "mta_tax",
+        "tip_amount",
+        "tolls_amount",
+        "improvement_surcharge",
+        "total_amount",
+        "congestion_surcharge",
         "airport_fee",
     ),
     columns={
@@ -156,10 +182,26 @@ GREEN = Layout(
     ride_type="green",
     marker="lpep_pickup_datetime",
     header=(
-        "VendorID", "lpep_pickup_datetime", "lpep_dropoff_datetime", "store_and_fwd_flag", "RatecodeID",
-        "PULocationID", "DOLocationID", "passenger_count", "trip_distance", "fare_amount", "extra", "mta_tax",
-        "tip_amount", "tolls_amount", "ehail_fee", "improvement_surcharge", "total_amount", "payment_type",
-        "trip_type", "congestion_surcharge",
+        "VendorID",
+        "lpep_pickup_datetime",
+        "lpep_dropoff_datetime",
+        "store_and_fwd_flag",
+        "RatecodeID",
+        "PULocationID",
+        "DOLocationID",
+        "passenger_count",
+        "trip_distance",
+        "fare_amount",
+        "extra",
+        "mta_tax",
+        "tip_amount",
+        "tolls_amount",
+        "ehail_fee",
+        "improvement_surcharge",
+        "total_amount",
+        "payment_type",
+        "trip_type",
+        "congestion_surcharge",
     ),
     columns={
         "VendorID": ("VendorID", parse_int),
@@ -182,7 +224,12 @@ FHV = Layout(
     ride_type="fhv",
     marker="dispatching_base_num",
     header=(
-        "dispatching_base_num", "pickup_datetime", "dropOff_datetime", "PUlocationID", "DOlocationID", "SR_Flag",
+        "dispatching_base_num",
+        "pickup_datetime",
+        "dropOff_datetime",
+        "PUlocationID",
+        "DOlocationID",
+        "SR_Flag",
         "Affiliated_base_number",
     ),
     columns={
@@ -202,6 +249,8 @@ LAYOUTS = {layout.ride_type: layout for layout in (YELLOW, GREEN, FHV)}
 def field_of_column(layout: Layout) -> dict[str, str]:
     """TLC column -> event field, for every column of the layout's header."""
     return {column: field_name for field_name, (column, _) in layout.columns.items()}
+
+
 # Columns a layout may lack in some years' files; they are null when absent.
 OPTIONAL_COLUMNS = {"airport_fee", "congestion_surcharge", "ehail_fee", "sr_flag", "affiliated_base_number"}
 
@@ -259,13 +308,13 @@ class ReadReport:
         return text
 
 
-def parse_plan(layout: Layout, header: list[str]) -> list[tuple[str, str | None, Callable]]:
+def parse_plan(layout: Layout, header: list[str]) -> Plan:
     """(event field, the file's own spelling of its column or None, parser), worked out once per file."""
     index = {column.lower(): column for column in header}
     return [(name, index.get(column.lower()), parse) for name, (column, parse) in layout.columns.items()]
 
 
-def row_to_event(layout: Layout, plan, row: dict, source: str, line: int, month: FileMonth | None = None) -> dict:
+def row_to_event(layout: Layout, plan: Plan, row: Row, source: str, line: int, month: FileMonth | None = None) -> Ride:
     """One TLC row (column -> raw value) to a ride event; raises RowError naming the bad field."""
     event = empty_event(layout.ride_type)
     for field_name, column, parse in plan:
@@ -318,11 +367,13 @@ ROW_ERROR = "__row_error__"  # set on a CSV row that cannot be read as a row: wr
 MAX_LINE_BYTES = 64 * 1024
 
 
-def _open_binary(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+def _open_binary(path: Path) -> IO[bytes]:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile reads bytes like any IO[bytes]
+    return open(path, "rb")
 
 
-def _checked_lines(handle, refused: list[tuple[int, str, bytes]]) -> Iterator[str]:
+def _checked_lines(handle: IO[bytes], refused: list[tuple[int, str, bytes]]) -> Iterator[str]:
     """The file's lines as text for the csv module. A line that is not UTF-8, or longer than MAX_LINE_BYTES, is
     set aside in `refused` with its number and reason, and an empty line takes its place (which csv skips), so
     that one bad line costs that line and not the file."""
@@ -334,12 +385,12 @@ def _checked_lines(handle, refused: list[tuple[int, str, bytes]]) -> Iterator[st
                 yield raw.decode("utf-8")
                 continue
             except UnicodeDecodeError as exc:
-                bad = raw[exc.start:exc.start + 4]
+                bad = raw[exc.start : exc.start + 4]
                 refused.append((number, f"line is not valid UTF-8 (byte {exc.start + 1}: {bad!r})", raw))
         yield "\n"
 
 
-def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict, str | bytes]]]:
+def _csv_rows(path: Path) -> tuple[list[str], Iterator[NumberedRow]]:
     handle = _open_binary(path)
     refused: list[tuple[int, str, bytes]] = []
     reader = csv.reader(_checked_lines(handle, refused))
@@ -356,12 +407,12 @@ def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict, str | by
         raise LayoutError(f"{path}: the header row cannot be read ({refused[0][1]})")
     header = [column.strip().lstrip("\ufeff") for column in header]
 
-    def set_aside():
+    def set_aside() -> Iterator[NumberedRow]:
         while refused:
             line, reason, raw = refused.pop(0)
             yield line, {ROW_ERROR: reason}, raw
 
-    def rows():
+    def rows() -> Iterator[NumberedRow]:
         with handle:
             while True:
                 try:
@@ -375,7 +426,7 @@ def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict, str | by
                 yield from set_aside()
                 if not values:
                     continue
-                row = dict(zip(header, values))
+                row = dict(zip(header, values, strict=False))
                 if len(values) != len(header):
                     row[ROW_ERROR] = f"{len(values)} fields where the header has {len(header)}"
                 yield reader.line_num, row, ",".join(values)
@@ -384,13 +435,13 @@ def _csv_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict, str | by
     return header, rows()
 
 
-def _parquet_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict, str]]]:
+def _parquet_rows(path: Path) -> tuple[list[str], Iterator[NumberedRow]]:
     import pyarrow.parquet as pq
 
     parquet = pq.ParquetFile(path)
     header = parquet.schema_arrow.names
 
-    def rows():
+    def rows() -> Iterator[NumberedRow]:
         line = 0
         for batch in parquet.iter_batches(batch_size=10_000):
             for row in batch.to_pylist():
@@ -405,7 +456,7 @@ def read_rides(
     ride_type: str | None = None,
     report: ReadReport | None = None,
     check_month: bool = True,
-) -> Iterator[dict]:
+) -> Iterator[Ride]:
     """Ride events of a TLC file, in file order. Unreadable rows go to `report.bad_rows`, never silently away.
 
     A file named as the TLC names them (green_tripdata_2020-10.csv.gz) holds one month: a ride dated more than a
@@ -431,7 +482,14 @@ def read_rides(
     return _events(layout, parse_plan(layout, header), rows, path.name, report, month)
 
 
-def _events(layout, plan, rows, source, report, month: FileMonth | None) -> Iterator[dict]:
+def _events(
+    layout: Layout,
+    plan: Plan,
+    rows: Iterator[NumberedRow],
+    source: str,
+    report: ReadReport,
+    month: FileMonth | None,
+) -> Iterator[Ride]:
     for line, row, raw in rows:
         report.rows += 1
         row_error = row.pop(ROW_ERROR, None)

@@ -16,8 +16,9 @@ import time
 from cluster.clients import admin_client
 from cluster.connectors import apply_connectors, connector_statuses, load_connectors
 from cluster.groups import group_lags
-from cluster.topics import TopicError, apply_topics, describe_topics, load_topic_specs
-from pipeline_config.settings import SettingsError, load_settings
+from cluster.topics import apply_topics, describe_topics, load_topic_specs
+from pipeline_config.errors import EXIT_INTERRUPTED, PipelineError, report
+from pipeline_config.settings import load_settings
 from stack import compose, job_package, lifecycle, submit
 from stack.processes import tail
 from stack.service import StackError, stack_admin_auth
@@ -43,10 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "init", help="apply conf/topics.yaml and the registry's default compatibility to a running stack"
     )
-    topics = commands.add_parser("topics", help="list topics (partitions, replication, messages, configs) and consumer group lag")
+    topics = commands.add_parser(
+        "topics", help="list topics (partitions, replication, messages, configs) and consumer group lag"
+    )
     topics.add_argument("--apply", action="store_true", help="first create or update the topics of conf/topics.yaml")
     connectors = commands.add_parser(
-        "connectors", help="create or update the Kafka Connect connectors of conf/connectors.yaml, and show their status")
+        "connectors",
+        help="create or update the Kafka Connect connectors of conf/connectors.yaml, and show their status",
+    )
     connectors.add_argument("--status", action="store_true", help="only show their status")
     submit = commands.add_parser(
         "submit",
@@ -56,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the application")
     submit.add_argument("--print", action="store_true", help="print the spark-submit command instead of running it")
     commands.add_parser("package", help="build the job package that submit ships to the executors")
-    commands.add_parser("stream", add_help=False,
-                        help="run the pipeline: jobs on the cluster, a producer, live results (stream --help)")
+    commands.add_parser(
+        "stream", add_help=False, help="run the pipeline: jobs on the cluster, a producer, live results (stream --help)"
+    )
     return parser
 
 
@@ -75,15 +81,16 @@ def main(argv: list[str] | None = None) -> int:
         if mode == "docker" and args.command in ("up", "down", "status", "logs", "clean", "submit"):
             return _docker(args, settings)
         if settings.broker == "redpanda" and args.command == "up":
-            raise StackError("Redpanda runs on Docker only (its compose profile): no Docker engine answers here, "
-                             "and Redpanda is not on the package registries the local stack is built from")
+            raise StackError(
+                "Redpanda runs on Docker only (its compose profile): no Docker engine answers here, "
+                "and Redpanda is not on the package registries the local stack is built from"
+            )
         return _local(args, settings)
-    except (SettingsError, StackError, TopicError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except PipelineError as exc:  # settings and topics refused: 2; a service that failed: 1
+        return report(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _docker(args: argparse.Namespace, settings) -> int:
@@ -104,17 +111,23 @@ def _docker(args: argparse.Namespace, settings) -> int:
         # The driver runs inside the cluster's network, where executors can reach it; the repository is
         # mounted at /opt/pipeline and the connector jars are already on the image's classpath.
         return compose.compose(
-            settings, "exec", "spark-master", "/opt/spark/bin/spark-submit",
-            "--properties-file", "/opt/pipeline/conf/spark-defaults.conf",
-            "--master", "spark://spark-master:7077",
-            "--conf", "spark.driver.host=spark-master", "--conf", "spark.driver.bindAddress=0.0.0.0",
+            settings,
+            "exec",
+            "spark-master",
+            "/opt/spark/bin/spark-submit",
+            "--properties-file",
+            "/opt/pipeline/conf/spark-defaults.conf",
+            "--master",
+            "spark://spark-master:7077",
+            "--conf",
+            "spark.driver.host=spark-master",
+            "--conf",
+            "spark.driver.bindAddress=0.0.0.0",
             args.application if args.application.endswith(".py") else f"/opt/pipeline/jobs/{args.application}.py",
             *args.args,
         )
     follow = ["--follow"] if args.follow else []
-    return compose.compose(
-        settings, "logs", f"--tail={args.lines}", *follow, *([args.service] if args.service else [])
-    )
+    return compose.compose(settings, "logs", f"--tail={args.lines}", *follow, *([args.service] if args.service else []))
 
 
 def _local(args: argparse.Namespace, settings) -> int:
@@ -200,7 +213,9 @@ def _print_topics(admin, bootstrap: str, auth: dict) -> None:
     print(f"{'TOPIC':<28} {'PARTITIONS':>10} {'RF':>3} {'MESSAGES':>10}  CONFIG")
     for row in rows:
         config = ", ".join(f"{k}={v}" for k, v in sorted(row["config"].items()))
-        print(f"{row['topic']:<28} {row['partitions']:>10} {row['replication_factor']:>3} {row['messages']:>10}  {config}")
+        print(
+            f"{row['topic']:<28} {row['partitions']:>10} {row['replication_factor']:>3} {row['messages']:>10}  {config}"
+        )
     lags = group_lags(admin, bootstrap, auth)
     print(f"\n{'CONSUMER GROUP':<28} {'TOPIC':<28} {'PARTITION':>9} {'COMMITTED':>10} {'END':>10} {'LAG':>8}")
     for lag in lags:

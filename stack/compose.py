@@ -13,7 +13,7 @@ from pipeline_config.credentials import (
     stack_secrets,
     write_client_files,
 )
-from pipeline_config.settings import CONF_DIR, StackSettings
+from pipeline_config.settings import CONF_DIR, SettingsError, StackSettings
 from stack.security import declared_roles, load_security_spec
 from stack.service import CHECKOUT_DIR, StackError
 
@@ -36,7 +36,7 @@ def choose_mode(requested: str | None = None) -> str:
     """`local` or `docker`: STACK_MODE forces one, otherwise docker when an engine runs."""
     mode = (requested or os.environ.get("STACK_MODE") or "auto").lower()
     if mode not in ("auto", "local", "docker"):
-        raise ValueError(f"STACK_MODE must be auto, local or docker, got {mode!r}")
+        raise SettingsError(f"STACK_MODE must be auto, local or docker, got {mode!r}")
     if mode == "auto":
         return "docker" if docker_engine_available() else "local"
     return mode
@@ -73,9 +73,12 @@ def compose_files(settings: StackSettings) -> list[str]:
 
 def compose(settings: StackSettings, *args: str) -> int:
     command = [
-        "docker", "compose",
-        "--project-directory", str(CHECKOUT_DIR),
-        "--env-file", str(CONF_DIR / "versions.env"),
+        "docker",
+        "compose",
+        "--project-directory",
+        str(CHECKOUT_DIR),
+        "--env-file",
+        str(CONF_DIR / "versions.env"),
         *compose_files(settings),
         *args,
     ]

@@ -62,8 +62,13 @@ class KafkaConnect(Service):
         )
 
     def command(self) -> list[str]:
-        return kafka_jvm(self.settings, "kafka-connect", "org.apache.kafka.connect.cli.ConnectDistributed",
-                         str(self.config_path), heap=self.settings.connect.heap)
+        return kafka_jvm(
+            self.settings,
+            "kafka-connect",
+            "org.apache.kafka.connect.cli.ConnectDistributed",
+            str(self.config_path),
+            heap=self.settings.connect.heap,
+        )
 
     def health(self) -> str | None:
         try:
@@ -71,5 +76,3 @@ class KafkaConnect(Service):
         except requests.RequestException as exc:
             return f"no answer from the REST API ({exc.__class__.__name__})"
         return None if response.ok else f"REST API answers {response.status_code}"
-
-

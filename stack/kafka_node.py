@@ -79,8 +79,7 @@ class KafkaNode(Service):
             "sasl.mechanism.inter.broker.protocol": "PLAIN",
             "sasl.mechanism.controller.protocol": "PLAIN",
             "listener.name.client.plain.sasl.jaas.config": admin_login,
-            "listener.name.client.scram-sha-512.sasl.jaas.config":
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "listener.name.client.scram-sha-512.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
             "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
             "listener.name.controller.plain.sasl.jaas.config": admin_login,
             "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
@@ -107,9 +106,7 @@ class KafkaNode(Service):
     def server_properties(self) -> dict[str, str]:
         kafka = self.kafka
         host = self.settings.bind_host
-        voters = ",".join(
-            f"{n}@{host}:{kafka.controller_port(n)}" for n in range(1, kafka.brokers + 1)
-        )
+        voters = ",".join(f"{n}@{host}:{kafka.controller_port(n)}" for n in range(1, kafka.brokers + 1))
         rf, min_isr = kafka.replication_factor, kafka.min_insync_replicas
         broker_port, controller_port = kafka.broker_port(self.node_id), kafka.controller_port(self.node_id)
         return {
@@ -202,5 +199,3 @@ def kafka_jvm(settings: StackSettings, jars: str, main_class: str, *args: str, h
         main_class,
         *args,
     ]
-
-

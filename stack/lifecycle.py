@@ -81,8 +81,9 @@ def up(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> list[S
             continue
         _check_ports_free(service)
         service.prepare()
-        pid = spawn(service.command(), service.log_path, service.pid_file, env=service.environment(),
-                    cwd=service.working_dir)
+        pid = spawn(
+            service.command(), service.log_path, service.pid_file, env=service.environment(), cwd=service.working_dir
+        )
         say(f"  {service.name:<16} started (pid {pid}), log {service.log_path}")
         started.append(service)
 

@@ -6,14 +6,15 @@ process is never mistaken for ours and never killed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import psutil
 
@@ -107,10 +108,8 @@ def stop(pid_file: PidFile, grace_s: float = 20.0) -> bool:
 
 
 def _signal_quietly(proc: psutil.Process, sig: int) -> None:
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):
         proc.send_signal(sig)
-    except psutil.NoSuchProcess:
-        pass
 
 
 def listening_pid(port: int, host: str = "127.0.0.1") -> int | None:
@@ -120,9 +119,9 @@ def listening_pid(port: int, host: str = "127.0.0.1") -> int | None:
     except psutil.AccessDenied:
         connections = []
     for conn in connections:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            if conn.laddr.ip in (host, "0.0.0.0", "::", "::ffff:" + host):
-                return conn.pid or 0
+        listening = conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port
+        if listening and conn.laddr.ip in (host, "0.0.0.0", "::", "::ffff:" + host):
+            return conn.pid or 0
     return None
 
 

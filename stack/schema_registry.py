@@ -61,5 +61,3 @@ class SchemaRegistry(Service):
         if response.status_code != 200:
             return f"{self.address}/subjects answered HTTP {response.status_code}"
         return None
-
-

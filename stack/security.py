@@ -11,6 +11,7 @@ a group. Nothing is granted that is not declared.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import (
     AclBinding,
@@ -70,20 +71,28 @@ def _pattern(name: str) -> tuple[str, ResourcePatternType]:
 def role_acls(role: str, permissions: RolePermissions) -> list[AclBinding]:
     """The ALLOW bindings conf/security.yaml gives one role."""
     principal = f"User:{role}"
-    grants = [(ResourceType.TOPIC, name, op) for name in permissions.read
-              for op in (AclOperation.READ, AclOperation.DESCRIBE)]
+    grants = [
+        (ResourceType.TOPIC, name, op) for name in permissions.read for op in (AclOperation.READ, AclOperation.DESCRIBE)
+    ]
     # DESCRIBE_CONFIGS: a producer checks the topic's retention against its rides' timestamps before sending.
-    grants += [(ResourceType.TOPIC, name, op) for name in permissions.write
-               for op in (AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS)]
+    grants += [
+        (ResourceType.TOPIC, name, op)
+        for name in permissions.write
+        for op in (AclOperation.WRITE, AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS)
+    ]
     grants += [(ResourceType.GROUP, name, AclOperation.READ) for name in permissions.groups]
-    grants += [(ResourceType.TOPIC, name, op) for name in permissions.inspect_topics
-               for op in (AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS)]
+    grants += [
+        (ResourceType.TOPIC, name, op)
+        for name in permissions.inspect_topics
+        for op in (AclOperation.DESCRIBE, AclOperation.DESCRIBE_CONFIGS)
+    ]
     grants += [(ResourceType.GROUP, name, AclOperation.DESCRIBE) for name in permissions.inspect_groups]
     bindings = []
     for resource, name, operation in dict.fromkeys(grants):  # read and write both give DESCRIBE: once
         resource_name, pattern = _pattern(name)
-        bindings.append(AclBinding(resource, resource_name, pattern, principal, "*", operation,
-                                   AclPermissionType.ALLOW))
+        bindings.append(
+            AclBinding(resource, resource_name, pattern, principal, "*", operation, AclPermissionType.ALLOW)
+        )
     return bindings
 
 
@@ -98,9 +107,11 @@ def apply_security(admin, credentials: dict[str, Credential], spec: SecuritySpec
     if missing:
         raise SettingsError(f"no credential for role(s) {', '.join(missing)} of conf/security.yaml")
     upserts = [
-        UserScramCredentialUpsertion(credentials[role].username,
-                                     ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS),
-                                     credentials[role].password.encode())
+        UserScramCredentialUpsertion(
+            credentials[role].username,
+            ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS),
+            credentials[role].password.encode(),
+        )
         for role in spec.roles
     ]
     for future in admin.alter_user_scram_credentials(upserts).values():
@@ -110,24 +121,32 @@ def apply_security(admin, credentials: dict[str, Credential], spec: SecuritySpec
         future.result(TIMEOUT_S)
     removed_acls = _delete_undeclared_acls(admin, set(bindings))
     removed_users = _delete_undeclared_users(admin, set(spec.roles))
-    return (f"{len(upserts)} SCRAM users, {len(bindings)} ACLs"
-            + (f"; removed {removed_acls} ACLs and user(s) {', '.join(removed_users) or 'none'} no longer declared"
-               if removed_acls or removed_users else ""))
+    return f"{len(upserts)} SCRAM users, {len(bindings)} ACLs" + (
+        f"; removed {removed_acls} ACLs and user(s) {', '.join(removed_users) or 'none'} no longer declared"
+        if removed_acls or removed_users
+        else ""
+    )
 
 
 ADMIN = "admin"
-EVERY_ACL = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
-                             AclPermissionType.ANY)
+# None matches any name, principal and host (confluent-kafka's type hints say str, its API takes None for "any").
+ANY_NAME: Any = None
+EVERY_ACL = AclBindingFilter(
+    ResourceType.ANY, ANY_NAME, ResourcePatternType.ANY, ANY_NAME, ANY_NAME, AclOperation.ANY, AclPermissionType.ANY
+)
 
 
 def _delete_undeclared_acls(admin, declared: set[AclBinding]) -> int:
     existing = admin.describe_acls(EVERY_ACL, request_timeout=TIMEOUT_S).result(TIMEOUT_S)
-    undeclared = [binding for binding in existing
-                  if binding.principal != f"User:{ADMIN}" and binding not in declared]
+    undeclared = [binding for binding in existing if binding.principal != f"User:{ADMIN}" and binding not in declared]
     if not undeclared:
         return 0
-    filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
-                                b.permission_type) for b in undeclared]
+    filters = [
+        AclBindingFilter(
+            b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation, b.permission_type
+        )
+        for b in undeclared
+    ]
     for future in admin.delete_acls(filters).values():
         future.result(TIMEOUT_S)
     return len(undeclared)
@@ -136,8 +155,11 @@ def _delete_undeclared_acls(admin, declared: set[AclBinding]) -> int:
 def _delete_undeclared_users(admin, roles: set[str]) -> list[str]:
     users = admin.describe_user_scram_credentials(request_timeout=TIMEOUT_S).result(TIMEOUT_S)
     gone = sorted(user for user in users if user != ADMIN and user not in roles)
-    deletions = [UserScramCredentialDeletion(user, info.mechanism) for user in gone
-                 for info in users[user].scram_credential_infos]
+    deletions = [
+        UserScramCredentialDeletion(user, info.mechanism)
+        for user in gone
+        for info in users[user].scram_credential_infos
+    ]
     if deletions:
         for future in admin.alter_user_scram_credentials(deletions).values():
             future.result(TIMEOUT_S)

@@ -16,6 +16,7 @@ from pipeline_config.credentials import (
     librdkafka_auth,
     stack_credentials,
 )
+from pipeline_config.errors import PipelineError
 from pipeline_config.settings import StackSettings
 from stack.processes import PidFile
 from stack.tls import tls_material
@@ -25,7 +26,7 @@ CHECKOUT_DIR = Path(__file__).resolve().parent.parent
 JVM_DIR = Path(__file__).resolve().parent / "jvm"
 
 
-class StackError(Exception):
+class StackError(PipelineError):
     """The stack cannot be started or used as asked; the message says why and what to do."""
 
 
@@ -66,8 +67,11 @@ def stack_admin_auth(settings: StackSettings) -> dict[str, str]:
     if not settings.kafka.secure:
         return {}
     ca_pem = stack_ca_pem(settings)
-    login = ClientLogin(stack_credentials(settings)[ADMIN_ROLE], str(ca_pem) if ca_pem else None,
-                        "SASL_SSL" if ca_pem else "SASL_PLAINTEXT")
+    login = ClientLogin(
+        stack_credentials(settings)[ADMIN_ROLE],
+        str(ca_pem) if ca_pem else None,
+        "SASL_SSL" if ca_pem else "SASL_PLAINTEXT",
+    )
     return librdkafka_auth(login, mechanism="PLAIN")
 
 
@@ -126,5 +130,3 @@ class Service:
     def health(self) -> str | None:
         """None when healthy, otherwise what is still missing."""
         raise NotImplementedError
-
-

@@ -63,9 +63,12 @@ class SparkMaster(Service):
         return [
             str(spark_home() / "bin" / "spark-class"),
             "org.apache.spark.deploy.master.Master",
-            "--host", self.settings.bind_host,
-            "--port", str(spark.master_port),
-            "--webui-port", str(spark.master_ui_port),
+            "--host",
+            self.settings.bind_host,
+            "--port",
+            str(spark.master_port),
+            "--webui-port",
+            str(spark.master_ui_port),
         ]
 
     def environment(self) -> dict[str, str]:
@@ -116,11 +119,16 @@ class SparkWorker(Service):
             str(spark_home() / "bin" / "spark-class"),
             "org.apache.spark.deploy.worker.Worker",
             spark.master_url,
-            "--host", self.settings.bind_host,
-            "--webui-port", str(self.ui_port),
-            "--cores", str(spark.worker_cores),
-            "--memory", spark.worker_memory,
-            "--work-dir", str(self.data_dir),
+            "--host",
+            self.settings.bind_host,
+            "--webui-port",
+            str(self.ui_port),
+            "--cores",
+            str(spark.worker_cores),
+            "--memory",
+            spark.worker_memory,
+            "--work-dir",
+            str(self.data_dir),
         ]
 
     def environment(self) -> dict[str, str]:

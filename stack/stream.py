@@ -32,15 +32,23 @@ PRODUCER_EXIT_MARGIN_S = 15
 
 
 def parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m stack stream", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m stack stream", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
-    parser.add_argument("--speed", type=float, default=120.0,
-                        help="replay speed of the real file, times real time (default 120: an hour in 30 s)")
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=120.0,
+        help="replay speed of the real file, times real time (default 120: an hour in 30 s)",
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="generator rides per second (without a file)")
     parser.add_argument("--source", type=Path, help="a TLC file to replay (default: the green October 2020 file)")
-    parser.add_argument("--jobs", default="vendor_counts",
-                        help="jobs to run in one application, comma-separated (e.g. vendor_counts,zone_popularity)")
+    parser.add_argument(
+        "--jobs",
+        default="vendor_counts",
+        help="jobs to run in one application, comma-separated (e.g. vendor_counts,zone_popularity)",
+    )
     parser.add_argument("--topic", default="rides_green")
     return parser
 
@@ -71,12 +79,28 @@ def run(settings: StackSettings, argv: list[str] | None = None) -> int:
     job_command = submit_command(
         settings,
         job_application("pipeline"),
-        ["--jobs", options.jobs, "--input-topics", options.topic, "--starting-offsets", "latest",
-         "--checkpoint-root", str(checkpoints), "--trigger", "5 seconds"],
+        [
+            "--jobs",
+            options.jobs,
+            "--input-topics",
+            options.topic,
+            "--starting-offsets",
+            "latest",
+            "--checkpoint-root",
+            str(checkpoints),
+            "--trigger",
+            "5 seconds",
+        ],
     )
     print(f"Starting the jobs ({options.jobs}) on {settings.spark.master_url} ...", flush=True)
-    jobs = subprocess.Popen(job_command, env=submit_environment(settings), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    jobs = subprocess.Popen(
+        job_command,
+        env=submit_environment(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     ready = threading.Event()
     relay = threading.Thread(target=_relay, args=(jobs.stdout, ready, "] started (id"), daemon=True)
     relay.start()
@@ -102,7 +126,9 @@ def run(settings: StackSettings, argv: list[str] | None = None) -> int:
                 print(f"\n{options.duration:g} s are up: stopping.", flush=True)
                 break
             if producer.poll() not in (None, 0):
-                print(f"\nthe producer failed (exit {producer.returncode}; its message is above): stopping.", flush=True)
+                print(
+                    f"\nthe producer failed (exit {producer.returncode}; its message is above): stopping.", flush=True
+                )
                 break
             time.sleep(0.5)
     finally:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from pipeline_config.settings import CONF_DIR, StackSettings
 from stack.job_package import current_package
@@ -63,13 +63,20 @@ def submit_command(
 ) -> list[str]:
     command = [
         str(spark_home() / "bin" / "spark-submit"),
-        "--properties-file", str(SPARK_DEFAULTS),
-        "--master", master or settings.spark.master_url,
-        "--jars", ",".join(str(jar) for jar in connector_jars(settings)),
-        "--py-files", str(current_package(settings.job_package)),
-        "--conf", f"spark.pyspark.python={settings.executor_python}",
-        "--conf", f"spark.pyspark.driver.python={sys.executable}",
-        "--driver-java-options", f"-Dlog4j2.configurationFile=file:{CONF_DIR / 'log4j2-driver.properties'}",
+        "--properties-file",
+        str(SPARK_DEFAULTS),
+        "--master",
+        master or settings.spark.master_url,
+        "--jars",
+        ",".join(str(jar) for jar in connector_jars(settings)),
+        "--py-files",
+        str(current_package(settings.job_package)),
+        "--conf",
+        f"spark.pyspark.python={settings.executor_python}",
+        "--conf",
+        f"spark.pyspark.driver.python={sys.executable}",
+        "--driver-java-options",
+        f"-Dlog4j2.configurationFile=file:{CONF_DIR / 'log4j2-driver.properties'}",
     ]
     for key, value in (conf or {}).items():
         command += ["--conf", f"{key}={value}"]

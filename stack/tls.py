@@ -26,9 +26,9 @@ VALIDITY_DAYS = "825"
 @dataclass(frozen=True)
 class TlsMaterial:
     ca_pem: Path
-    keystore: Path      # PKCS12: the broker's key and its chain
-    password: str       # of the broker's key store, which the broker reads
-    ca_password: str    # of the authority's key store, which only `make up` reads when it signs
+    keystore: Path  # PKCS12: the broker's key and its chain
+    password: str  # of the broker's key store, which the broker reads
+    ca_password: str  # of the authority's key store, which only `make up` reads when it signs
 
     def __repr__(self) -> str:
         return f"TlsMaterial(ca_pem={self.ca_pem}, keystore={self.keystore}, password=<hidden>)"
@@ -62,23 +62,85 @@ def _make(folder: Path, material: TlsMaterial, keytool: str) -> None:
     ca = ["-storetype", "PKCS12", "-storepass:env", "TLS_CA_PASSWORD"]
 
     def run(*args: str) -> None:
-        result = subprocess.run([keytool, *args], capture_output=True, text=True,
-                                env={**os.environ, "TLS_PASSWORD": material.password,
-                                     "TLS_CA_PASSWORD": material.ca_password})
+        result = subprocess.run(
+            [keytool, *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TLS_PASSWORD": material.password, "TLS_CA_PASSWORD": material.ca_password},
+        )
         if result.returncode != 0:
             raise RuntimeError(f"keytool {args[0]} failed: {result.stdout}{result.stderr}")
 
-    run("-genkeypair", "-alias", "ca", "-keyalg", "RSA", "-keysize", "2048", "-validity", "3650",
-        "-dname", "CN=nyc-taxi-pipeline local CA", "-ext", "bc:c", "-keystore", str(ca_store), *ca)
+    run(
+        "-genkeypair",
+        "-alias",
+        "ca",
+        "-keyalg",
+        "RSA",
+        "-keysize",
+        "2048",
+        "-validity",
+        "3650",
+        "-dname",
+        "CN=nyc-taxi-pipeline local CA",
+        "-ext",
+        "bc:c",
+        "-keystore",
+        str(ca_store),
+        *ca,
+    )
     run("-exportcert", "-rfc", "-alias", "ca", "-keystore", str(ca_store), "-file", str(material.ca_pem), *ca)
-    run("-genkeypair", "-alias", "broker", "-keyalg", "RSA", "-keysize", "2048", "-validity", VALIDITY_DAYS,
-        "-dname", "CN=kafka", "-ext", BROKER_NAMES, "-keystore", str(material.keystore), *store)
+    run(
+        "-genkeypair",
+        "-alias",
+        "broker",
+        "-keyalg",
+        "RSA",
+        "-keysize",
+        "2048",
+        "-validity",
+        VALIDITY_DAYS,
+        "-dname",
+        "CN=kafka",
+        "-ext",
+        BROKER_NAMES,
+        "-keystore",
+        str(material.keystore),
+        *store,
+    )
     run("-certreq", "-alias", "broker", "-keystore", str(material.keystore), "-file", str(request), *store)
-    run("-gencert", "-alias", "ca", "-keystore", str(ca_store), "-infile", str(request), "-outfile", str(signed),
-        "-rfc", "-validity", VALIDITY_DAYS, "-ext", BROKER_NAMES, "-ext", "ku:c=digitalSignature,keyEncipherment",
-        "-ext", "eku=serverAuth,clientAuth", *ca)
-    run("-importcert", "-noprompt", "-alias", "ca", "-file", str(material.ca_pem),
-        "-keystore", str(material.keystore), *store)
+    run(
+        "-gencert",
+        "-alias",
+        "ca",
+        "-keystore",
+        str(ca_store),
+        "-infile",
+        str(request),
+        "-outfile",
+        str(signed),
+        "-rfc",
+        "-validity",
+        VALIDITY_DAYS,
+        "-ext",
+        BROKER_NAMES,
+        "-ext",
+        "ku:c=digitalSignature,keyEncipherment",
+        "-ext",
+        "eku=serverAuth,clientAuth",
+        *ca,
+    )
+    run(
+        "-importcert",
+        "-noprompt",
+        "-alias",
+        "ca",
+        "-file",
+        str(material.ca_pem),
+        "-keystore",
+        str(material.keystore),
+        *store,
+    )
     run("-importcert", "-alias", "broker", "-file", str(signed), "-keystore", str(material.keystore), *store)
     for path in (ca_store, material.keystore):
         path.chmod(0o600)

@@ -46,9 +46,16 @@ class WebConsole(Service):
         env = dict(os.environ)
         # The console loads the stack's settings itself: the same ones this stack was started with.
         settings = self.settings
-        env.update({"STACK_HOME": str(settings.state_dir), "BROKERS": str(settings.kafka.brokers),
-                    "WORKERS": str(settings.spark.workers), "CONNECT": "1" if settings.connect.enabled else "0",
-                    "SECURE": "1" if settings.kafka.secure else "0", "KAFKA_TLS": "1" if settings.kafka.tls else "0"})
+        env.update(
+            {
+                "STACK_HOME": str(settings.state_dir),
+                "BROKERS": str(settings.kafka.brokers),
+                "WORKERS": str(settings.spark.workers),
+                "CONNECT": "1" if settings.connect.enabled else "0",
+                "SECURE": "1" if settings.kafka.secure else "0",
+                "KAFKA_TLS": "1" if settings.kafka.tls else "0",
+            }
+        )
         if settings.kafka.secure:
             env["KAFKA_CREDENTIALS_FILE"] = str(secrets_dir(settings) / f"{CONSOLE_ROLE}.env")
         return env

@@ -81,7 +81,11 @@ def three_broker_cluster(local_stack, tmp_path_factory):
         yield cluster
     finally:
         lifecycle.down(cluster, say=lambda line: None)
-        assert all(listening_pid(port) is None for service in build_services(cluster) if service.name.startswith("kafka")
-                   for port in service.ports)
+        assert all(
+            listening_pid(port) is None
+            for service in build_services(cluster)
+            if service.name.startswith("kafka")
+            for port in service.ports
+        )
         if was_running:
             lifecycle.up(local_stack, say=lambda line: None)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from console.charts import latest_top_zones, query_rows, vendor_windows
 
@@ -12,12 +12,21 @@ def _count(start: str, vendor, rides: int, kind: str = "tumbling") -> dict:
 
 
 def test_vendor_windows_keep_the_most_recently_updated_windows_in_window_order():
-    records = [_count("00:00", 1, 5), _count("00:10", 1, 7), _count("00:10", 2, 3), _count("00:20", None, 1),
-               _count("00:05", 1, 99, kind="sliding"), _count("00:00", 2, 4)]
+    records = [
+        _count("00:00", 1, 5),
+        _count("00:10", 1, 7),
+        _count("00:10", 2, 3),
+        _count("00:20", None, 1),
+        _count("00:05", 1, 99, kind="sliding"),
+        _count("00:00", 2, 4),
+    ]
     chart = vendor_windows(records, windows=2)
     assert chart["windows"] == ["00:00", "00:20"]  # 00:00 was updated last, then 00:20; 00:10 fell out
-    assert chart["series"] == [{"name": "vendor 1", "rides": [5, 0]}, {"name": "vendor 2", "rides": [4, 0]},
-                               {"name": "vendor unknown", "rides": [0, 1]}]
+    assert chart["series"] == [
+        {"name": "vendor 1", "rides": [5, 0]},
+        {"name": "vendor 2", "rides": [4, 0]},
+        {"name": "vendor unknown", "rides": [0, 1]},
+    ]
 
 
 def test_vendor_windows_of_an_empty_topic_draw_nothing():
@@ -25,33 +34,64 @@ def test_vendor_windows_of_an_empty_topic_draw_nothing():
 
 
 def test_top_zones_are_the_ranking_updated_last():
-    ranking = {"window_start": "01:00", "window_end": "02:00", "top_zones": [
-        {"rank": 1, "PULocationID": 74, "borough": "Manhattan", "zone": "East Harlem North", "rides": 9},
-        {"rank": 2, "PULocationID": 999, "borough": None, "zone": None, "rides": 3}]}
+    ranking = {
+        "window_start": "01:00",
+        "window_end": "02:00",
+        "top_zones": [
+            {"rank": 1, "PULocationID": 74, "borough": "Manhattan", "zone": "East Harlem North", "rides": 9},
+            {"rank": 2, "PULocationID": 999, "borough": None, "zone": None, "rides": 3},
+        ],
+    }
     chart = latest_top_zones([{"window_start": "00:00", "top_zones": []}, ranking])
     assert chart["window_start"] == "01:00"
-    assert chart["zones"] == [{"label": "East Harlem North (Manhattan)", "rides": 9, "rank": 1},
-                              {"label": "999 (?)", "rides": 3, "rank": 2}]
+    assert chart["zones"] == [
+        {"label": "East Harlem North (Manhattan)", "rides": 9, "rank": 1},
+        {"label": "999 (?)", "rides": 3, "rank": 2},
+    ]
 
 
 def test_query_rows_say_which_queries_run_idle_stopped_or_went_silent():
-    now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
-    at = lambda seconds_ago: (now - timedelta(seconds=seconds_ago)).isoformat()
-    progress = {"batchId": 7, "inputRowsPerSecond": 10.04, "processedRowsPerSecond": 20.0, "batchDuration": 512,
-                "eventTime": {"watermark": "2020-10-01T00:00:00.000Z"},
-                "stateOperators": [{"numRowsDroppedByWatermark": 2, "numRowsTotal": 40},
-                                   {"numRowsDroppedByWatermark": 1, "numRowsTotal": 2}]}
-    rows = query_rows([
-        {"event": "progress", "query": "counts", "id": "id-1", "at": at(5), "input_rows": 100, "progress": progress},
-        {"event": "idle", "query": "quiet", "at": at(3)},
-        {"event": "terminated", "query": "done", "at": at(600), "error": "boom"},
-        {"event": "progress", "query": "gone", "at": at(120), "progress": {}},
-        {"event": "late", "query": "counts", "id": "id-1", "at": at(4), "late_rides": 12},
-    ], now=now)
+    now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+    def at(seconds_ago):
+        return (now - timedelta(seconds=seconds_ago)).isoformat()
+
+    progress = {
+        "batchId": 7,
+        "inputRowsPerSecond": 10.04,
+        "processedRowsPerSecond": 20.0,
+        "batchDuration": 512,
+        "eventTime": {"watermark": "2020-10-01T00:00:00.000Z"},
+        "stateOperators": [
+            {"numRowsDroppedByWatermark": 2, "numRowsTotal": 40},
+            {"numRowsDroppedByWatermark": 1, "numRowsTotal": 2},
+        ],
+    }
+    rows = query_rows(
+        [
+            {
+                "event": "progress",
+                "query": "counts",
+                "id": "id-1",
+                "at": at(5),
+                "input_rows": 100,
+                "progress": progress,
+            },
+            {"event": "idle", "query": "quiet", "at": at(3)},
+            {"event": "terminated", "query": "done", "at": at(600), "error": "boom"},
+            {"event": "progress", "query": "gone", "at": at(120), "progress": {}},
+            {"event": "late", "query": "counts", "id": "id-1", "at": at(4), "late_rides": 12},
+        ],
+        now=now,
+    )
     by_name = {row["query"]: row for row in rows}
     assert [row["query"] for row in rows] == ["quiet", "counts", "gone", "done"]  # newest report first
     assert {name: row["state"] for name, row in by_name.items()} == {
-        "counts": "running", "quiet": "idle", "done": "stopped", "gone": "silent"}
+        "counts": "running",
+        "quiet": "idle",
+        "done": "stopped",
+        "gone": "silent",
+    }
     counts = by_name["counts"]
     assert (counts["batch"], counts["input_rows"], counts["input_rate"], counts["batch_ms"]) == (7, 100, 10.0, 512)
     assert (counts["dropped_late"], counts["state_rows"], counts["watermark"]) == (3, 42, "2020-10-01T00:00:00.000Z")

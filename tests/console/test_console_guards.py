@@ -36,8 +36,14 @@ def start_console():
     def start(env_overrides: dict | None = None) -> tuple[str, psutil.Process]:
         port = _free_port()
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env_overrides or {})}
-        process = subprocess.Popen([sys.executable, "-m", "console", "--port", str(port)], cwd=REPO_ROOT, env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "console", "--port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         started.append(process)
         url = f"http://127.0.0.1:{port}"
 
@@ -81,7 +87,7 @@ def test_charts_follow_only_existing_topics_with_a_bounded_number_of_feeds(local
         assert requests.get(f"{url}/api/charts/vendor-counts", params={"topic": topic}, timeout=30).ok
         threads.append(process.num_threads())
     live = requests.get(f"{url}/api/overview", timeout=30).json()["live_feeds"]
-    assert len(live) == max_feeds and live[-(max_feeds - 1):] == topics[-(max_feeds - 1):]
+    assert len(live) == max_feeds and live[-(max_feeds - 1) :] == topics[-(max_feeds - 1) :]
     assert max(threads[max_feeds:]) <= threads[max_feeds - 1] + 2  # past the cap, no more threads
 
 
@@ -89,9 +95,16 @@ def test_malformed_records_in_a_charted_topic_leave_the_panel_up(local_stack, st
     url, _ = start_console()
     topic = topic_factory(partitions=1, prefix="charted_junk")
     good = {"window_kind": "tumbling", "window_start": "2020-10-01T00:00:00.000Z", "VendorID": 2, "rides": 7}
-    junk = [b"[1, 2]", b"42", b"not json", b"{\"window_kind\": \"tumbling\"}",
-            json.dumps({**good, "rides": "seven"}).encode(), json.dumps({**good, "window_start": None}).encode(),
-            json.dumps({**good, "VendorID": [1]}).encode(), b"{" * 5000]
+    junk = [
+        b"[1, 2]",
+        b"42",
+        b"not json",
+        b'{"window_kind": "tumbling"}',
+        json.dumps({**good, "rides": "seven"}).encode(),
+        json.dumps({**good, "window_start": None}).encode(),
+        json.dumps({**good, "VendorID": [1]}).encode(),
+        b"{" * 5000,
+    ]
     producer = Producer({"bootstrap.servers": local_stack.kafka.bootstrap_servers})
     for number, value in enumerate(junk):
         producer.produce(topic, value, key=f"junk-{number}")

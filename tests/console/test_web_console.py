@@ -28,13 +28,23 @@ CHART_TOTALS = "const g = document.getElementById('vendor-chart'); return (g.dat
 @pytest.fixture
 def browser():
     if not (CHROMIUM and CHROMEDRIVER):
-        pytest.fail("Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver; "
-                    ".ci/run installs them)")
+        pytest.fail(
+            "Debian's chromium and chromium-driver are needed (apt-get install chromium chromium-driver; "
+            ".ci/run installs them)"
+        )
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,2400"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,2400",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
@@ -47,31 +57,66 @@ def _text(driver, element_id: str) -> str:
 
 def _chart(driver) -> dict[tuple[str, str], int]:
     """(trace index, window start) -> rides as drawn."""
-    return {(str(i), x): y for i, (xs, ys) in enumerate(driver.execute_script(CHART_TOTALS)) for x, y in zip(xs, ys)}
+    return {
+        (str(i), x): y
+        for i, (xs, ys) in enumerate(driver.execute_script(CHART_TOTALS))
+        for x, y in zip(xs, ys, strict=False)
+    }
 
 
 def _produce(topic: str, seed: int, rides: int) -> None:
-    assert produce.main(["--source", "generator", "--limit", str(rides), "--seed", str(seed), "--late-share", "0",
-                         "--out-of-order-share", "0", "--topic", topic, "--quiet"]) == 0
+    assert (
+        produce.main(
+            [
+                "--source",
+                "generator",
+                "--limit",
+                str(rides),
+                "--seed",
+                str(seed),
+                "--late-share",
+                "0",
+                "--out-of-order-share",
+                "0",
+                "--topic",
+                topic,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
 
 def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, browser, topic_factory, tmp_path):
     rides_topic, counts_topic = topic_factory(prefix="console_rides"), topic_factory(prefix="console_counts")
     browser.get(f"{local_stack.console.url}/?vendor_topic={counts_topic}")
     assert browser.title == "NYC taxi pipeline console"
-    topics = wait_for(lambda: rides_topic in _text(browser, "topics-table") and _text(browser, "topics-table"),
-                       "the stack's topics")
+    topics = wait_for(
+        lambda: rides_topic in _text(browser, "topics-table") and _text(browser, "topics-table"), "the stack's topics"
+    )
     for declared in ("rides_green", "rides_dead_letter", "vendor_counts_windowed"):
         assert declared in topics
 
-    job = start_job(local_stack, "vendor_counts", tmp_path / "checkpoints", "--input-topics", rides_topic,
-                    "--output-topic", counts_topic, "--trigger", "2 seconds")
+    job = start_job(
+        local_stack,
+        "vendor_counts",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        rides_topic,
+        "--output-topic",
+        counts_topic,
+        "--trigger",
+        "2 seconds",
+    )
     try:
         _produce(rides_topic, seed=5, rides=300)
         first = wait_for(lambda: sum(_chart(browser).values()) > 0 and _chart(browser), "the first windows", 180)
         _produce(rides_topic, seed=6, rides=300)
-        second = wait_for(lambda: sum(_chart(browser).values()) > sum(first.values()) and _chart(browser),
-                           "the chart grow with the second rides", 180)
+        second = wait_for(
+            lambda: sum(_chart(browser).values()) > sum(first.values()) and _chart(browser),
+            "the chart grow with the second rides",
+            180,
+        )
 
         # What the chart draws is what the job wrote: the latest count of each tumbling window and vendor.
         written = {}
@@ -85,8 +130,11 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, br
         assert drawn == {window: written[window] for window in drawn}
         assert sum(second.values()) > sum(first.values())
 
-        queries = wait_for(lambda: "vendor_counts_tumbling" in _text(browser, "queries-table")
-                            and _text(browser, "queries-table"), "the job's queries", 120)
+        queries = wait_for(
+            lambda: "vendor_counts_tumbling" in _text(browser, "queries-table") and _text(browser, "queries-table"),
+            "the job's queries",
+            120,
+        )
         assert "vendor_counts_sliding" in queries and ("running" in queries or "idle" in queries)
     finally:
         job.terminate()
@@ -94,8 +142,10 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, br
 
     # The message browser decodes the producer's Avro through the registry.
     browser.find_element(By.XPATH, f"//table[@id='topics-table']//td[text()='{rides_topic}']").click()
-    messages = wait_for(lambda: "ride_id" in _text(browser, "messages-table") and _text(browser, "messages-table"),
-                         "the topic's messages decoded")
+    messages = wait_for(
+        lambda: "ride_id" in _text(browser, "messages-table") and _text(browser, "messages-table"),
+        "the topic's messages decoded",
+    )
     assert '"ride_type":' in messages and "undecodable" not in messages
     assert f"{rides_topic}-value" in wait_for(lambda: _text(browser, "subjects-table"), "the schema subjects")
 

@@ -4,7 +4,7 @@ comparison of a job's output topic with them. Shared by the equality tests and t
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 EPOCH = datetime(1970, 1, 1)
@@ -17,7 +17,7 @@ def floor_minutes(moment: datetime, minutes: int) -> datetime:
 
 
 def iso_utc(moment: datetime) -> str:
-    return moment.replace(tzinfo=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def money(value: float | None) -> Decimal | None:
@@ -40,7 +40,8 @@ def batch_vendor_counts(rides, length_min: int, slide_min: int, kind: str) -> di
             start -= timedelta(minutes=slide_min)
     return {
         f"{kind}|{iso_utc(start)}|{'null' if vendor is None else vendor}": {
-            "window_end": iso_utc(start + timedelta(minutes=length_min)), **figures
+            "window_end": iso_utc(start + timedelta(minutes=length_min)),
+            **figures,
         }
         for (start, vendor), figures in groups.items()
     }

@@ -12,13 +12,14 @@ from stack.submit import submit_command, submit_environment
 from tests.paths import REPO_ROOT
 
 
-def run_job_unchecked(settings: StackSettings, job: str, checkpoint_root, *args: str,
-                      timeout: float = 600) -> tuple[int, str, str]:
+def run_job_unchecked(
+    settings: StackSettings, job: str, checkpoint_root, *args: str, timeout: float = 600
+) -> tuple[int, str, str]:
     """spark-submit jobs/<job>.py with the available-now trigger: (exit code, stdout, stderr)."""
     command = submit_command(
         settings,
         str(REPO_ROOT / "jobs" / f"{job}.py"),
-        ["--trigger", "available-now", "--no-console", "--checkpoint-root", str(checkpoint_root), *args],
+        ["--trigger", "available-now", "--no-print-results", "--checkpoint-root", str(checkpoint_root), *args],
     )
     result = subprocess.run(command, env=submit_environment(settings), capture_output=True, text=True, timeout=timeout)
     return result.returncode, result.stdout, result.stderr
@@ -34,10 +35,19 @@ def run_job(settings: StackSettings, job: str, checkpoint_root, *args: str, time
 def start_job(settings: StackSettings, job: str, checkpoint_root, *args: str) -> subprocess.Popen:
     """spark-submit jobs/<job>.py in the background, in a process group of its own (so that a test can kill
     the driver and its JVM together), its output readable line by line from .stdout."""
-    command = submit_command(settings, str(REPO_ROOT / "jobs" / f"{job}.py"),
-                             ["--no-console", "--checkpoint-root", str(checkpoint_root), *args])
-    return subprocess.Popen(command, env=submit_environment(settings), stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    command = submit_command(
+        settings,
+        str(REPO_ROOT / "jobs" / f"{job}.py"),
+        ["--no-print-results", "--checkpoint-root", str(checkpoint_root), *args],
+    )
+    return subprocess.Popen(
+        command,
+        env=submit_environment(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def read_until(job: subprocess.Popen, text: str) -> list[str]:

@@ -38,7 +38,7 @@ def test_avro_of_both_schema_versions_and_json_decode_to_the_same_rides(spark):
     good = good_rides(decoded).orderBy("pickup_datetime", "ride_id").collect()
     expected = sorted(rides, key=lambda r: (r["pickup_datetime"], r["ride_id"]))
     assert [row.ride_id for row in good] == [r["ride_id"] for r in expected]
-    for row, ride in zip(good, expected):
+    for row, ride in zip(good, expected, strict=False):
         assert row.pickup_datetime == ride["pickup_datetime"]
         assert row.PULocationID == ride["PULocationID"] and row.total_amount == ride["total_amount"]
         assert row.wheelchair_accessible is None
@@ -54,8 +54,8 @@ def test_seed_csv_line_decodes_by_the_topics_layout(spark):
 
 def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(spark):
     values = [
-        b"\x00\x00\x00\x00\x09junk",                      # unknown schema id
-        b"\x00\x00\x00\x00\x01\x02",                      # truncated Avro
+        b"\x00\x00\x00\x00\x09junk",  # unknown schema id
+        b"\x00\x00\x00\x00\x01\x02",  # truncated Avro
         b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2020-10-01T00:00:00.000Z","PULocationID":"abc"}',
         b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2020-10-01T00:00:00.000Z","PULocationID":999}',
         b'{"ride_id":"x","ride_type":"taxi","pickup_datetime":"2020-10-01T00:00:00.000Z"}',
@@ -66,7 +66,7 @@ def test_every_kind_of_bad_record_gets_a_reason_and_none_becomes_a_row_of_nulls(
         b"",
         b'{"ride_id":"x","ride_type":"green","pickup_datetime":"1999-12-31T23:59:59.000Z"}',
         b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2999-01-01T00:00:00.000Z"}',
-        b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2009-01-01T00:00:00.000Z"}',   # the first allowed
+        b'{"ride_id":"x","ride_type":"green","pickup_datetime":"2009-01-01T00:00:00.000Z"}',  # the first allowed
         b'{"ride_type":"green","pickup_datetime":"2020-10-01T00:00:00.000Z"}',
         b'{"ride_id":"x","pickup_datetime":"2020-10-01T00:00:00.000Z"}',
         b"random garbage",
@@ -158,8 +158,12 @@ def test_the_fields_a_ride_cannot_lack_are_the_schemas_non_null_fields(spark):
     values = [json.dumps(minimal).encode()] + [
         json.dumps({k: v for k, v in minimal.items() if k != name}).encode() for name in REQUIRED_RIDE_FIELDS
     ]
-    assert _reasons(spark, values) == {0: None, 1: "ride_id is missing", 2: "ride_type is missing",
-                                       3: "pickup_datetime is missing"}
+    assert _reasons(spark, values) == {
+        0: None,
+        1: "ride_id is missing",
+        2: "ride_type is missing",
+        3: "pickup_datetime is missing",
+    }
     good = good_rides(decode_rides(_raw(spark, values), WRITERS)).select(*RIDE_FIELDS)
     written = good.select(to_avro(F.struct(*RIDE_FIELDS), schema_text()).alias("avro")).collect()
     assert len(written) == 1
@@ -203,4 +207,8 @@ def test_text_that_is_not_utf8_is_a_dead_letter_not_a_ride_of_replacement_charac
     json_value = to_json({**ride, "dispatching_base_num": "B0"}).replace(b'"B0"', b'"B\xff0"')
     csv_value = GREEN_LINE.replace(b",N,", b",\xff\xfe,")
     assert _reasons(spark, [json_value, csv_value, to_json(ride), GREEN_LINE]) == {
-        0: "not valid UTF-8 json", 1: "not valid UTF-8 csv", 2: None, 3: None}
+        0: "not valid UTF-8 json",
+        1: "not valid UTF-8 csv",
+        2: None,
+        3: None,
+    }

@@ -4,7 +4,7 @@ its output topic compared with an independent batch computation of the same ques
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 import pytest
 from confluent_kafka.schema_registry import Schema
@@ -25,10 +25,13 @@ from tests.jobs.cluster import latest_per_key, run_job, run_job_unchecked
 pytestmark = pytest.mark.stack
 
 
-def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(
+    local_stack, green_topic, green_rides, topic_factory, tmp_path
+):
     output = topic_factory(prefix="out_vendor_counts")
-    log = run_job(local_stack, "vendor_counts", tmp_path / "checkpoints",
-                  "--input-topics", green_topic, "--output-topic", output)
+    log = run_job(
+        local_stack, "vendor_counts", tmp_path / "checkpoints", "--input-topics", green_topic, "--output-topic", output
+    )
     assert "[vendor_counts_sliding] batch" in log and " 95120 rows in" in log, log[-2000:]
 
     streamed = latest_per_key(local_stack, output)
@@ -40,10 +43,23 @@ def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(local_stack,
     assert sum(f["rides"] for k, f in expected.items() if k.startswith("tumbling")) == valid == 95_120 - 1  # 2008
 
 
-def test_zone_popularity_and_top_zones_equal_a_batch_computation(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+def test_zone_popularity_and_top_zones_equal_a_batch_computation(
+    local_stack, green_topic, green_rides, topic_factory, tmp_path
+):
     counts_topic, top_topic = topic_factory(prefix="out_zone_counts"), topic_factory(prefix="out_zone_top")
-    run_job(local_stack, "zone_popularity", tmp_path / "checkpoints",
-            "--input-topics", green_topic, "--output-topic", counts_topic, "--top-topic", top_topic, "--top-n", "5")
+    run_job(
+        local_stack,
+        "zone_popularity",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        green_topic,
+        "--output-topic",
+        counts_topic,
+        "--top-topic",
+        top_topic,
+        "--top-n",
+        "5",
+    )
 
     names = zone_names()
     per_hour = defaultdict(lambda: defaultdict(int))
@@ -53,7 +69,8 @@ def test_zone_popularity_and_top_zones_equal_a_batch_computation(local_stack, gr
 
     expected_counts = {
         f"{iso_utc(hour)}|{zone}": (rides, *names.get(zone, (None, None)))
-        for hour, zones in per_hour.items() for zone, rides in zones.items()
+        for hour, zones in per_hour.items()
+        for zone, rides in zones.items()
     }
     streamed_counts = {
         key: (value["rides"], value["borough"], value["zone"])
@@ -72,16 +89,43 @@ def test_zone_popularity_and_top_zones_equal_a_batch_computation(local_stack, gr
     assert streamed_top == expected_top
 
 
-def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(
+    local_stack, green_topic, green_rides, topic_factory, tmp_path
+):
     generated_topic = topic_factory(prefix="jobs_generated")
-    assert produce.main(["--source", "generator", "--limit", "2000", "--format", "json", "--topic", generated_topic,
-                         "--seed", "3", "--quiet"]) == 0
+    assert (
+        produce.main(
+            [
+                "--source",
+                "generator",
+                "--limit",
+                "2000",
+                "--format",
+                "json",
+                "--topic",
+                generated_topic,
+                "--seed",
+                "3",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     from producers.generator import GeneratorSettings, RideGenerator
 
     generated = list(RideGenerator(GeneratorSettings(seed=3)).rides(2000))
     merged_topic, leaders_topic = topic_factory(prefix="out_rides_all"), topic_factory(prefix="out_leaders")
-    run_job(local_stack, "rides_all", tmp_path / "checkpoints", "--input-topics", f"{green_topic},{generated_topic}",
-            "--output-topic", merged_topic, "--top-topic", leaders_topic)
+    run_job(
+        local_stack,
+        "rides_all",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        f"{green_topic},{generated_topic}",
+        "--output-topic",
+        merged_topic,
+        "--top-topic",
+        leaders_topic,
+    )
 
     every_ride = [r for r in green_rides + generated if is_valid_ride(r)]
     merged = latest_per_key(local_stack, merged_topic)
@@ -89,8 +133,10 @@ def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(local
     for ride in every_ride[::97]:
         got = merged[ride["ride_id"]]
         assert got["ride_type"] == ride["ride_type"] and got["PULocationID"] == ride["PULocationID"]
-        assert got["pickup_datetime"] == ride["pickup_datetime"].replace(tzinfo=timezone.utc)
-        assert got["total_amount"] == ride["total_amount"] and got["dispatching_base_num"] == ride["dispatching_base_num"]
+        assert got["pickup_datetime"] == ride["pickup_datetime"].replace(tzinfo=UTC)
+        assert (
+            got["total_amount"] == ride["total_amount"] and got["dispatching_base_num"] == ride["dispatching_base_num"]
+        )
 
     per_hour = defaultdict(lambda: defaultdict(int))
     for ride in every_ride:
@@ -105,9 +151,17 @@ def test_rides_all_refuses_to_start_when_the_registry_refuses_its_output_schema(
     output = topic_factory(prefix="out_rides_all_taken")
     other = '{"type": "record", "name": "Other", "fields": [{"name": "x", "type": "int"}]}'
     registry_client(local_stack.registry.url).register_schema(f"{output}-value", Schema(other, "AVRO"))
-    code, out, err = run_job_unchecked(local_stack, "rides_all", tmp_path / "checkpoints",
-                                       "--input-topics", topic_factory(prefix="in_rides_all_taken"),
-                                       "--output-topic", output, "--top-topic", topic_factory(prefix="out_leaders"))
+    code, out, err = run_job_unchecked(
+        local_stack,
+        "rides_all",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        topic_factory(prefix="in_rides_all_taken"),
+        "--output-topic",
+        output,
+        "--top-topic",
+        topic_factory(prefix="out_leaders"),
+    )
     said = out + err  # spark-submit hands the Python driver's stderr on as its own stdout
     assert code == 2, said[-3000:]
     assert f"error: the registry refused ride_event.avsc for subject {output}-value" in said, said[-3000:]
@@ -115,17 +169,34 @@ def test_rides_all_refuses_to_start_when_the_registry_refuses_its_output_schema(
     assert "started (id" not in said  # refused before any query ran
 
 
-def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(local_stack, green_rides, topic_factory, tmp_path):
+def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(
+    local_stack, green_rides, topic_factory, tmp_path
+):
     started, ended, trips = (topic_factory(prefix=p) for p in ("jobs_started", "jobs_ended", "out_trips"))
-    assert produce.main(["--source", str(GREEN_FILE), "--lifecycle", "--started-topic", started,
-                         "--ended-topic", ended, "--quiet"]) == 0
-    run_job(local_stack, "ride_lifecycle", tmp_path / "checkpoints", "--started-topic", started,
-            "--ended-topic", ended, "--output-topic", trips)
+    assert (
+        produce.main(
+            ["--source", str(GREEN_FILE), "--lifecycle", "--started-topic", started, "--ended-topic", ended, "--quiet"]
+        )
+        == 0
+    )
+    run_job(
+        local_stack,
+        "ride_lifecycle",
+        tmp_path / "checkpoints",
+        "--started-topic",
+        started,
+        "--ended-topic",
+        ended,
+        "--output-topic",
+        trips,
+    )
     streamed = latest_per_key(local_stack, trips)
 
     bound = timedelta(hours=3)
     valid = [r for r in green_rides if is_valid_ride(r)]
-    completed = {r["ride_id"]: r for r in valid if timedelta(0) <= r["dropoff_datetime"] - r["pickup_datetime"] <= bound}
+    completed = {
+        r["ride_id"]: r for r in valid if timedelta(0) <= r["dropoff_datetime"] - r["pickup_datetime"] <= bound
+    }
     assert {k for k, v in streamed.items() if v["status"] == "completed"} == set(completed)
     for ride_id in list(completed)[::211]:
         ride, got = completed[ride_id], streamed[ride_id]
@@ -134,7 +205,9 @@ def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(
 
     # A start is reported as never ended once the watermark (latest event time minus 30 minutes) has passed
     # its bound; ends are drawn from all valid rides, starts whose bound is near the watermark are left out.
-    watermark = min(max(r["pickup_datetime"] for r in valid), max(r["dropoff_datetime"] for r in valid)) - timedelta(minutes=30)
+    watermark = min(max(r["pickup_datetime"] for r in valid), max(r["dropoff_datetime"] for r in valid)) - timedelta(
+        minutes=30
+    )
     never = {k for k, v in streamed.items() if v["status"] == "never_ended"}
     unmatched = [r for r in valid if r["ride_id"] not in completed]
     must = {r["ride_id"] for r in unmatched if r["pickup_datetime"] + bound < watermark - timedelta(minutes=1)}
@@ -144,8 +217,19 @@ def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(
 
 def test_ride_sessions_equal_a_batch_sessionization(local_stack, green_topic, green_rides, topic_factory, tmp_path):
     output = topic_factory(prefix="out_sessions")
-    run_job(local_stack, "ride_sessions", tmp_path / "checkpoints", "--input-topics", green_topic,
-            "--output-topic", output, "--gap", "5 minutes", "--min-rides", "2")
+    run_job(
+        local_stack,
+        "ride_sessions",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        green_topic,
+        "--output-topic",
+        output,
+        "--gap",
+        "5 minutes",
+        "--min-rides",
+        "2",
+    )
     streamed = {key: v["rides"] for key, v in latest_per_key(local_stack, output).items()}
 
     gap = timedelta(minutes=5)
@@ -167,7 +251,11 @@ def test_ride_sessions_equal_a_batch_sessionization(local_stack, green_topic, gr
         sessions.append((start, end, route, count))
 
     watermark = max(r["pickup_datetime"] for r in valid) - timedelta(minutes=30)
-    closed = {f"{iso_utc(s)}|{pu}|{do}": n for s, e, (pu, do), n in sessions if n >= 2 and e < watermark - timedelta(minutes=1)}
+    closed = {
+        f"{iso_utc(s)}|{pu}|{do}": n
+        for s, e, (pu, do), n in sessions
+        if n >= 2 and e < watermark - timedelta(minutes=1)
+    }
     still_open = {f"{iso_utc(s)}|{pu}|{do}" for s, e, (pu, do), n in sessions if e > watermark + timedelta(minutes=1)}
     assert closed and {k: streamed[k] for k in closed if k in streamed} == closed
     assert set(closed) <= set(streamed) and not (set(streamed) & still_open)

@@ -25,26 +25,63 @@ RIDES, SEED = 3000, 21
 
 def test_the_notebook_explores_a_result_topic_and_plots_it(local_stack, topic_factory, tmp_path, monkeypatch):
     rides_topic, counts_topic = topic_factory(prefix="notebook_rides"), topic_factory(prefix="notebook_counts")
-    assert produce.main(["--source", "generator", "--limit", str(RIDES), "--seed", str(SEED), "--late-share", "0",
-                         "--out-of-order-share", "0", "--topic", rides_topic, "--quiet"]) == 0
-    run_job(local_stack, "vendor_counts", tmp_path / "checkpoints", "--input-topics", rides_topic,
-            "--output-topic", counts_topic)
+    assert (
+        produce.main(
+            [
+                "--source",
+                "generator",
+                "--limit",
+                str(RIDES),
+                "--seed",
+                str(SEED),
+                "--late-share",
+                "0",
+                "--out-of-order-share",
+                "0",
+                "--topic",
+                rides_topic,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    run_job(
+        local_stack,
+        "vendor_counts",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        rides_topic,
+        "--output-topic",
+        counts_topic,
+    )
 
     monkeypatch.setenv("RESULT_TOPIC", counts_topic)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
+    ).execute()
 
-    printed = "".join(output.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
-                      for output in cell.get("outputs", []) if output.output_type == "stream")
+    printed = "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.output_type == "stream"
+    )
     rides = [ride for ride in RideGenerator(GeneratorSettings(seed=SEED)).rides(RIDES) if is_valid_ride(ride)]
     assert f"rides in tumbling windows: {len(rides)}\n" in printed, printed
 
     per_hour = Counter(ride["pickup_datetime"].hour for ride in rides)
-    table = next(output["data"]["text/plain"] for output in notebook.cells[4].outputs if output.output_type == "execute_result")
-    shown = {int(hour): sum(map(int, counts)) for hour, *counts in
-             (line.split() for line in table.splitlines() if re.match(r"^\d+\s", line))}
+    table = next(
+        output["data"]["text/plain"] for output in notebook.cells[4].outputs if output.output_type == "execute_result"
+    )
+    shown = {
+        int(hour): sum(map(int, counts))
+        for hour, *counts in (line.split() for line in table.splitlines() if re.match(r"^\d+\s", line))
+    }
     assert shown == dict(per_hour)
 
-    images = [output for cell in notebook.cells for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+    images = [
+        output for cell in notebook.cells for output in cell.get("outputs", []) if "image/png" in output.get("data", {})
+    ]
     assert len(images) == 1, "the plot is drawn"

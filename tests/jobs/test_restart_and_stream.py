@@ -30,8 +30,9 @@ def test_a_job_killed_mid_stream_resumes_to_the_same_final_output(local_stack, t
     common = ["--input-topics", source, "--max-offsets-per-trigger", "30000"]
     run_job(local_stack, "vendor_counts", tmp_path / "a", *common, "--output-topic", uninterrupted)
 
-    job = start_job(local_stack, "vendor_counts", tmp_path / "b", *common, "--output-topic", resumed,
-                    "--trigger", "1 second")
+    job = start_job(
+        local_stack, "vendor_counts", tmp_path / "b", *common, "--output-topic", resumed, "--trigger", "1 second"
+    )
     try:  # kill it for real (SIGKILL, driver and JVM) once it is past its first batch
         read_until(job, "[vendor_counts_sliding] batch 1:")
         os.killpg(job.pid, signal.SIGKILL)
@@ -49,8 +50,13 @@ def test_a_job_killed_mid_stream_resumes_to_the_same_final_output(local_stack, t
 
 def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stack):
     began = time.monotonic()
-    result = subprocess.run([sys.executable, "-m", "stack", "stream", "--duration", "120", "--speed", "300"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "stack", "stream", "--duration", "120", "--speed", "300"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert "Rides per vendor, " in out and "window_start" in out
@@ -65,8 +71,13 @@ def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stac
 
 def test_make_stream_stops_when_its_producer_fails_and_exits_with_its_status(local_stack, tmp_path):
     missing = tmp_path / "green_tripdata_2020-10.csv.gz"
-    result = subprocess.run([sys.executable, "-m", "stack", "stream", "--duration", "120", "--source", str(missing)],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "stack", "stream", "--duration", "120", "--source", str(missing)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     said = result.stdout + result.stderr
     assert result.returncode == 2, said[-3000:]
     assert f"no such file: {missing}" in said and "the producer failed (exit 2" in said

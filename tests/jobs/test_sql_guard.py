@@ -19,9 +19,12 @@ from tests.paths import REPO_ROOT
 def declared(spark, tmp_path):
     """The views a query may read, as the job declares them: a ride stream and the zone lookup."""
     (tmp_path / "rides").mkdir()
-    views = {"rides": spark.readStream.schema(RIDE_SCHEMA).json(str(tmp_path / "rides"))
-             .withWatermark("pickup_datetime", "30 minutes"),
-             "zones": read_zones(spark, ZONE_LOOKUP).cache()}
+    views = {
+        "rides": spark.readStream.schema(RIDE_SCHEMA)
+        .json(str(tmp_path / "rides"))
+        .withWatermark("pickup_datetime", "30 minutes"),
+        "zones": read_zones(spark, ZONE_LOOKUP).cache(),
+    }
     for name, df in views.items():
         df.createOrReplaceTempView(name)
     yield views
@@ -35,11 +38,14 @@ def _refusal(spark, views, select: str) -> str:
     return str(refused.value)
 
 
-@pytest.mark.parametrize("select", [
-    "SELECT r.ride_id, f.value FROM rides r JOIN text.`/etc/hostname` f ON true",      # the reported attack
-    "WITH f AS (SELECT * FROM csv.`/etc/passwd`) SELECT r.ride_id FROM rides r JOIN f ON true",
-    "SELECT ride_id FROM rides WHERE PULocationID IN (SELECT length(value) FROM text.`/etc/hostname`)",
-])
+@pytest.mark.parametrize(
+    "select",
+    [
+        "SELECT r.ride_id, f.value FROM rides r JOIN text.`/etc/hostname` f ON true",  # the reported attack
+        "WITH f AS (SELECT * FROM csv.`/etc/passwd`) SELECT r.ride_id FROM rides r JOIN f ON true",
+        "SELECT ride_id FROM rides WHERE PULocationID IN (SELECT length(value) FROM text.`/etc/hostname`)",
+    ],
+)
 def test_a_file_read_as_a_table_is_refused_by_spark_and_by_the_plan_check(spark, declared, select):
     spark.conf.set("spark.sql.runSQLOnFiles", "false")  # as the job sets it: Spark refuses the file itself
     with pytest.raises(AnalysisException, match="TABLE_OR_VIEW_NOT_FOUND"):

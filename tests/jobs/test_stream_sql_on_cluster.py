@@ -25,8 +25,16 @@ AIRPORTS = {1: "Newark", 132: "JFK", 138: "LaGuardia"}
 
 
 def _run_query(settings, query: str, green_topic: str, output: str, checkpoints) -> str:
-    return run_job(settings, "stream_sql", checkpoints, str(QUERIES / query), "--stream", f"rides={green_topic}",
-                   "--output-topic", output)
+    return run_job(
+        settings,
+        "stream_sql",
+        checkpoints,
+        str(QUERIES / query),
+        "--stream",
+        f"rides={green_topic}",
+        "--output-topic",
+        output,
+    )
 
 
 def _add(total, value):
@@ -53,7 +61,9 @@ def test_rides_per_zone_query_equals_a_batch_count(local_stack, green_topic, gre
     assert sum(figures["rides"] for figures in streamed.values()) > 90_000
 
 
-def test_borough_query_joins_the_zone_lookup_like_a_batch_join(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+def test_borough_query_joins_the_zone_lookup_like_a_batch_join(
+    local_stack, green_topic, green_rides, topic_factory, tmp_path
+):
     output = topic_factory(prefix="sql_borough")
     _run_query(local_stack, "borough_hourly.sql", green_topic, output, tmp_path)
 
@@ -81,27 +91,34 @@ def test_airport_stream_appends_each_matching_ride_once(local_stack, green_topic
     expected = {
         ride["ride_id"]: {
             "airport": AIRPORTS[ride["DOLocationID"]],
-            "duration_s": None if ride["dropoff_datetime"] is None
+            "duration_s": None
+            if ride["dropoff_datetime"] is None
             else int((ride["dropoff_datetime"] - ride["pickup_datetime"]).total_seconds()),
             "total_amount": ride["total_amount"],
             "PULocationID": ride["PULocationID"],
         }
-        for ride in filter(is_valid_ride, green_rides) if ride["DOLocationID"] in AIRPORTS
+        for ride in filter(is_valid_ride, green_rides)
+        if ride["DOLocationID"] in AIRPORTS
     }
     messages = read_all(local_stack.kafka.bootstrap_servers, output)
     assert len(messages) == len(expected), "a STREAM appends each result row exactly once"
-    streamed = {key: {field: value[field] for field in ("airport", "duration_s", "total_amount", "PULocationID")}
-                for key, value in latest_per_key(local_stack, output).items()}
+    streamed = {
+        key: {field: value[field] for field in ("airport", "duration_s", "total_amount", "PULocationID")}
+        for key, value in latest_per_key(local_stack, output).items()
+    }
     assert streamed == expected
     assert len(expected) > 100
 
 
 def test_a_query_spark_cannot_run_is_refused_with_spark_s_reason(local_stack, green_topic, tmp_path):
     query = tmp_path / "typo.sql"
-    query.write_text("CREATE TABLE typo WITH (KEY = 'PULocationID')\n"
-                     "AS SELECT PULocationID, count(*) AS rides, tip_amont FROM rides GROUP BY PULocationID;\n")
-    code, out, err = run_job_unchecked(local_stack, "stream_sql", tmp_path / "checkpoints", str(query),
-                                       "--stream", f"rides={green_topic}")
+    query.write_text(
+        "CREATE TABLE typo WITH (KEY = 'PULocationID')\n"
+        "AS SELECT PULocationID, count(*) AS rides, tip_amont FROM rides GROUP BY PULocationID;\n"
+    )
+    code, out, err = run_job_unchecked(
+        local_stack, "stream_sql", tmp_path / "checkpoints", str(query), "--stream", f"rides={green_topic}"
+    )
     said = out + err  # spark-submit hands the Python driver's stderr on as its own stdout
     assert code == 2, said[-3000:]
     assert f"error: {query}: [UNRESOLVED_COLUMN.WITH_SUGGESTION]" in said and "`tip_amont`" in said
@@ -109,16 +126,27 @@ def test_a_query_spark_cannot_run_is_refused_with_spark_s_reason(local_stack, gr
     assert "Traceback" not in said and "SQLQueryContextLogger" not in said
 
 
-def test_a_query_that_reads_a_file_is_refused_on_the_cluster_and_writes_nothing(local_stack, green_topic,
-                                                                                topic_factory, tmp_path):
+def test_a_query_that_reads_a_file_is_refused_on_the_cluster_and_writes_nothing(
+    local_stack, green_topic, topic_factory, tmp_path
+):
     """The reported attack: a STREAM joining every ride with a local file's line wrote the machine's host name
     into a topic. Now refused before any query starts, with Spark's reason, and nothing is written."""
     output = topic_factory(prefix="sql_attack")
     query = tmp_path / "attack.sql"
-    query.write_text("CREATE STREAM attack AS SELECT r.ride_id, f.value /* FROM rides */\n"
-                     "FROM rides r JOIN text.`/etc/hostname` f ON true;\n")
-    code, out, err = run_job_unchecked(local_stack, "stream_sql", tmp_path / "checkpoints", str(query),
-                                       "--stream", f"rides={green_topic}", "--output-topic", output)
+    query.write_text(
+        "CREATE STREAM attack AS SELECT r.ride_id, f.value /* FROM rides */\n"
+        "FROM rides r JOIN text.`/etc/hostname` f ON true;\n"
+    )
+    code, out, err = run_job_unchecked(
+        local_stack,
+        "stream_sql",
+        tmp_path / "checkpoints",
+        str(query),
+        "--stream",
+        f"rides={green_topic}",
+        "--output-topic",
+        output,
+    )
     said = out + err
     assert code == 2, said[-3000:]
     assert f"error: {query}: [TABLE_OR_VIEW_NOT_FOUND]" in said and "`text`.`/etc/hostname`" in said
@@ -129,9 +157,16 @@ def test_a_query_that_reads_a_file_is_refused_on_the_cluster_and_writes_nothing(
 @pytest.mark.parametrize("target", ["input", "dead letters"])
 def test_a_result_topic_that_is_an_input_or_the_dead_letters_is_refused(local_stack, green_topic, tmp_path, target):
     topic = green_topic if target == "input" else "rides_dead_letter"
-    code, out, err = run_job_unchecked(local_stack, "stream_sql", tmp_path / "checkpoints",
-                                       str(QUERIES / "airport_dropoffs.sql"), "--stream", f"rides={green_topic}",
-                                       "--output-topic", topic)
+    code, out, err = run_job_unchecked(
+        local_stack,
+        "stream_sql",
+        tmp_path / "checkpoints",
+        str(QUERIES / "airport_dropoffs.sql"),
+        "--stream",
+        f"rides={green_topic}",
+        "--output-topic",
+        topic,
+    )
     said = out + err
     assert code == 2, said[-3000:]
     expected = "is also an input of the query" if target == "input" else "is the dead-letter topic"

@@ -32,19 +32,25 @@ def test_tumbling_window_start_is_inclusive_and_end_exclusive(spark):
         ride(pickup_datetime=at(9.99), VendorID=1, passenger_count=2, total_amount=5.5),
         ride(pickup_datetime=at(10), VendorID=1, passenger_count=1, total_amount=1.0),
     ]
-    expected = _expected(spark, [
-        ("tumbling", at(0), at(10), 1, 2, 3, Decimal("15.50")),
-        ("tumbling", at(10), at(20), 1, 1, 1, Decimal("1.00")),
-    ])
+    expected = _expected(
+        spark,
+        [
+            ("tumbling", at(0), at(10), 1, 2, 3, Decimal("15.50")),
+            ("tumbling", at(10), at(20), 1, 1, 1, Decimal("1.00")),
+        ],
+    )
     assert_df_equality(_counts(spark, rows), expected, ignore_row_order=True, ignore_nullable=True)
 
 
 def test_sliding_windows_count_a_ride_on_a_boundary_in_both_windows_it_falls_in(spark):
     rows = [ride(pickup_datetime=at(5), VendorID=2, passenger_count=1, total_amount=7.0)]
-    expected = _expected(spark, [
-        ("sliding", at(0), at(10), 2, 1, 1, Decimal("7.00")),
-        ("sliding", at(5), at(15), 2, 1, 1, Decimal("7.00")),
-    ])
+    expected = _expected(
+        spark,
+        [
+            ("sliding", at(0), at(10), 2, 1, 1, Decimal("7.00")),
+            ("sliding", at(5), at(15), 2, 1, 1, Decimal("7.00")),
+        ],
+    )
     actual = _counts(spark, rows, slide="5 minutes", kind="sliding")
     assert_df_equality(actual, expected, ignore_row_order=True, ignore_nullable=True)
 
@@ -55,10 +61,13 @@ def test_rides_without_a_vendor_form_their_own_group_and_null_passengers_stay_nu
         ride(pickup_datetime=at(2), VendorID=None, passenger_count=None, total_amount=0.2),
         ride(pickup_datetime=at(3), VendorID=2, passenger_count=3, total_amount=None),
     ]
-    expected = _expected(spark, [
-        ("tumbling", at(0), at(10), None, 2, None, Decimal("0.30")),  # exactly 0.30, not 0.30000000000000004
-        ("tumbling", at(0), at(10), 2, 1, 3, None),
-    ])
+    expected = _expected(
+        spark,
+        [
+            ("tumbling", at(0), at(10), None, 2, None, Decimal("0.30")),  # exactly 0.30, not 0.30000000000000004
+            ("tumbling", at(0), at(10), 2, 1, 3, None),
+        ],
+    )
     assert_df_equality(_counts(spark, rows), expected, ignore_row_order=True, ignore_nullable=True)
 
 
@@ -76,8 +85,13 @@ def test_kafka_records_are_keyed_by_kind_window_start_and_vendor(spark):
     assert record.key == "tumbling|2020-10-01T08:00:00Z|null"
     value = json.loads(record.value)
     assert value == {
-        "window_kind": "tumbling", "window_start": "2020-10-01T08:00:00.000Z", "window_end": "2020-10-01T08:10:00.000Z",
-        "VendorID": None, "rides": 1, "passengers": 1, "revenue": 2.5,
+        "window_kind": "tumbling",
+        "window_start": "2020-10-01T08:00:00.000Z",
+        "window_end": "2020-10-01T08:10:00.000Z",
+        "VendorID": None,
+        "rides": 1,
+        "passengers": 1,
+        "revenue": 2.5,
     }
 
 
@@ -88,9 +102,19 @@ def test_late_ride_beyond_the_watermark_is_dropped_and_counted(spark, tmp_path):
     source.mkdir()
 
     def write(name, pickups):
-        lines = [json.dumps({"ride_id": f"{name}{i}", "ride_type": "green", "VendorID": 1,
-                             "pickup_datetime": p.isoformat(), "passenger_count": 1, "total_amount": 1.0})
-                 for i, p in enumerate(pickups)]
+        lines = [
+            json.dumps(
+                {
+                    "ride_id": f"{name}{i}",
+                    "ride_type": "green",
+                    "VendorID": 1,
+                    "pickup_datetime": p.isoformat(),
+                    "passenger_count": 1,
+                    "total_amount": 1.0,
+                }
+            )
+            for i, p in enumerate(pickups)
+        ]
         (source / f"{name}.json").write_text("\n".join(lines))
 
     emitted = []
@@ -100,9 +124,13 @@ def test_late_ride_beyond_the_watermark_is_dropped_and_counted(spark, tmp_path):
 
         stream = spark.readStream.schema(RIDE_SCHEMA).json(str(source))
         counts = windowed_vendor_counts(stream, "10 minutes", "10 minutes", "30 minutes", "tumbling")
-        query = (counts.writeStream.outputMode("update")
-                 .foreachBatch(lambda batch_df, _: emitted.extend(batch_df.collect()))
-                 .option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start())
+        query = (
+            counts.writeStream.outputMode("update")
+            .foreachBatch(lambda batch_df, _: emitted.extend(batch_df.collect()))
+            .option("checkpointLocation", str(checkpoint))
+            .trigger(availableNow=True)
+            .start()
+        )
         query.awaitTermination()
         return query
 

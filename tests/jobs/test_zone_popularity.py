@@ -16,8 +16,12 @@ from tests.jobs.rows import at, ride, rides_df
 
 
 def test_counts_per_hour_and_zone_leave_out_rides_without_a_zone(spark):
-    rows = [ride(pickup_datetime=at(0), PULocationID=7), ride(pickup_datetime=at(59.99), PULocationID=7),
-            ride(pickup_datetime=at(0, hour=9), PULocationID=7), ride(pickup_datetime=at(5), PULocationID=None)]
+    rows = [
+        ride(pickup_datetime=at(0), PULocationID=7),
+        ride(pickup_datetime=at(59.99), PULocationID=7),
+        ride(pickup_datetime=at(0, hour=9), PULocationID=7),
+        ride(pickup_datetime=at(5), PULocationID=None),
+    ]
     expected = spark.createDataFrame(
         [(at(0), at(0, hour=9), 7, 2), (at(0, hour=9), at(0, hour=10), 7, 1)],
         "window_start timestamp, window_end timestamp, PULocationID int, rides long",
@@ -33,32 +37,47 @@ def test_zone_lookup_is_read_from_the_real_file_with_names_trimmed(spark):
 
 
 def test_join_keeps_counts_of_zones_missing_from_the_lookup(spark):
-    counts = spark.createDataFrame([(at(0), at(60), 7, 3), (at(0), at(60), 999, 1)],
-                                   "window_start timestamp, window_end timestamp, PULocationID int, rides long")
+    counts = spark.createDataFrame(
+        [(at(0), at(60), 7, 3), (at(0), at(60), 999, 1)],
+        "window_start timestamp, window_end timestamp, PULocationID int, rides long",
+    )
     zones = spark.createDataFrame([(7, "Queens", "Astoria")], "LocationID int, borough string, zone string")
     expected = spark.createDataFrame(
         [(at(0), at(60), 7, 3, "Queens", "Astoria"), (at(0), at(60), 999, 1, None, None)],
         "window_start timestamp, window_end timestamp, PULocationID int, rides long, borough string, zone string",
     )
-    assert_df_equality(join_zone_counts_with_zones(counts, zones), expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(
+        join_zone_counts_with_zones(counts, zones), expected, ignore_row_order=True, ignore_nullable=True
+    )
 
 
 def test_top_zones_rank_by_rides_then_lower_zone_id(spark, tmp_path):
     """applyInPandasWithState only runs on streams: a file stream with one micro-batch."""
     from jobs.ride_schema import RIDE_SCHEMA
 
-    rows = ([ride(pickup_datetime=at(m), PULocationID=5) for m in (1, 2, 3)]
-            + [ride(pickup_datetime=at(m), PULocationID=9) for m in (4, 5)]
-            + [ride(pickup_datetime=at(m), PULocationID=3) for m in (6, 7)]
-            + [ride(pickup_datetime=at(8), PULocationID=1)])
+    rows = (
+        [ride(pickup_datetime=at(m), PULocationID=5) for m in (1, 2, 3)]
+        + [ride(pickup_datetime=at(m), PULocationID=9) for m in (4, 5)]
+        + [ride(pickup_datetime=at(m), PULocationID=3) for m in (6, 7)]
+        + [ride(pickup_datetime=at(8), PULocationID=1)]
+    )
     rides_df(spark, *rows).write.json(str(tmp_path / "in"))
     emitted = []
     stream = spark.readStream.schema(RIDE_SCHEMA).json(str(tmp_path / "in"))
-    query = (top_zones(stream, "1 hour", "30 minutes", top_n=3).writeStream.outputMode("update")
-             .foreachBatch(lambda df, _: emitted.extend(df.collect()))
-             .option("checkpointLocation", str(tmp_path / "ck")).trigger(availableNow=True).start())
+    query = (
+        top_zones(stream, "1 hour", "30 minutes", top_n=3)
+        .writeStream.outputMode("update")
+        .foreachBatch(lambda df, _: emitted.extend(df.collect()))
+        .option("checkpointLocation", str(tmp_path / "ck"))
+        .trigger(availableNow=True)
+        .start()
+    )
     query.awaitTermination()
-    assert [(r.rank, r.PULocationID, r.rides) for r in sorted(emitted, key=lambda r: r.rank)] == [(1, 5, 3), (2, 3, 2), (3, 9, 2)]
+    assert [(r.rank, r.PULocationID, r.rides) for r in sorted(emitted, key=lambda r: r.rank)] == [
+        (1, 5, 3),
+        (2, 3, 2),
+        (3, 9, 2),
+    ]
 
 
 def test_ranked_windows_hold_the_ranking_in_order(spark):

@@ -19,7 +19,7 @@ def test_a_small_text_record_is_kept_whole_as_text():
 
 def test_a_900_kb_record_is_cut_to_the_configured_size_with_its_length_and_hash():
     huge = bytes(range(256)) * 3600  # 921,600 bytes, not text
-    value, headers = dead_letter("too large", "rides_green/0/8", "consumer", huge, max_original_bytes=4096)
+    value, _headers = dead_letter("too large", "rides_green/0/8", "consumer", huge, max_original_bytes=4096)
     record = json.loads(value)
     assert len(value) < 8000
     assert base64.b64decode(record["original"].removeprefix("base64:")) == huge[:4096]

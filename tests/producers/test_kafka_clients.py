@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -29,7 +29,7 @@ V3 = SCHEMA_DIR / "evolution" / "ride_event_v3_breaking.avsc"
 
 
 def _utc(event: dict) -> dict:
-    return {k: v.replace(tzinfo=timezone.utc) if isinstance(v, datetime) else v for k, v in event.items()}
+    return {k: v.replace(tzinfo=UTC) if isinstance(v, datetime) else v for k, v in event.items()}
 
 
 def _from_json(record: dict) -> dict:
@@ -84,7 +84,7 @@ def _murmur2(data: bytes) -> int:
     length = len(data)
     h = (seed ^ length) & 0xFFFFFFFF
     for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i:i + 4], "little")
+        k = int.from_bytes(data[i : i + 4], "little")
         k = (k * m) & 0xFFFFFFFF
         k ^= k >> r
         k = (k * m) & 0xFFFFFFFF
@@ -117,8 +117,24 @@ def test_murmur2_reference_matches_the_java_clients_published_values():
 
 def test_keyed_messages_land_on_the_partition_murmur2_predicts(local_stack, topic_factory):
     topic = topic_factory(partitions=5)
-    assert produce.main(["--source", "generator", "--limit", "2000", "--topic", topic, "--format", "json",
-                         "--key-field", "PULocationID", "--quiet"]) == 0
+    assert (
+        produce.main(
+            [
+                "--source",
+                "generator",
+                "--limit",
+                "2000",
+                "--topic",
+                topic,
+                "--format",
+                "json",
+                "--key-field",
+                "PULocationID",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     messages = read_topic(local_stack.kafka.bootstrap_servers, topic, expected=2000)
     assert len(messages) == 2000
     for message in messages:
@@ -137,17 +153,31 @@ def test_two_consumers_of_one_group_split_the_partitions(local_stack, topic_fact
     bootstrap = local_stack.kafka.bootstrap_servers
     topic = topic_factory(partitions=4)
     group = f"split-{uuid.uuid4().hex[:6]}"
-    command = [sys.executable, "-m", "producers.consume", topic, "--group", group, "--output", "jsonl",
-               "--idle-timeout", "15"]
-    consumers = [subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "producers.consume",
+        topic,
+        "--group",
+        group,
+        "--output",
+        "jsonl",
+        "--idle-timeout",
+        "15",
+    ]
+    consumers = [
+        subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     try:
         deadline = time.monotonic() + 60
         while len(_group_members(bootstrap, group)) < 2 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert len(_group_members(bootstrap, group)) == 2, "both consumers should hold partitions"
-        assert produce.main(["--source", "generator", "--limit", "400", "--topic", topic, "--format", "json",
-                             "--quiet"]) == 0
+        assert (
+            produce.main(["--source", "generator", "--limit", "400", "--topic", topic, "--format", "json", "--quiet"])
+            == 0
+        )
         outputs = [c.communicate(timeout=90)[0] for c in consumers]
     finally:
         for c in consumers:
@@ -161,8 +191,10 @@ def test_two_consumers_of_one_group_split_the_partitions(local_stack, topic_fact
 
 
 def test_a_restarted_consumer_resumes_from_its_committed_offsets(local_stack, fresh_topic):
-    assert produce.main(["--source", "generator", "--limit", "100", "--topic", fresh_topic, "--format", "json",
-                         "--quiet"]) == 0
+    assert (
+        produce.main(["--source", "generator", "--limit", "100", "--topic", fresh_topic, "--format", "json", "--quiet"])
+        == 0
+    )
     group = f"resume-{uuid.uuid4().hex[:6]}"
     first = _cli("producers.consume", fresh_topic, "--group", group, "--max", "40", "--output", "jsonl")
     second = _cli("producers.consume", fresh_topic, "--group", group, "--output", "jsonl", "--idle-timeout", "5")
@@ -190,22 +222,26 @@ def test_consumer_prints_partition_offset_key_timestamp_and_decoded_avro(local_s
 
 def test_schema_evolution_end_to_end_through_the_registry(local_stack, fresh_topic):
     bootstrap = local_stack.kafka.bootstrap_servers
-    assert produce.main(["--source", "generator", "--limit", "10", "--topic", fresh_topic, "--schema", str(V1),
-                         "--quiet"]) == 0
-    assert produce.main(["--source", "generator", "--limit", "10", "--seed", "9", "--topic", fresh_topic,
-                         "--quiet"]) == 0  # v2, the current schema
+    assert (
+        produce.main(["--source", "generator", "--limit", "10", "--topic", fresh_topic, "--schema", str(V1), "--quiet"])
+        == 0
+    )
+    assert (
+        produce.main(["--source", "generator", "--limit", "10", "--seed", "9", "--topic", fresh_topic, "--quiet"]) == 0
+    )  # v2, the current schema
     client = registry_client(local_stack.registry.url)
     assert client.get_versions(f"{fresh_topic}-value") == [1, 2]
 
     messages = read_topic(bootstrap, fresh_topic, expected=20)
     as_v1 = [AvroWireDeserializer(client, V1)(m.value()) for m in messages]
     as_v2 = [AvroWireDeserializer(client, RIDE_EVENT_SCHEMA)(m.value()) for m in messages]
-    assert all("wheelchair_accessible" not in event for event in as_v1)   # v1 reader reads v2 data
+    assert all("wheelchair_accessible" not in event for event in as_v1)  # v1 reader reads v2 data
     assert all(event["wheelchair_accessible"] is None for event in as_v2)  # v2 reader reads v1 data (default)
     assert len({m.value()[1:5] for m in messages}) == 2  # two writer schema ids in the wire format
 
-    refused = _cli("producers.produce", "--source", "generator", "--limit", "5", "--topic", fresh_topic,
-                   "--schema", str(V3))
+    refused = _cli(
+        "producers.produce", "--source", "generator", "--limit", "5", "--topic", fresh_topic, "--schema", str(V3)
+    )
     assert refused.returncode == 2
     assert "refused ride_event_v3_breaking.avsc" in refused.stderr
     assert "BACKWARD compatibility rule" in refused.stderr and "driver_license" in refused.stderr
@@ -251,8 +287,18 @@ def test_undecodable_messages_are_reported_and_dead_lettered_by_the_consumer(loc
     producer.produce(topic, value=b"\x00\x00\x00\x7f\xffgarbage")  # wire format, unknown schema id
     producer.produce(topic, value=b'{"ride_id": "ok"}')
     assert producer.flush(10) == 0
-    result = _cli("producers.consume", topic, "--group", f"dlq-{uuid.uuid4().hex[:6]}", "--max", "2",
-                  "--output", "jsonl", "--dead-letter-topic", dead)
+    result = _cli(
+        "producers.consume",
+        topic,
+        "--group",
+        f"dlq-{uuid.uuid4().hex[:6]}",
+        "--max",
+        "2",
+        "--output",
+        "jsonl",
+        "--dead-letter-topic",
+        dead,
+    )
     assert result.returncode == 0
     assert [json.loads(line)["value"] for line in result.stdout.splitlines()] == [{"ride_id": "ok"}]
     assert "unknown schema id 2147483647" in result.stderr or "unknown schema id" in result.stderr
@@ -267,7 +313,9 @@ def test_unreachable_broker_and_registry_fail_with_one_clear_message():
     assert broker.returncode == 2
     assert broker.stderr.strip().splitlines()[-1].startswith("error: cannot reach Kafka at 127.0.0.1:1")
 
-    registry = _cli("producers.produce", "--source", "generator", "--limit", "5", "--registry-url", "http://127.0.0.1:1")
+    registry = _cli(
+        "producers.produce", "--source", "generator", "--limit", "5", "--registry-url", "http://127.0.0.1:1"
+    )
     assert registry.returncode == 2
     assert "error: cannot reach the schema registry" in registry.stderr
 
@@ -285,8 +333,9 @@ def test_missing_file_and_unknown_layout_fail_before_sending(tmp_path):
 
 
 def test_producer_summary_counts_what_was_delivered(local_stack, fresh_topic):
-    result = _cli("producers.produce", "--source", "generator", "--limit", "250", "--topic", fresh_topic,
-                  "--rate", "500")
+    result = _cli(
+        "producers.produce", "--source", "generator", "--limit", "250", "--topic", fresh_topic, "--rate", "500"
+    )
     assert result.returncode == 0
     assert f"done: 250 of 250 messages delivered to {fresh_topic} as avro" in result.stderr
 
@@ -303,14 +352,30 @@ def test_the_producer_refuses_to_send_rides_that_the_topics_time_retention_would
     admin = admin_client(bootstrap)
     admin.create_topics([NewTopic(topic, 1, config={"retention.ms": "604800000"})])[topic].result(30)
     try:
-        result = subprocess.run([sys.executable, "-m", "producers.produce", "--source", str(GREEN_FILE), "--topic", topic,
-                                 "--format", "json", "--quiet"], cwd=REPO_ROOT, capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "producers.produce",
+                "--source",
+                str(GREEN_FILE),
+                "--topic",
+                topic,
+                "--format",
+                "json",
+                "--quiet",
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert result.returncode == 2, result.stderr[-2000:]
         assert f"{topic} keeps records for 7 days (retention.ms=604800000)" in result.stderr
         assert "retention.ms=-1" in result.stderr and "0 sent before" in result.stderr
-        low, high = Consumer({"bootstrap.servers": bootstrap, "group.id": "x"}).get_watermark_offsets(
-            TopicPartition(topic, 0), timeout=10)
+        _low, high = Consumer({"bootstrap.servers": bootstrap, "group.id": "x"}).get_watermark_offsets(
+            TopicPartition(topic, 0), timeout=10
+        )
         assert high == 0  # nothing was sent
     finally:
         delete_topic(bootstrap, topic)

@@ -21,8 +21,13 @@ def test_lifecycle_emits_started_at_pickup_and_ended_at_dropoff_in_event_time_or
     rides = [_ride("a", 0, 10), _ride("b", 2, 3), _ride("c", 6, None), _ride("d", 12, 1)]
     messages = list(lifecycle_messages(rides, "started", "ended"))
     assert [(m.topic, m.event["ride_id"]) for m in messages] == [
-        ("started", "a"), ("started", "b"), ("ended", "b"), ("started", "c"),
-        ("ended", "a"), ("started", "d"), ("ended", "d"),
+        ("started", "a"),
+        ("started", "b"),
+        ("ended", "b"),
+        ("started", "c"),
+        ("ended", "a"),
+        ("started", "d"),
+        ("ended", "d"),
     ]
     timestamps = [m.timestamp_ms for m in messages]
     assert timestamps == sorted(timestamps)
@@ -58,9 +63,9 @@ def test_replay_pacing_follows_event_time_sped_up_and_never_waits_for_late_event
     pacer = Pacer(replay_speed=60, clock=fake.clock, sleep=fake.sleep)
     base = 1_600_000_000_000
     pacer.wait(base)
-    pacer.wait(base + 60_000)      # one minute of event time: one second at 60x
+    pacer.wait(base + 60_000)  # one minute of event time: one second at 60x
     assert fake.now == 1.0
-    pacer.wait(base + 30_000)      # out of order: due in the past, sent at once
+    pacer.wait(base + 30_000)  # out of order: due in the past, sent at once
     assert fake.now == 1.0
     pacer.wait(base + 600_000)
     assert fake.now == 10.0

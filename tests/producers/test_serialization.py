@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 
 import fastavro
@@ -22,16 +22,15 @@ V3 = SCHEMA_DIR / "evolution" / "ride_event_v3_breaking.avsc"
 
 
 def _as_utc(event: dict) -> dict:
-    return {
-        key: value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) else value
-        for key, value in event.items()
-    }
+    return {key: value.replace(tzinfo=UTC) if isinstance(value, datetime) else value for key, value in event.items()}
 
 
 def _decode(payload: bytes, writer=RIDE_EVENT_SCHEMA, reader=None) -> dict:
-    magic, schema_id = struct.unpack(">bI", payload[:5])
+    magic, _schema_id = struct.unpack(">bI", payload[:5])
     assert magic == 0
-    return fastavro.schemaless_reader(io.BytesIO(payload[5:]), parsed_schema(writer), parsed_schema(reader) if reader else None)
+    return fastavro.schemaless_reader(
+        io.BytesIO(payload[5:]), parsed_schema(writer), parsed_schema(reader) if reader else None
+    )
 
 
 def test_real_green_rows_round_trip_through_avro_unchanged():

@@ -19,7 +19,9 @@ YELLOW_HEADER = (
     "store_and_fwd_flag,PULocationID,DOLocationID,payment_type,fare_amount,extra,mta_tax,tip_amount,"
     "tolls_amount,improvement_surcharge,total_amount,congestion_surcharge"
 )
-FHV_HEADER = "dispatching_base_num,pickup_datetime,dropOff_datetime,PUlocationID,DOlocationID,SR_Flag,Affiliated_base_number"
+FHV_HEADER = (
+    "dispatching_base_num,pickup_datetime,dropOff_datetime,PUlocationID,DOlocationID,SR_Flag,Affiliated_base_number"
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +64,15 @@ def test_real_green_pickups_years_off_are_kept_for_the_watermark_to_judge(green_
 
 def test_yellow_rows_with_and_without_airport_fee(tmp_path):
     old = tmp_path / "yellow_old.csv"
-    old.write_text(YELLOW_HEADER + "\n1,2019-01-01 00:46:40,2019-01-01 00:53:20,1,1.50,1,N,151,239,1,7,0.5,0.5,1.65,0,0.3,9.95,\n")
+    old.write_text(
+        YELLOW_HEADER + "\n1,2019-01-01 00:46:40,2019-01-01 00:53:20,1,1.50,1,N,151,239,1,7,0.5,0.5,1.65,0,0.3,9.95,\n"
+    )
     new = tmp_path / "yellow_new.csv.gz"
     with gzip.open(new, "wt") as handle:
-        handle.write(YELLOW_HEADER + ",airport_fee\n2,2023-01-01 00:32:10,2023-01-01 00:40:36,1.0,0.97,1.0,N,161,141,2,9.3,1,0.5,0,0,1,14.3,2.5,1.25\n")
+        handle.write(
+            YELLOW_HEADER
+            + ",airport_fee\n2,2023-01-01 00:32:10,2023-01-01 00:40:36,1.0,0.97,1.0,N,161,141,2,9.3,1,0.5,0,0,1,14.3,2.5,1.25\n"
+        )
 
     (old_event,) = read_rides(old)
     assert old_event["ride_type"] == "yellow"
@@ -78,8 +85,10 @@ def test_yellow_rows_with_and_without_airport_fee(tmp_path):
 
 def test_fhv_columns_are_matched_whatever_their_casing(tmp_path):
     path = tmp_path / "fhv.csv"
-    path.write_text(FHV_HEADER + "\nB00013,2020-01-01 00:15:00,2020-01-01 00:41:00,264,264,,B00013\n"
-                    "B00021,2020-01-01 00:25:00,,,,1,\n")
+    path.write_text(
+        FHV_HEADER + "\nB00013,2020-01-01 00:15:00,2020-01-01 00:41:00,264,264,,B00013\n"
+        "B00021,2020-01-01 00:25:00,,,,1,\n"
+    )
     first, second = read_rides(path)
     assert first["ride_type"] == "fhv" and first["dispatching_base_num"] == "B00013"
     assert (first["PULocationID"], first["DOLocationID"], first["SR_Flag"]) == (264, 264, None)
@@ -172,9 +181,9 @@ def test_hostile_lines_cost_their_line_and_not_the_file(tmp_path):
     path = tmp_path / "green_hostile.csv.gz"
     with gzip.open(path, "wb") as handle:
         handle.write(header + good)
-        handle.write(good.replace(b",N,", b",\xff\xfe,"))                   # line 3: not UTF-8
-        handle.write(good.replace(b",N,", b"," + b"x" * 200_000 + b","))    # line 4: 200 KB field
-        handle.write(good)                                                  # line 5
+        handle.write(good.replace(b",N,", b",\xff\xfe,"))  # line 3: not UTF-8
+        handle.write(good.replace(b",N,", b"," + b"x" * 200_000 + b","))  # line 4: 200 KB field
+        handle.write(good)  # line 5
         handle.write(good.replace(b",N,", b',"N' + b"y" * 70_000 + b","))  # line 6: a quote never closed, 70 KB
     report = ReadReport(source=path.name)
     events = list(read_rides(path, report=report))
@@ -191,8 +200,10 @@ def test_a_reason_quotes_at_most_a_few_dozen_characters_of_a_bad_value(tmp_path)
     path = tmp_path / "green_long_value.csv"
     with gzip.open(GREEN_FILE, "rt") as green:
         header = green.readline()
-    path.write_text(header + "2,2020-10-01 00:31:19,2020-10-01 00:34:55,N,1," + "9" * 30_000 + "x,7,1,.79,5,0.5,0.5,"
-                    "1.58,0,,0.3,7.88,1,1,0\n")
+    path.write_text(
+        header + "2,2020-10-01 00:31:19,2020-10-01 00:34:55,N,1," + "9" * 30_000 + "x,7,1,.79,5,0.5,0.5,"
+        "1.58,0,,0.3,7.88,1,1,0\n"
+    )
     report = ReadReport(source=path.name)
     assert list(read_rides(path, report=report)) == []
     (bad,) = report.bad_rows
@@ -205,20 +216,27 @@ def test_a_ride_dated_after_the_files_month_is_a_bad_row_and_earlier_ones_are_ke
     good = "2,2020-10-01 00:31:19,2020-10-01 00:34:55,N,1,7,7,1,.79,5,0.5,0.5,1.58,0,,0.3,7.88,1,1,0\n"
     with gzip.open(GREEN_FILE, "rt") as green:
         header = green.readline()
-    rows = [good, good.replace("2020-10-01 00:31:19", "2024-05-01 10:00:00").replace("2020-10-01 00:34:55", ""),
-            good.replace("2020-10-01 00:31:19", "2020-11-01 23:59:59"),   # within a day of the month: kept
-            good.replace("2020-10-01 00:31:19", "2020-11-02 00:00:00"),   # a day past: refused
-            good.replace("2020-10-01 00:31:19", "2019-01-01 00:00:00")]   # earlier: kept (late, for the jobs)
+    rows = [
+        good,
+        good.replace("2020-10-01 00:31:19", "2024-05-01 10:00:00").replace("2020-10-01 00:34:55", ""),
+        good.replace("2020-10-01 00:31:19", "2020-11-01 23:59:59"),  # within a day of the month: kept
+        good.replace("2020-10-01 00:31:19", "2020-11-02 00:00:00"),  # a day past: refused
+        good.replace("2020-10-01 00:31:19", "2019-01-01 00:00:00"),
+    ]  # earlier: kept (late, for the jobs)
     path = tmp_path / "green_tripdata_2020-10.csv"
     path.write_text(header + "".join(rows))
     report = ReadReport(source=path.name)
     events = list(read_rides(path, report=report))
-    assert [e["pickup_datetime"] for e in events] == [datetime(2020, 10, 1, 0, 31, 19), datetime(2020, 11, 1, 23, 59, 59),
-                                                      datetime(2019, 1, 1)]
+    assert [e["pickup_datetime"] for e in events] == [
+        datetime(2020, 10, 1, 0, 31, 19),
+        datetime(2020, 11, 1, 23, 59, 59),
+        datetime(2019, 1, 1),
+    ]
     reasons = {bad.line: bad.reason for bad in report.bad_rows}
     assert set(reasons) == {3, 5}
-    assert reasons[3].startswith("pickup_datetime 2024-05-01 10:00:00 is after 2020-11-02 00:00, more than 1 day past "
-                                 "the file's month (2020-10)")
+    assert reasons[3].startswith(
+        "pickup_datetime 2024-05-01 10:00:00 is after 2020-11-02 00:00, more than 1 day past the file's month (2020-10)"
+    )
     assert len(list(read_rides(path, check_month=False))) == 5
     renamed = tmp_path / "my_rides.csv"  # no month in the name: nothing to check against
     renamed.write_text(path.read_text())

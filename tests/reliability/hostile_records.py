@@ -76,7 +76,9 @@ def hostile_corpus(avro: AvroWireSerializer, count: int = 600, seed: int = 5) ->
         lambda: good("json, empty key", to_json, key=b""),
         lambda: good("avro, huge text field", lambda r: avro({**r, "dispatching_base_num": "B" * 100_000})),
         lambda: bad("random bytes", random_bytes(rnd.randint(1, 400))),
-        lambda: bad("unknown schema id", b"\x00" + rnd.randint(1_000_000, 2**31 - 1).to_bytes(4, "big") + rnd.randbytes(40)),
+        lambda: bad(
+            "unknown schema id", b"\x00" + rnd.randint(1_000_000, 2**31 - 1).to_bytes(4, "big") + rnd.randbytes(40)
+        ),
         lambda: bad("truncated Avro", (lambda v: v[: rnd.randint(5, len(v) - 1)])(avro(next(rides)))),
         lambda: bad("truncated JSON", (lambda v: v[: rnd.randint(1, len(v) - 2)])(to_json(next(rides)))),
         lambda: bad("JSON, wrong type", _json_with(next(rides), PULocationID=rnd.choice(["abc", [1], {"x": 1}, True]))),
@@ -84,22 +86,36 @@ def hostile_corpus(avro: AvroWireSerializer, count: int = 600, seed: int = 5) ->
         lambda: bad("empty value", b""),
         lambda: bad("tombstone (null value)", None, key=None),
         lambda: bad("plain text", rnd.choice([b"hello", b"null", b"[]", b"42", "üñí©ødé".encode()])),
-        lambda: bad("pickup far in the past", _json_with(next(rides), pickup_datetime="1970-01-01T00:00:00.000Z",
-                                                          dropoff_datetime=None)),
-        lambda: bad("pickup far in the future", _json_with(next(rides), pickup_datetime=f"{datetime.now().year + 5}"
-                                                            "-06-01T00:00:00.000Z", dropoff_datetime=None)),
+        lambda: bad(
+            "pickup far in the past",
+            _json_with(next(rides), pickup_datetime="1970-01-01T00:00:00.000Z", dropoff_datetime=None),
+        ),
+        lambda: bad(
+            "pickup far in the future",
+            _json_with(
+                next(rides), pickup_datetime=f"{datetime.now().year + 5}-06-01T00:00:00.000Z", dropoff_datetime=None
+            ),
+        ),
         lambda: bad("garbage behind a known schema id", avro.header + rnd.randbytes(rnd.randint(1, 60))),
         lambda: bad("Avro timestamp-millis of 2**62", _avro_with_raw_pickup(avro, next(rides), 2**62)),
         lambda: bad("JSON nested 20,000 deep", _nested_json(20_000)),
         lambda: bad("JSON nested 100,000 deep", _nested_json(100_000)),
-        lambda: bad("JSON number of 5,000 digits", _json_with(next(rides), passenger_count=0).replace(
-            b'"passenger_count": 0', b'"passenger_count": ' + b"7" * 5000)),
+        lambda: bad(
+            "JSON number of 5,000 digits",
+            _json_with(next(rides), passenger_count=0).replace(
+                b'"passenger_count": 0', b'"passenger_count": ' + b"7" * 5000
+            ),
+        ),
         lambda: bad("JSON ride without ride_id", _json_with(next(rides), ride_id=None)),
         lambda: bad("value of 900 KB", b"\x00" + (2**31 - 7).to_bytes(4, "big") + rnd.randbytes(900_000)),
         lambda: bad("CSV line with invalid UTF-8", GREEN_LINE.replace(b",N,", b",\xff\xfe,")),
-        lambda: bad("CSV line with a field of 200,000 characters", GREEN_LINE.replace(b",N,", b"," + b"N" * 200_000 + b",")),
-        lambda: bad("JSON with invalid UTF-8 in a text field", _json_with(next(rides), dispatching_base_num="B0")
-                    .replace(b'"B0"', b'"B\xff\xfe0"')),
+        lambda: bad(
+            "CSV line with a field of 200,000 characters", GREEN_LINE.replace(b",N,", b"," + b"N" * 200_000 + b",")
+        ),
+        lambda: bad(
+            "JSON with invalid UTF-8 in a text field",
+            _json_with(next(rides), dispatching_base_num="B0").replace(b'"B0"', b'"B\xff\xfe0"'),
+        ),
     ]
     weights = [30, 30, 6, 6, 2] + [3] * (len(makers) - 5)
     return [rnd.choices(makers, weights)[0]() for _ in range(count)]

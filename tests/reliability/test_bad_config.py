@@ -31,44 +31,82 @@ def _conf_file(tmp_path, name: str, replace: tuple[str, str] | None = None, appe
 
 CASES = {
     "jobs.yaml, unknown key": (
-        "jobs.yaml", ("  sliding_slide:", "  sliding_slid:"), "",
+        "jobs.yaml",
+        ("  sliding_slide:", "  sliding_slid:"),
+        "",
         lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
-        ["jobs.yaml [vendor_counts]", "sliding_slid: Extra inputs are not permitted", "sliding_slide: Field required"]),
+        ["jobs.yaml [vendor_counts]", "sliding_slid: Extra inputs are not permitted", "sliding_slide: Field required"],
+    ),
     "jobs.yaml, wrong type": (
-        "jobs.yaml", ("  console_rows: 20", "  console_rows: twenty"), "",
+        "jobs.yaml",
+        ("  printed_rows: 20", "  printed_rows: twenty"),
+        "",
         lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
-        ["console_rows:", "integer"]),
+        ["printed_rows:", "integer"],
+    ),
     "jobs.yaml, a duration that is not one": (
-        "jobs.yaml", ('  watermark: "30 minutes"', '  watermark: "half an hour"'), "",
+        "jobs.yaml",
+        ('  watermark: "30 minutes"', '  watermark: "half an hour"'),
+        "",
         lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
-        ["watermark:", "'half an hour' is not a duration"]),
+        ["watermark:", "'half an hour' is not a duration"],
+    ),
     "jobs.yaml, malformed": (
-        "jobs.yaml", None, "\nvendor_counts: [unclosed\n",
+        "jobs.yaml",
+        None,
+        "\nvendor_counts: [unclosed\n",
         lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
-        ["jobs.yaml is not valid YAML"]),
+        ["jobs.yaml is not valid YAML"],
+    ),
     "jobs.yaml, a job's section that is not a mapping": (
-        "jobs.yaml", None, '\nvendor_counts: "x"\n',
+        "jobs.yaml",
+        None,
+        '\nvendor_counts: "x"\n',
         lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
-        ["jobs.yaml is invalid", "vendor_counts: must be a mapping of settings, found str 'x'"]),
+        ["jobs.yaml is invalid", "vendor_counts: must be a mapping of settings, found str 'x'"],
+    ),
     "jobs.yaml, defaults that are not a mapping": (
-        "jobs.yaml", None, "\ndefaults: [1, 2]\n",
+        "jobs.yaml",
+        None,
+        "\ndefaults: [1, 2]\n",
         lambda p: load_job_settings(VendorCountsSettings, "vendor_counts", path=p),
-        ["jobs.yaml is invalid", "defaults: must be a mapping of settings, found list"]),
+        ["jobs.yaml is invalid", "defaults: must be a mapping of settings, found list"],
+    ),
     "clients.yaml, a section that is not a mapping": (
-        "clients.yaml", None, '\nconsumer: "x"\n', load_client_defaults,
-        ["clients.yaml is invalid", "consumer:"]),
+        "clients.yaml",
+        None,
+        '\nconsumer: "x"\n',
+        load_client_defaults,
+        ["clients.yaml is invalid", "consumer:"],
+    ),
     "clients.yaml, acks out of range": (
-        "clients.yaml", ("  acks: all", "  acks: 2"), "", load_client_defaults,
-        ["clients.yaml is invalid", "producer.acks:"]),
+        "clients.yaml",
+        ("  acks: all", "  acks: 2"),
+        "",
+        load_client_defaults,
+        ["clients.yaml is invalid", "producer.acks:"],
+    ),
     "clients.yaml, unknown key": (
-        "clients.yaml", ("  linger_ms: 20", "  linger: 20"), "", load_client_defaults,
-        ["producer.linger: Extra inputs are not permitted"]),
+        "clients.yaml",
+        ("  linger_ms: 20", "  linger: 20"),
+        "",
+        load_client_defaults,
+        ["producer.linger: Extra inputs are not permitted"],
+    ),
     "topics.yaml, partitions not a number": (
-        "topics.yaml", ("  partitions: 3", "  partitions: three"), "", load_topic_specs,
-        ["topics.yaml is invalid", "defaults.partitions:"]),
+        "topics.yaml",
+        ("  partitions: 3", "  partitions: three"),
+        "",
+        load_topic_specs,
+        ["topics.yaml is invalid", "defaults.partitions:"],
+    ),
     "schemas.yaml, unknown compatibility level": (
-        "schemas.yaml", ("rides_all-value: FULL_TRANSITIVE", "rides_all-value: SOMETIMES"), "",
-        load_subject_compatibility, ["schemas.yaml is invalid", "rides_all-value"]),
+        "schemas.yaml",
+        ("rides_all-value: FULL_TRANSITIVE", "rides_all-value: SOMETIMES"),
+        "",
+        load_subject_compatibility,
+        ["schemas.yaml is invalid", "rides_all-value"],
+    ),
 }
 
 
@@ -83,8 +121,14 @@ def test_a_bad_conf_file_is_refused_naming_the_file_and_key(tmp_path, case):
 
 def _job(*flags: str) -> subprocess.CompletedProcess:
     """A job's main() run with plain Python: the checks happen before Spark starts."""
-    return subprocess.run([sys.executable, "jobs/vendor_counts.py", *flags], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=120, env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "jobs/vendor_counts.py", *flags],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_a_job_with_a_bad_flag_value_names_the_setting():
@@ -109,9 +153,22 @@ def test_a_job_whose_input_topic_does_not_exist_names_it(local_stack):
 
 def test_the_producer_pointed_at_an_address_nothing_answers_names_it():
     result = subprocess.run(
-        [sys.executable, "-m", "producers.produce", "--source", "generator", "--limit", "1",
-         "--bootstrap-servers", "127.0.0.1:1"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "producers.produce",
+            "--source",
+            "generator",
+            "--limit",
+            "1",
+            "--bootstrap-servers",
+            "127.0.0.1:1",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot reach Kafka at 127.0.0.1:1" in result.stderr
 
@@ -163,9 +220,26 @@ def test_a_registry_that_fails_or_times_out_is_named_in_one_line(local_stack, fr
     registry = _BrokenRegistry(silent)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "producers.produce", "--source", "generator", "--limit", "1", "--format", "avro",
-             "--topic", fresh_topic, "--registry-url", registry.url],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "producers.produce",
+                "--source",
+                "generator",
+                "--limit",
+                "1",
+                "--format",
+                "avro",
+                "--topic",
+                fresh_topic,
+                "--registry-url",
+                registry.url,
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         registry.close()
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]

@@ -68,10 +68,32 @@ def _produce_through_a_leader_loss(cluster, topic: str, acks: str) -> tuple[int,
     """Runs the project's producer while the leader of partition 0 is killed and restarted; (delivered, output)."""
     idempotence = "--idempotence" if acks == "all" else "--no-idempotence"
     producer = subprocess.Popen(
-        [sys.executable, "-m", "producers.produce", *GENERATOR, "--limit", str(RIDES), "--rate", str(RATE),
-         "--format", "json", "--key-field", "PULocationID", "--topic", topic, "--acks", acks, idempotence,
-         "--bootstrap-servers", cluster.kafka.bootstrap_servers, "--quiet"],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "producers.produce",
+            *GENERATOR,
+            "--limit",
+            str(RIDES),
+            "--rate",
+            str(RATE),
+            "--format",
+            "json",
+            "--key-field",
+            "PULocationID",
+            "--topic",
+            topic,
+            "--acks",
+            acks,
+            idempotence,
+            "--bootstrap-servers",
+            cluster.kafka.bootstrap_servers,
+            "--quiet",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     killed: list[str] = []
     chaos = threading.Thread(target=_kill_and_restart_leader, args=(cluster, topic, killed))
@@ -109,14 +131,16 @@ def test_acks_all_with_idempotence_loses_nothing_and_duplicates_nothing_through_
 @pytest.mark.parametrize("acks", ["1", "0"])
 def test_what_acks_1_and_acks_0_cost_when_the_leader_dies(three_broker_cluster, acks):
     topic = _replicated_topic(three_broker_cluster)
-    delivered, out = _produce_through_a_leader_loss(three_broker_cluster, topic, acks)
+    delivered, _out = _produce_through_a_leader_loss(three_broker_cluster, topic, acks)
 
     ride_ids = [json.loads(m.value())["ride_id"] for m in read_all(three_broker_cluster.kafka.bootstrap_servers, topic)]
     present = set(ride_ids)
     assert present <= set(_send_order())  # nothing in the topic that was not sent
     lost = delivered - len(present)
-    print(f"\nacks={acks}: {RIDES} sent, {delivered} reported delivered, {len(present)} in the topic, "
-          f"{max(lost, 0)} acknowledged but lost, {len(ride_ids) - len(present)} duplicates")
+    print(
+        f"\nacks={acks}: {RIDES} sent, {delivered} reported delivered, {len(present)} in the topic, "
+        f"{max(lost, 0)} acknowledged but lost, {len(ride_ids) - len(present)} duplicates"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +166,7 @@ def _chase_the_leader(cluster, topic: str, kills: int, killed: list, stop: threa
         while time.monotonic() < deadline:
             try:
                 now = admin.list_topics(topic=topic, timeout=5).topics[topic].partitions[0].leader
-            except Exception:  # noqa: BLE001 - metadata from a broker that is going away
+            except Exception:
                 now = -1
             if now not in (-1, leader):
                 break
@@ -161,8 +185,9 @@ def _chase_the_leader(cluster, topic: str, kills: int, killed: list, stop: threa
             raise AssertionError(f"broker {leader} did not rejoin the in-sync replicas of {topic} in 90 s")
 
 
-def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(spark_beside_the_cluster,
-                                                                              three_broker_cluster, tmp_path):
+def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(
+    spark_beside_the_cluster, three_broker_cluster, tmp_path
+):
     """vendor_counts and rides_all run on Spark while a producer sends (acks=all, idempotent) and the leader of
     the input is killed three times in a row. The jobs recover by themselves; rides_all holds every ride and
     vendor_counts ends equal to the batch computation over the same rides (a watermark of a day, so that no
@@ -174,13 +199,34 @@ def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(sp
     bootstrap = cluster.kafka.bootstrap_servers
     rides_in = _replicated_topic(cluster)
     counts, merged, leaders, dead, late = (_replicated_topic(cluster) for _ in range(5))
-    common = ["--bootstrap-servers", bootstrap, "--input-topics", rides_in, "--dead-letter-topic", dead,
-              "--late-topic", late, "--trigger", "2 seconds"]
+    common = [
+        "--bootstrap-servers",
+        bootstrap,
+        "--input-topics",
+        rides_in,
+        "--dead-letter-topic",
+        dead,
+        "--late-topic",
+        late,
+        "--trigger",
+        "2 seconds",
+    ]
     jobs = [
-        start_job(stack, "vendor_counts", tmp_path / "checkpoints", *common, "--output-topic", counts,
-                  "--watermark", "1 day"),
-        start_job(stack, "rides_all", tmp_path / "checkpoints", *common, "--output-topic", merged,
-                  "--top-topic", leaders, "--output-format", "json"),
+        start_job(
+            stack, "vendor_counts", tmp_path / "checkpoints", *common, "--output-topic", counts, "--watermark", "1 day"
+        ),
+        start_job(
+            stack,
+            "rides_all",
+            tmp_path / "checkpoints",
+            *common,
+            "--output-topic",
+            merged,
+            "--top-topic",
+            leaders,
+            "--output-format",
+            "json",
+        ),
     ]
     rides = 12_000
     killed: list = []
@@ -190,12 +236,34 @@ def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(sp
         time.sleep(20)  # the jobs' first batches
         chaos.start()
         produced = subprocess.run(
-            [sys.executable, "-m", "producers.produce", *GENERATOR, "--limit", str(rides), "--rate", "500",
-             "--format", "json", "--topic", rides_in, "--acks", "all", "--bootstrap-servers", bootstrap, "--quiet"],
-            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+            [
+                sys.executable,
+                "-m",
+                "producers.produce",
+                *GENERATOR,
+                "--limit",
+                str(rides),
+                "--rate",
+                "500",
+                "--format",
+                "json",
+                "--topic",
+                rides_in,
+                "--acks",
+                "all",
+                "--bootstrap-servers",
+                bootstrap,
+                "--quiet",
+            ],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         chaos.join(300)
-        assert produced.returncode == 0 and f"done: {rides:,} of {rides:,} messages delivered" in produced.stderr, \
+        assert produced.returncode == 0 and f"done: {rides:,} of {rides:,} messages delivered" in produced.stderr, (
             produced.stderr[-2000:]
+        )
         assert len(killed) == 3 and all(before != after for before, after in killed), killed
 
         sent = {json.loads(m.value())["ride_id"] for m in read_all(bootstrap, rides_in)}
@@ -226,5 +294,7 @@ def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(sp
     expected = expected_vendor_counts(generated)
     assert set(streamed) == set(expected) and not vendor_count_mismatches(streamed, expected)
     duplicates = len(merged_ids) - len(set(merged_ids))
-    print(f"\nleader kills {killed}: {rides} rides, all in rides_all ({duplicates} duplicates from retried writes), "
-          f"vendor counts equal to the batch computation")
+    print(
+        f"\nleader kills {killed}: {rides} rides, all in rides_all ({duplicates} duplicates from retried writes), "
+        f"vendor counts equal to the batch computation"
+    )

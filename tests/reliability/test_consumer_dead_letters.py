@@ -25,9 +25,24 @@ pytestmark = pytest.mark.stack
 
 def _consume(topic: str, group: str, dead_letter_topic: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "producers.consume", topic, "--group", group, "--output", "jsonl",
-         "--idle-timeout", "4", "--dead-letter-topic", dead_letter_topic],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "producers.consume",
+            topic,
+            "--group",
+            group,
+            "--output",
+            "jsonl",
+            "--idle-timeout",
+            "4",
+            "--dead-letter-topic",
+            dead_letter_topic,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -49,7 +64,10 @@ def _committed(bootstrap: str, group: str, topic: str) -> int:
 
 def test_a_dead_letter_that_kafka_refuses_stops_the_consumer_before_its_offset_is_committed(local_stack, topic_factory):
     bootstrap = local_stack.kafka.bootstrap_servers
-    topic, dead = topic_factory(partitions=1, prefix="dlq_refused_in"), topic_factory(partitions=1, prefix="dlq_refused")
+    topic, dead = (
+        topic_factory(partitions=1, prefix="dlq_refused_in"),
+        topic_factory(partitions=1, prefix="dlq_refused"),
+    )
     # The dead-letter topic takes no message larger than 200 bytes: every dead letter is refused by the broker.
     _set_max_message_bytes(bootstrap, dead, 200)
     producer = Producer({"bootstrap.servers": bootstrap})

@@ -29,9 +29,23 @@ RIDES, RATE = 4_000, 400  # ten seconds of traffic
 
 def _consumer(topic: str, group: str, out_path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "producers.consume", topic, "--group", group, "--output", "jsonl",
-         "--idle-timeout", "20", "--dead-letter-topic", ""],
-        cwd=REPO_ROOT, stdout=open(out_path, "w"), stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "producers.consume",
+            topic,
+            "--group",
+            group,
+            "--output",
+            "jsonl",
+            "--idle-timeout",
+            "20",
+            "--dead-letter-topic",
+            "",
+        ],
+        cwd=REPO_ROOT,
+        stdout=open(out_path, "w"),
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -55,9 +69,26 @@ def test_a_killed_consumers_partitions_move_to_the_survivor_and_nothing_is_lost(
     killed, survivor = _consumer(topic, group, killed_out), _consumer(topic, group, survivor_out)
     time.sleep(5)  # both join the group and split the four partitions before the traffic starts
     producer = subprocess.Popen(
-        [sys.executable, "-m", "producers.produce", "--source", "generator", "--limit", str(RIDES),
-         "--rate", str(RATE), "--format", "json", "--topic", topic, "--quiet"],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "producers.produce",
+            "--source",
+            "generator",
+            "--limit",
+            str(RIDES),
+            "--rate",
+            str(RATE),
+            "--format",
+            "json",
+            "--topic",
+            topic,
+            "--quiet",
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_for_lines(killed_out, 600)
@@ -98,5 +129,7 @@ def test_a_killed_consumers_partitions_move_to_the_survivor_and_nothing_is_lost(
     for record in by_survivor:
         order[record["partition"]].append(record["offset"])
     assert all(offsets == sorted(offsets) for offsets in order.values())
-    print(f"rebalance: {len(in_topic)} messages, {len(duplicates)} processed twice "
-          f"(the killed consumer's uncommitted tail on partitions {sorted(killed_partitions)})")
+    print(
+        f"rebalance: {len(in_topic)} messages, {len(duplicates)} processed twice "
+        f"(the killed consumer's uncommitted tail on partitions {sorted(killed_partitions)})"
+    )

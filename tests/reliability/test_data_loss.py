@@ -16,8 +16,28 @@ pytestmark = pytest.mark.stack
 
 
 def _produce(topic: str, seed: int, count: int = 200) -> None:
-    assert produce.main(["--source", "generator", "--limit", str(count), "--seed", str(seed), "--format", "json",
-                         "--late-share", "0", "--out-of-order-share", "0", "--topic", topic, "--quiet"]) == 0
+    assert (
+        produce.main(
+            [
+                "--source",
+                "generator",
+                "--limit",
+                str(count),
+                "--seed",
+                str(seed),
+                "--format",
+                "json",
+                "--late-share",
+                "0",
+                "--out-of-order-share",
+                "0",
+                "--topic",
+                topic,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
 
 
 def test_a_job_refuses_to_skip_deleted_records_unless_told_and_then_counts_them(local_stack, topic_factory, tmp_path):

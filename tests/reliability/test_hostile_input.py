@@ -61,12 +61,24 @@ def _by_offset(messages) -> dict[int, dict]:
     return {int(m.key().decode().rsplit("/", 1)[1]): json.loads(m.value()) for m in messages}
 
 
-def test_a_job_sends_every_good_ride_on_and_every_bad_record_to_the_dead_letters(local_stack, hostile_topic,
-                                                                                 topic_factory, tmp_path):
+def test_a_job_sends_every_good_ride_on_and_every_bad_record_to_the_dead_letters(
+    local_stack, hostile_topic, topic_factory, tmp_path
+):
     topic, corpus = hostile_topic
     output, leaders, dead = (topic_factory(prefix=p) for p in ("hostile_out", "hostile_top", "hostile_dlq"))
-    log = run_job(local_stack, "rides_all", tmp_path / "checkpoints", "--input-topics", topic,
-                  "--output-topic", output, "--top-topic", leaders, "--dead-letter-topic", dead)
+    log = run_job(
+        local_stack,
+        "rides_all",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        topic,
+        "--output-topic",
+        output,
+        "--top-topic",
+        leaders,
+        "--dead-letter-topic",
+        dead,
+    )
     assert "rides_all_merge" in log
 
     bootstrap = local_stack.kafka.bootstrap_servers
@@ -84,9 +96,11 @@ def test_a_job_sends_every_good_ride_on_and_every_bad_record_to_the_dead_letters
     assert len(out_ids) + len(letters) == len(corpus)
     assert {corpus[offset].kind for offset in letters} >= set(REASON_OF_KIND)  # every kind was tried
     largest = max(len(json.dumps(letter)) for letter in letters.values())
-    print(f"\nhostile input: {len(corpus)} records of {len({r.kind for r in corpus})} kinds: {len(out_ids)} good rides "
-          f"all in the output once; {len(letters)} bad, all dead letters with a reason; the largest dead letter "
-          f"{largest:,} bytes (of a {max(len(r.value or b'') for r in corpus):,}-byte record)")
+    print(
+        f"\nhostile input: {len(corpus)} records of {len({r.kind for r in corpus})} kinds: {len(out_ids)} good rides "
+        f"all in the output once; {len(letters)} bad, all dead letters with a reason; the largest dead letter "
+        f"{largest:,} bytes (of a {max(len(r.value or b'') for r in corpus):,}-byte record)"
+    )
 
 
 def _assert_fits_and_identifies(letter: dict, record) -> None:
@@ -97,23 +111,49 @@ def _assert_fits_and_identifies(letter: dict, record) -> None:
     assert letter["truncated"] == (len(whole) > 16384)
 
 
-def test_the_console_consumer_survives_the_same_input_and_accounts_for_every_record(local_stack, hostile_topic,
-                                                                                    topic_factory):
+def test_the_console_consumer_survives_the_same_input_and_accounts_for_every_record(
+    local_stack, hostile_topic, topic_factory
+):
     topic, corpus = hostile_topic
     dead = topic_factory(prefix="hostile_consumer_dlq")
     result = subprocess.run(
-        [sys.executable, "-m", "producers.consume", topic, "--group", f"fuzz-{topic}", "--output", "jsonl",
-         "--idle-timeout", "5", "--dead-letter-topic", dead],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "producers.consume",
+            topic,
+            "--group",
+            f"fuzz-{topic}",
+            "--output",
+            "jsonl",
+            "--idle-timeout",
+            "5",
+            "--dead-letter-topic",
+            dead,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     printed = {json.loads(line)["offset"]: json.loads(line) for line in result.stdout.splitlines()}
     letters = _by_offset(read_all(local_stack.kafka.bootstrap_servers, dead))
     assert set(printed) | set(letters) == set(range(len(corpus))) and not set(printed) & set(letters)
-    avro_framed = ("unknown schema id", "truncated Avro", "garbage behind a known schema id",
-                   "Avro timestamp-millis of 2**62", "value of 900 KB")
-    crashed_python_before = ("JSON nested 20,000 deep", "JSON nested 100,000 deep", "JSON number of 5,000 digits",
-                             "CSV line with invalid UTF-8", "JSON with invalid UTF-8 in a text field")
+    avro_framed = (
+        "unknown schema id",
+        "truncated Avro",
+        "garbage behind a known schema id",
+        "Avro timestamp-millis of 2**62",
+        "value of 900 KB",
+    )
+    crashed_python_before = (
+        "JSON nested 20,000 deep",
+        "JSON nested 100,000 deep",
+        "JSON number of 5,000 digits",
+        "CSV line with invalid UTF-8",
+        "JSON with invalid UTF-8 in a text field",
+    )
     for offset, record in enumerate(corpus):
         if record.good:
             assert printed[offset]["value"]["ride_id"] == record.ride_id

@@ -23,9 +23,10 @@ LATE = 40
 
 
 def test_late_rides_are_counted_as_rides_and_kept_for_recovery(local_stack, topic_factory, tmp_path):
-    rides = list(RideGenerator(GeneratorSettings(seed=7, rides_per_minute=2, late_share=0,
-                                                 out_of_order_share=0)).rides(800))
-    late = [{**ride, "ride_id": f"late-{number}"} for number, ride in enumerate(rides[100:100 + LATE])]
+    rides = list(
+        RideGenerator(GeneratorSettings(seed=7, rides_per_minute=2, late_share=0, out_of_order_share=0)).rides(800)
+    )
+    late = [{**ride, "ride_id": f"late-{number}"} for number, ride in enumerate(rides[100 : 100 + LATE])]
     sent = rides[:600] + late + rides[600:]  # the late ones are some four hours behind the rides before them
     topic = topic_factory(partitions=1, prefix="late_in")
     output, late_topic = topic_factory(prefix="late_out"), topic_factory(partitions=1, prefix="late_kept")
@@ -36,8 +37,19 @@ def test_late_rides_are_counted_as_rides_and_kept_for_recovery(local_stack, topi
         producer.produce(topic, values[ride["ride_id"]], key=ride["ride_id"])
     assert producer.flush(30) == 0
 
-    log = run_job(local_stack, "vendor_counts", tmp_path / "checkpoints", "--input-topics", topic,
-                  "--output-topic", output, "--late-topic", late_topic, "--max-offsets-per-trigger", "200")
+    log = run_job(
+        local_stack,
+        "vendor_counts",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        topic,
+        "--output-topic",
+        output,
+        "--late-topic",
+        late_topic,
+        "--max-offsets-per-trigger",
+        "200",
+    )
 
     for query in ("vendor_counts_sliding", "vendor_counts_tumbling"):
         counted = re.findall(rf"\[{query}\] batch (\d+): (\d+) rides arrived behind the watermark", log)
@@ -55,13 +67,19 @@ def test_late_rides_are_counted_as_rides_and_kept_for_recovery(local_stack, topi
         assert headers["late.batch"] == "3" and headers["late.watermark"].startswith("2020-10-01T")
         assert message.value() == values[message.key().decode()]  # the ride as it was sent: re-sendable
     assert {query: sorted(m.key().decode() for m in messages) for query, messages in by_query.items()} == {
-        query: sorted(ride["ride_id"] for ride in late) for query in ("vendor_counts_sliding", "vendor_counts_tumbling")}
+        query: sorted(ride["ride_id"] for ride in late) for query in ("vendor_counts_sliding", "vendor_counts_tumbling")
+    }
 
     # the web console's queries panel shows the same figure, from the jobs' progress topic
-    progress = [json.loads(m.value()) for m in read_all(local_stack.kafka.bootstrap_servers, "spark_query_progress")
-                if m.key() and m.key().decode().endswith(":late")]
+    progress = [
+        json.loads(m.value())
+        for m in read_all(local_stack.kafka.bootstrap_servers, "spark_query_progress")
+        if m.key() and m.key().decode().endswith(":late")
+    ]
     assert {(e["query"], e["late_rides"]) for e in progress if e.get("batch") == 3} >= {
-        ("vendor_counts_sliding", LATE), ("vendor_counts_tumbling", LATE)}
+        ("vendor_counts_sliding", LATE),
+        ("vendor_counts_tumbling", LATE),
+    }
 
     on_time = rides  # every ride but the late copies
     streamed = latest_per_key(local_stack, output)

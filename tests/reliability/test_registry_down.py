@@ -36,11 +36,19 @@ def _kill(service) -> None:
 
 
 def _produce(*args: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "producers.produce", "--source", "generator", "--format", "avro",
-                             *args], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "producers.produce", "--source", "generator", "--format", "avro", *args],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
 
 
-def test_with_the_registry_down_a_producer_stops_at_start_naming_it_and_sends_nothing(local_stack, registry, fresh_topic):
+def test_with_the_registry_down_a_producer_stops_at_start_naming_it_and_sends_nothing(
+    local_stack, registry, fresh_topic
+):
     _kill(registry)
     producer = _produce("--limit", "100", "--topic", fresh_topic, "--quiet")
     out, _ = producer.communicate(timeout=120)
@@ -66,8 +74,18 @@ def test_a_producer_keeps_its_schema_id_when_the_registry_dies_and_loses_nothing
 
     # a consumer that has never seen the schema id stops at the first message, commits nothing, says why
     group = f"registry-down-{fresh_topic}"
-    consume = [sys.executable, "-m", "producers.consume", fresh_topic, "--group", group, "--output", "jsonl",
-               "--idle-timeout", "5"]
+    consume = [
+        sys.executable,
+        "-m",
+        "producers.consume",
+        fresh_topic,
+        "--group",
+        group,
+        "--output",
+        "jsonl",
+        "--idle-timeout",
+        "5",
+    ]
     stopped = subprocess.run(consume, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert stopped.returncode == 2 and "cannot reach the schema registry" in stopped.stderr, stopped.stderr
     assert "stopped there" in stopped.stderr and stopped.stdout == ""

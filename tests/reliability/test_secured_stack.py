@@ -58,8 +58,9 @@ def _as(settings, role: str) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 class _Lines(logging.Handler):
@@ -101,34 +102,47 @@ def test_a_client_without_a_login_is_refused(secured):
 def test_clients_talk_tls_to_a_broker_whose_certificate_the_stacks_ca_signed(secured):
     host, port = secured.kafka.bootstrap_servers.split(",")[0].split(":")
     trusting = ssl.create_default_context(cafile=str(tls_dir(secured) / "ca.pem"))
-    with socket.create_connection((host, int(port)), timeout=10) as raw:
-        with trusting.wrap_socket(raw, server_hostname=host) as tls:  # checks the chain and the name 127.0.0.1
-            assert tls.version() in ("TLSv1.2", "TLSv1.3")
-            assert dict(item[0] for item in tls.getpeercert()["subject"])["commonName"] == "kafka"
-    with pytest.raises(ssl.SSLCertVerificationError):  # a client that does not trust the stack's CA
-        with socket.create_connection((host, int(port)), timeout=10) as raw:
-            ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+    with (
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+        trusting.wrap_socket(raw, server_hostname=host) as tls,  # checks the chain and the name 127.0.0.1
+    ):
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+        assert dict(item[0] for item in tls.getpeercert()["subject"])["commonName"] == "kafka"
+    with (
+        pytest.raises(ssl.SSLCertVerificationError),  # a client that does not trust the stack's CA
+        socket.create_connection((host, int(port)), timeout=10) as raw,
+    ):
+        ssl.create_default_context().wrap_socket(raw, server_hostname=host)
 
 
 def test_a_wrong_password_is_refused_as_an_authentication_failure_without_echoing_it(secured):
-    errors = _connection_errors({
-        "bootstrap.servers": secured.kafka.bootstrap_servers, "security.protocol": "SASL_SSL",
-        "ssl.ca.location": str(tls_dir(secured) / "ca.pem"),
-        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "producer", "sasl.password": "not-the-password-42",
-    })
+    errors = _connection_errors(
+        {
+            "bootstrap.servers": secured.kafka.bootstrap_servers,
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.location": str(tls_dir(secured) / "ca.pem"),
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": "producer",
+            "sasl.password": "not-the-password-42",
+        }
+    )
     assert any(error.code() == KafkaError._AUTHENTICATION for error in errors), errors
     assert not any("not-the-password-42" in error.str() for error in errors)
 
 
 def test_each_role_may_touch_only_its_own_topics(secured):
-    as_consumer = _run(["producers.produce", "--source", "generator", "--limit", "5", "--format", "json",
-                        "--topic", "rides_green"], _as(secured, "consumer"))
+    as_consumer = _run(
+        ["producers.produce", "--source", "generator", "--limit", "5", "--format", "json", "--topic", "rides_green"],
+        _as(secured, "consumer"),
+    )
     # the consumer role may see rides_green (it reads it) but not write to it: every send is refused
     assert as_consumer.returncode == 1
     assert "done: 0 of 5 messages delivered" in as_consumer.stderr
     assert "Topic authorization failed" in as_consumer.stderr, as_consumer.stderr
-    as_nobody = _run(["producers.produce", "--source", "generator", "--limit", "5", "--format", "json",
-                      "--topic", "zone_top"], _as(secured, "producer"))
+    as_nobody = _run(
+        ["producers.produce", "--source", "generator", "--limit", "5", "--format", "json", "--topic", "zone_top"],
+        _as(secured, "producer"),
+    )
     assert as_nobody.returncode == 2  # a topic the role cannot even see is refused before anything is sent
     assert "zone_top: not authorized" in as_nobody.stderr, as_nobody.stderr
 
@@ -137,24 +151,42 @@ def test_each_role_may_touch_only_its_own_topics(secured):
     assert "refused this consumer as user producer" in as_producer.stderr
     assert "Group authorization failed" in as_producer.stderr, as_producer.stderr
 
-    wrong_group = _run(["producers.consume", "rides_green", "--group", "not-granted", "--idle-timeout", "10"],
-                       _as(secured, "consumer"))
+    wrong_group = _run(
+        ["producers.consume", "rides_green", "--group", "not-granted", "--idle-timeout", "10"], _as(secured, "consumer")
+    )
     assert wrong_group.returncode == 2 and "Group authorization failed" in wrong_group.stderr, wrong_group.stderr
 
 
 def test_the_pipeline_runs_with_each_roles_credentials_and_no_log_holds_a_password(secured, monkeypatch, tmp_path):
-    produced = _run(["producers.produce", "--source", "generator", "--seed", "99", "--limit", "500",
-                     "--format", "avro", "--topic", "rides_green"], _as(secured, "producer"))
+    produced = _run(
+        [
+            "producers.produce",
+            "--source",
+            "generator",
+            "--seed",
+            "99",
+            "--limit",
+            "500",
+            "--format",
+            "avro",
+            "--topic",
+            "rides_green",
+        ],
+        _as(secured, "producer"),
+    )
     assert produced.returncode == 0, produced.stderr[-3000:]
 
     monkeypatch.setenv("KAFKA_CREDENTIALS_FILE", str(secrets_dir(secured) / "spark.env"))
-    code, job_out, job_err = run_job_unchecked(secured, "rides_all", tmp_path / "checkpoints",
-                                               "--input-topics", "rides_green")
+    code, job_out, job_err = run_job_unchecked(
+        secured, "rides_all", tmp_path / "checkpoints", "--input-topics", "rides_green"
+    )
     assert code == 0, (job_out + job_err)[-5000:]
     monkeypatch.delenv("KAFKA_CREDENTIALS_FILE")
 
-    consumed = _run(["producers.consume", "rides_all", "--group", "ride-secured-test", "--output", "jsonl",
-                     "--idle-timeout", "8"], _as(secured, "consumer"))
+    consumed = _run(
+        ["producers.consume", "rides_all", "--group", "ride-secured-test", "--output", "jsonl", "--idle-timeout", "8"],
+        _as(secured, "consumer"),
+    )
     assert consumed.returncode == 0, consumed.stderr[-3000:]
     from producers.generator import GeneratorSettings, RideGenerator
 
@@ -164,8 +196,11 @@ def test_the_pipeline_runs_with_each_roles_credentials_and_no_log_holds_a_passwo
 
     secrets = stack_secrets(secured, roles=declared_roles(load_security_spec()))
     assert len(secrets) == len(declared_roles(load_security_spec())) + 3  # the roles', the TLS stores', the console's
-    texts = {"producer output": produced.stdout + produced.stderr, "job output": job_out + job_err,
-             "consumer output": consumed.stderr}
+    texts = {
+        "producer output": produced.stdout + produced.stderr,
+        "job output": job_out + job_err,
+        "consumer output": consumed.stderr,
+    }
     for log in [*secured.log_dir.glob("*"), *local_stack_logs()]:
         if log.is_file():
             texts[str(log)] = log.read_text(errors="replace")
@@ -194,8 +229,13 @@ def test_security_yaml_is_the_whole_truth_what_it_no_longer_names_is_removed(sec
     spec = load_security_spec()
     credentials = stack_credentials(secured, declared_roles(spec))
     # SCRAM users reach the broker's metadata a moment after the secured Kafka starts: wait for them, bounded.
-    acls, users = wait_for(lambda: (lambda found: found if {"producer", "consumer", "spark", "console"} <= found[1]
-                                    else None)(_acls_and_users(admin)), "the declared SCRAM users", timeout_s=60)
+    acls, users = wait_for(
+        lambda: (lambda found: found if {"producer", "consumer", "spark", "console"} <= found[1] else None)(
+            _acls_and_users(admin)
+        ),
+        "the declared SCRAM users",
+        timeout_s=60,
+    )
     assert ("User:consumer", "rides_dead_letter", "WRITE") in acls
 
     # the consumer may no longer write dead letters, and the console role is gone
@@ -203,26 +243,36 @@ def test_security_yaml_is_the_whole_truth_what_it_no_longer_names_is_removed(sec
     narrowed["consumer"] = RolePermissions(**{**spec.roles["consumer"].model_dump(), "write": []})
     try:
         report = apply_security(admin, credentials, SecuritySpec(roles=narrowed))
-        acls, users = wait_for(lambda: (lambda found: found if "console" not in found[1] else None)(
-            _acls_and_users(admin)), "the console user to be gone", timeout_s=60)
+        acls, users = wait_for(
+            lambda: (lambda found: found if "console" not in found[1] else None)(_acls_and_users(admin)),
+            "the console user to be gone",
+            timeout_s=60,
+        )
         assert "console" not in users and not [acl for acl in acls if acl[0] == "User:console"]
         assert ("User:consumer", "rides_dead_letter", "WRITE") not in acls
         assert ("User:consumer", "rides_dead_letter", "READ") in acls  # what is still declared stays
         assert "removed" in report and "console" in report
-        refused = _run(["producers.consume", "rides_green", "--group", "ride-narrowed", "--idle-timeout", "5"],
-                       _as(secured, "consumer"))
+        refused = _run(
+            ["producers.consume", "rides_green", "--group", "ride-narrowed", "--idle-timeout", "5"],
+            _as(secured, "consumer"),
+        )
         assert refused.returncode == 2
         assert "the dead-letter topic rides_dead_letter" in refused.stderr and "not writable" in refused.stderr
     finally:
         apply_security(admin, credentials, spec)
-    acls, users = wait_for(lambda: (lambda found: found if "console" in found[1] else None)(_acls_and_users(admin)),
-                           "the console user to be back", timeout_s=60)
+    acls, users = wait_for(
+        lambda: (lambda found: found if "console" in found[1] else None)(_acls_and_users(admin)),
+        "the console user to be back",
+        timeout_s=60,
+    )
     assert ("User:consumer", "rides_dead_letter", "WRITE") in acls
 
 
 def test_the_console_role_reads_but_never_writes(secured):
-    as_console = _run(["producers.produce", "--source", "generator", "--limit", "3", "--format", "json",
-                       "--topic", "rides_green"], _as(secured, "console"))
+    as_console = _run(
+        ["producers.produce", "--source", "generator", "--limit", "3", "--format", "json", "--topic", "rides_green"],
+        _as(secured, "console"),
+    )
     # With no WRITE anywhere it cannot even get a producer id: refused as a whole, one line, no traceback.
     assert as_console.returncode == 1 and "Traceback" not in as_console.stderr, as_console.stderr
     assert "Kafka refused this producer as user console" in as_console.stderr

@@ -47,13 +47,22 @@ def test_a_job_survives_the_loss_of_a_worker_and_its_output_is_complete(local_st
     run_job(local_stack, "vendor_counts", tmp_path / "reference", *common, "--output-topic", reference)
 
     second_worker = request.getfixturevalue("second_worker")  # started now: the job spreads over both workers
-    job = start_job(local_stack, "vendor_counts", tmp_path / "checkpoints", *common, "--output-topic", output,
-                    "--trigger", "available-now")
+    job = start_job(
+        local_stack,
+        "vendor_counts",
+        tmp_path / "checkpoints",
+        *common,
+        "--output-topic",
+        output,
+        "--trigger",
+        "available-now",
+    )
     try:
         read_until(job, "[vendor_counts_sliding] batch 1:")
         worker_proc = second_worker.pid_file.alive()
-        assert worker_proc is not None and worker_proc.children(recursive=True), \
+        assert worker_proc is not None and worker_proc.children(recursive=True), (
             "the second worker runs no executor of the job: the test would prove nothing"
+        )
         killed = _kill_tree(worker_proc.pid)
         assert len(killed) >= 2  # the worker and at least one executor JVM
 

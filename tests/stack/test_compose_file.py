@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -19,9 +21,7 @@ BROKER_SERVICES = {"kafka", "schema-registry", "redpanda"}
 
 def _resolve(value: str) -> str:
     """${VAR:-default} as compose resolves it with --env-file conf/versions.env."""
-    return re.sub(
-        r"\$\{(\w+):-([^}]*)\}", lambda m: VERSIONS.get(m.group(1), m.group(2)), value
-    )
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: VERSIONS.get(m.group(1), m.group(2)), value)
 
 
 def _host_ports(service: dict) -> dict[int, str]:
@@ -83,8 +83,12 @@ def test_host_ports_are_the_local_stacks_and_bound_to_loopback():
         assert port in _host_ports(SERVICES[name]), f"{name} does not publish {port}"
     assert set(_host_ports(SERVICES["spark-master"])) == {settings.spark.master_port, settings.spark.master_ui_port}
     for broker in ("kafka", "redpanda"):  # the two profiles never run together; within each, no port twice
-        running = [s for s in SERVICES.values() if set(s.get("profiles", [broker])) & {broker, "cluster", "jupyter"}
-                   and not (broker == "redpanda" and "cluster" in s.get("profiles", []))]
+        running = [
+            s
+            for s in SERVICES.values()
+            if set(s.get("profiles", [broker])) & {broker, "cluster", "jupyter"}
+            and not (broker == "redpanda" and "cluster" in s.get("profiles", []))
+        ]
         published = [port for service in running for port in _host_ports(service)]
         assert len(published) == len(set(published)), f"two services publish the same host port ({broker})"
     for name, service in SERVICES.items():
@@ -107,10 +111,15 @@ def test_topics_come_from_conf_through_the_same_init_code_as_the_local_stack():
     assert init["restart"] == "no"
 
 
-@pytest.mark.parametrize("profile, services", [
-    ("jupyter", {"jupyter"}), ("cluster", {"kafka-2", "kafka-3"}),
-    ("kafka", {"kafka", "schema-registry"}), ("redpanda", {"redpanda"}),
-])
+@pytest.mark.parametrize(
+    "profile, services",
+    [
+        ("jupyter", {"jupyter"}),
+        ("cluster", {"kafka-2", "kafka-3"}),
+        ("kafka", {"kafka", "schema-registry"}),
+        ("redpanda", {"redpanda"}),
+    ],
+)
 def test_optional_services_sit_behind_profiles(profile, services):
     assert {name for name, s in SERVICES.items() if profile in s.get("profiles", [])} == services
 
@@ -131,13 +140,16 @@ def test_the_secure_override_holds_no_password_only_required_variables():
     text = (REPO_ROOT / "docker-compose.secure.yml").read_text()
     passwords = re.findall(r'password="([^"]*)"', text) + re.findall(r"_PASSWORD: (.+)", text)
     # every role's Kafka password, and the console's own login (CONSOLE_PASSWORD)
-    assert passwords and all(re.fullmatch(r"\$\{(KAFKA_[A-Z]+|CONSOLE)_PASSWORD:\?[^}]+\}", p) for p in passwords), passwords
+    assert passwords and all(re.fullmatch(r"\$\{(KAFKA_[A-Z]+|CONSOLE)_PASSWORD:\?[^}]+\}", p) for p in passwords), (
+        passwords
+    )
     init_env = SECURE["services"]["init"]["environment"]
     assert init_env["SECURE"] == "1" and init_env["KAFKA_TLS"] == "0"  # the Docker listeners have no TLS
     from stack.security import declared_roles, load_security_spec
 
     assert {key for key in init_env if key.endswith("_PASSWORD")} == {
-        f"KAFKA_{role.upper()}_PASSWORD" for role in declared_roles(load_security_spec())}
+        f"KAFKA_{role.upper()}_PASSWORD" for role in declared_roles(load_security_spec())
+    }
     for name in ("spark-master", "spark-worker-1", "spark-worker-2"):
         assert SECURE["services"][name]["environment"]["KAFKA_SASL_USERNAME"] == "spark"
     console = SECURE["services"]["console"]["environment"]
@@ -170,8 +182,10 @@ def test_the_redpanda_profile_answers_to_kafkas_names_and_ports_so_the_pipeline_
     assert _resolve(redpanda["image"]) == VERSIONS["REDPANDA_IMAGE"] and VERSIONS["REDPANDA_IMAGE"].count(":v") == 1
     # every service reaches the registry through one variable: Apicurio's path, or Redpanda's root
     for name in ("spark-master", "init"):
-        assert SERVICES[name]["environment"]["SCHEMA_REGISTRY_URL"] == \
-            "http://schema-registry:8080${SCHEMA_REGISTRY_PATH-/apis/ccompat/v7}"
+        assert (
+            SERVICES[name]["environment"]["SCHEMA_REGISTRY_URL"]
+            == "http://schema-registry:8080${SCHEMA_REGISTRY_PATH-/apis/ccompat/v7}"
+        )
 
 
 def test_stack_broker_redpanda_picks_its_profile_and_the_registrys_root_path(tmp_path):
@@ -196,3 +210,24 @@ def test_the_init_service_logs_in_as_the_docker_listeners_expect_without_tls(tmp
     assert properties["listener.security.protocol.map"] == "CLIENT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT"
     assert not any(key.startswith("ssl.") for key in properties)
     assert not (tmp_path / "secrets" / "tls").exists()  # no key store made for a stack that does not use it
+
+
+def test_the_spark_image_installs_the_runtime_and_console_but_no_test_tools():
+    dockerfile = (REPO_ROOT / "spark" / "Dockerfile").read_text()
+    spark_stage = dockerfile.split("AS spark")[1].split("AS jupyter")[0]
+    arguments = re.search(r"requirements_of\.py /opt/pipeline/pyproject\.toml ([^>]+)>", spark_stage).group(1).split()
+    listed = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "spark" / "requirements_of.py"),
+            str(REPO_ROOT / "pyproject.toml"),
+            *arguments,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    names = {re.match(r"[A-Za-z0-9_.\-]+", line).group(0).lower() for line in listed}
+    assert {"confluent-kafka", "fastavro", "pydantic", "fastapi"} <= names
+    assert not names & {"pytest", "pytest-timeout", "chispa", "selenium", "ruff", "mypy", "pyspark"}
+    assert "[dev]" not in dockerfile and "[tests]" not in dockerfile

@@ -22,7 +22,9 @@ APP = str(REPO_ROOT / "tests" / "apps" / "where_code_runs.py")
 def _reports(settings, command: list[str]) -> list[dict]:
     result = subprocess.run(command, env=submit_environment(settings), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    return [json.loads(line.removeprefix("RESULT ")) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    return [
+        json.loads(line.removeprefix("RESULT ")) for line in result.stdout.splitlines() if line.startswith("RESULT ")
+    ]
 
 
 def test_executors_import_the_jobs_from_the_shipped_package_only(local_stack):
@@ -42,17 +44,22 @@ def test_without_the_package_the_executors_cannot_see_the_code(local_stack):
     """The same application without --py-files: the executors have no way to the checkout's code."""
     command = submit_command(local_stack, APP)
     at = command.index("--py-files")
-    del command[at:at + 2]
+    del command[at : at + 2]
     reports = _reports(local_stack, command)
-    assert reports and all(report.get("import_error") == "ModuleNotFoundError: No module named 'jobs'"
-                           for report in reports), reports
+    assert reports and all(
+        report.get("import_error") == "ModuleNotFoundError: No module named 'jobs'" for report in reports
+    ), reports
 
 
 def test_the_package_holds_the_jobs_code_and_data_and_not_the_rest(tmp_path):
     target = job_package.build(tmp_path / "jobs.zip")
     names = set(zipfile.ZipFile(target).namelist())
-    assert {"jobs/vendor_counts.py", "rides/schemas/ride_event.avsc", "pipeline_config/conf/jobs.yaml",
-            "cluster/clients.py"} <= names
+    assert {
+        "jobs/vendor_counts.py",
+        "rides/schemas/ride_event.avsc",
+        "pipeline_config/conf/jobs.yaml",
+        "cluster/clients.py",
+    } <= names
     assert not any(name.split("/")[0] in ("producers", "console", "stack", "tests") for name in names)
     assert not any("__pycache__" in name for name in names)
     assert job_package.is_current(target)

@@ -67,8 +67,9 @@ def _running(connect, name: str) -> bool:
     return status is not None and status.state == "RUNNING" and status.tasks == ("RUNNING",)
 
 
-def test_a_file_source_streams_csv_lines_that_a_job_decodes_to_the_files_rides(local_stack, connect, connectors,
-                                                                               topic_factory, tmp_path):
+def test_a_file_source_streams_csv_lines_that_a_job_decodes_to_the_files_rides(
+    local_stack, connect, connectors, topic_factory, tmp_path
+):
     lines_file = tmp_path / "green.csv"
     with gzip.open(GREEN_FILE, "rt", newline="") as source:
         lines = [line.rstrip("\r\n") for line in islice(source, ROWS + 1)]  # the header and ROWS rides
@@ -76,17 +77,40 @@ def test_a_file_source_streams_csv_lines_that_a_job_decodes_to_the_files_rides(l
     topic = topic_factory(prefix="green_lines")
     name = f"source-{topic}"
 
-    assert connectors({name: {"connector.class": SOURCE, "file": str(lines_file), "topic": topic,
-                              "tasks.max": "1", "batch.size": "200000"}}) == [f"created {name}"]
-    wait_for(lambda: _running(connect, name), f"{name} RUNNING")
-    streamed = wait_for(lambda: (m := read_all(local_stack.kafka.bootstrap_servers, topic)) and
-                         len(m) >= len(lines) and m, f"{len(lines)} lines in {topic}")
+    assert connectors(
+        {
+            name: {
+                "connector.class": SOURCE,
+                "file": str(lines_file),
+                "topic": topic,
+                "tasks.max": "1",
+                "batch.size": "200000",
+            }
+        }
+    ) == [f"created {name}"]
+    wait_for(lambda name=name: _running(connect, name), f"{name} RUNNING")
+    streamed = wait_for(
+        lambda: (m := read_all(local_stack.kafka.bootstrap_servers, topic)) and len(m) >= len(lines) and m,
+        f"{len(lines)} lines in {topic}",
+    )
     assert sorted(m.value().decode() for m in streamed) == sorted(lines)
 
     output, dead = topic_factory(prefix="lines_out"), topic_factory(prefix="lines_dlq")
-    run_job(local_stack, "rides_all", tmp_path / "checkpoints", "--input-topics", topic, "--output-topic", output,
-            "--top-topic", topic_factory(prefix="lines_top"), "--dead-letter-topic", dead,
-            "--output-format", "json")
+    run_job(
+        local_stack,
+        "rides_all",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        topic,
+        "--output-topic",
+        output,
+        "--top-topic",
+        topic_factory(prefix="lines_top"),
+        "--dead-letter-topic",
+        dead,
+        "--output-format",
+        "json",
+    )
     rides = [json.loads(m.value()) for m in read_all(local_stack.kafka.bootstrap_servers, output)]  # JSON, as asked
     (letter,) = [json.loads(m.value()) for m in read_all(local_stack.kafka.bootstrap_servers, dead)]
     assert "VendorID" in letter["reason"]  # the header line: its first field is not a number
@@ -99,8 +123,9 @@ def test_a_file_source_streams_csv_lines_that_a_job_decodes_to_the_files_rides(l
     assert {r["ride_type"] for r in rides} == {"green"}
 
 
-def test_a_file_sink_writes_every_message_of_a_topic_to_a_file(local_stack, connect, connectors, topic_factory,
-                                                               tmp_path):
+def test_a_file_sink_writes_every_message_of_a_topic_to_a_file(
+    local_stack, connect, connectors, topic_factory, tmp_path
+):
     topic, out = topic_factory(prefix="sink_in"), tmp_path / "out" / "zone_top.jsonl"
     sent = [json.dumps({"window_start": f"2020-10-01T{h:02d}:00:00Z", "rank": 1, "rides": h}) for h in range(24)] * 20
     producer = Producer({"bootstrap.servers": local_stack.kafka.bootstrap_servers})
@@ -126,16 +151,25 @@ def test_the_declared_connectors_apply_idempotently_and_show_in_make_status(conn
     assert all(line.split()[0] in ("created", "updated") for line in first)
     assert again == [f"unchanged {name}" for name in declared]
     for name in declared:
-        wait_for(lambda: _running(connect, name), f"{name} RUNNING")
+        wait_for(lambda name=name: _running(connect, name), f"{name} RUNNING")
 
-    status = subprocess.run([sys.executable, "-m", "stack", "status"], cwd=REPO_ROOT, capture_output=True,
-                            text=True, env={**os.environ, "CONNECT": "1"}, timeout=120)
+    status = subprocess.run(
+        [sys.executable, "-m", "stack", "status"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CONNECT": "1"},
+        timeout=120,
+    )
     assert "kafka-connect" in status.stdout and "http://127.0.0.1:8083" in status.stdout
     for name in declared:
-        assert any(line.split()[:3] == [name, "source" if "csv" in name else "sink", "RUNNING"]
-                   for line in status.stdout.splitlines()), status.stdout
+        assert any(
+            line.split()[:3] == [name, "source" if "csv" in name else "sink", "RUNNING"]
+            for line in status.stdout.splitlines()
+        ), status.stdout
 
     # the web console shows them too
     shown = requests.get(f"{connect.console.url}/api/connectors", timeout=30).json()
-    assert shown["running"] and {c["name"]: (c["state"], c["tasks"]) for c in shown["connectors"]
-                                 if c["name"] in declared} == {name: ("RUNNING", ["RUNNING"]) for name in declared}
+    assert shown["running"] and {
+        c["name"]: (c["state"], c["tasks"]) for c in shown["connectors"] if c["name"] in declared
+    } == {name: ("RUNNING", ["RUNNING"]) for name in declared}

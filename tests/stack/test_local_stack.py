@@ -127,7 +127,9 @@ def test_applying_topics_is_idempotent_grows_partitions_and_refuses_to_shrink(lo
 
         grown = apply_topics(admin, [spec.model_copy(update={"partitions": 4})])
         assert grown.grown == [name]
-        reconfigured = apply_topics(admin, [spec.model_copy(update={"partitions": 4, "config": {"retention.ms": "7200000"}})])
+        reconfigured = apply_topics(
+            admin, [spec.model_copy(update={"partitions": 4, "config": {"retention.ms": "7200000"}})]
+        )
         assert reconfigured.reconfigured == [f"{name} (retention.ms=7200000)"]
 
         with pytest.raises(TopicError, match=rf"{name}: declared with 2 partitions but has 4"):

@@ -49,7 +49,7 @@ def test_non_numeric_brokers_variable_is_refused_by_name():
 
 
 def test_more_workers_than_ui_ports_is_refused_with_the_keys_named():
-    with pytest.raises(SettingsError, match="spark.workers is 3 but spark.worker_ui_ports lists only 2"):
+    with pytest.raises(SettingsError, match=r"spark\.workers is 3 but spark\.worker_ui_ports lists only 2"):
         load_settings(env={"WORKERS": "3"})
 
 

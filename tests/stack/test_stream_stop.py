@@ -25,8 +25,9 @@ def test_the_producer_may_take_its_whole_flush_timeout_to_stop():
 
 
 def test_a_process_that_stops_within_its_grace_is_not_killed_and_its_status_is_kept():
-    process = subprocess.Popen([sys.executable, "-c", SLOW_FLUSH.format(seconds=3)],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_FLUSH.format(seconds=3)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     assert process.stdout.readline().strip() == "ready"
     began = time.monotonic()
     assert _stop(process, "producer", signal.SIGINT, grace_s=20) == 1
@@ -34,8 +35,9 @@ def test_a_process_that_stops_within_its_grace_is_not_killed_and_its_status_is_k
 
 
 def test_a_process_past_its_grace_is_killed_and_counts_as_a_failure():
-    process = subprocess.Popen([sys.executable, "-c", SLOW_FLUSH.format(seconds=30)],
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_FLUSH.format(seconds=30)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     assert process.stdout.readline().strip() == "ready"
     code = _stop(process, "producer", signal.SIGINT, grace_s=2)
     assert code == -signal.SIGKILL and exit_status(0, code) == 1
@@ -43,8 +45,8 @@ def test_a_process_past_its_grace_is_killed_and_counts_as_a_failure():
 
 def test_the_exit_status_is_the_first_failure():
     assert exit_status(0, 0) == 0
-    assert exit_status(-signal.SIGTERM, 0) == 0          # the jobs stopped by us
-    assert exit_status(None, None) == 0                  # nothing started
-    assert exit_status(0, 2) == 2                        # the producer refused its input
-    assert exit_status(0, 1) == 1                        # the producer could not deliver everything
-    assert exit_status(1, 0) == 1                        # a query failed
+    assert exit_status(-signal.SIGTERM, 0) == 0  # the jobs stopped by us
+    assert exit_status(None, None) == 0  # nothing started
+    assert exit_status(0, 2) == 2  # the producer refused its input
+    assert exit_status(0, 1) == 1  # the producer could not deliver everything
+    assert exit_status(1, 0) == 1  # a query failed

@@ -1,0 +1,11 @@
+"""Every streaming job of the project by name, from each job's own declaration (`JOB` in its module)."""
+
+from __future__ import annotations
+
+from jobs import ride_lifecycle, ride_sessions, rides_all, vendor_counts, zone_popularity
+from jobs.job import Job
+
+JOBS: dict[str, Job] = {
+    job.name: job
+    for job in (vendor_counts.JOB, zone_popularity.JOB, rides_all.JOB, ride_lifecycle.JOB, ride_sessions.JOB)
+}
