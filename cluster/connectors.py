@@ -18,6 +18,7 @@ from pipeline_config.settings import (
     SettingsError,
     describe_validation_error,
     read_yaml,
+    resolve,
 )
 
 TIMEOUT_S = 15
@@ -48,7 +49,7 @@ def load_connectors(path: Path = CONF_DIR / "connectors.yaml") -> dict[str, dict
         if "connector.class" not in config:
             raise SettingsError(f"{path}: connector {name} has no connector.class")
         if "file" in config:
-            config["file"] = str(Path(config["file"]).resolve())
+            config["file"] = str(resolve(config["file"]))
     return declared
 
 

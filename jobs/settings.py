@@ -26,6 +26,7 @@ from pipeline_config.settings import (
     describe_validation_error,
     load_settings,
     read_yaml,
+    resolve,
     section,
 )
 
@@ -103,7 +104,7 @@ class JobSettings(BaseModel):
         """The job's folder of checkpoints (one folder per query in it): a URI, or an absolute local path."""
         root = self.checkpoint_root.rstrip("/")
         if "://" not in root and not root.startswith("file:"):
-            root = str(Path(root).resolve())
+            root = str(resolve(root))
         return f"{root}/{self.name}"
 
     def local_checkpoint_dir(self) -> Path | None:
@@ -123,11 +124,12 @@ S = TypeVar("S", bound=JobSettings)
 
 def first_existing_location(candidates: list[str], hint: str) -> str:
     """The first of the candidates that is a Hadoop filesystem URI (hdfs://, s3a://: Spark reads it), or a local
-    file that exists (relative ones from the working directory); `hint` says how to get one."""
+    file that exists (relative ones from the checkout, see pipeline_config.settings.resolve); `hint` says how to
+    get one."""
     for candidate in candidates:
         if "://" in candidate:
             return candidate
-        path = Path(candidate).resolve()
+        path = resolve(candidate)
         if path.exists():
             return str(path)
     raise SettingsError(f"none of {', '.join(candidates)} exists; {hint}")

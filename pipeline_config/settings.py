@@ -2,7 +2,7 @@
 
 Environment overrides: BROKERS, WORKERS, STACK_HOME, KAFKA_BOOTSTRAP_SERVERS, SCHEMA_REGISTRY_URL, and
 PIPELINE_CONF_DIR for a conf folder other than the one installed with the package. Relative paths in the settings
-(the state folder, data files, checkpoints) are relative to the working directory.
+(the state folder, data files, checkpoints) start at the folder that holds conf/ (see `resolve`).
 
 Loaded once into frozen objects and passed down; a bad key is refused at start-up with its name.
 """
@@ -35,6 +35,16 @@ def _conf_dir() -> Path:
 
 
 CONF_DIR = _conf_dir()
+
+
+def resolve(path: Path | str) -> Path:
+    """A path of the settings made absolute. Relative ones start at the folder that holds conf/ (the checkout), or
+    at the working directory when conf/ is the copy installed inside the package."""
+    path = Path(path)
+    if path.is_absolute():
+        return path
+    base = Path.cwd() if CONF_DIR.parent.name == "pipeline_config" else CONF_DIR.parent
+    return (base / path).resolve()
 
 
 class SettingsError(CannotRunError):
@@ -297,5 +307,5 @@ def load_settings(
 
     state_dir = settings.state_dir
     if not state_dir.is_absolute():
-        state_dir = state_dir.resolve()
+        state_dir = resolve(state_dir)
     return settings.model_copy(update={"state_dir": state_dir})

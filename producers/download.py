@@ -28,6 +28,7 @@ from pipeline_config.settings import (
     SettingsError,
     describe_validation_error,
     read_yaml,
+    resolve,
 )
 from rides.tlc import LayoutError, ReadReport, read_rides
 
@@ -166,7 +167,7 @@ def _download(argv: list[str] | None) -> int:
     )
     parser.add_argument("--extension", choices=("parquet", "csv.gz", "csv"), default=settings.default_extension)
     parser.add_argument("--base-url", default=settings.base_url)
-    parser.add_argument("--target", type=Path, default=Path(settings.target_dir))
+    parser.add_argument("--target", type=Path, default=resolve(settings.target_dir))
     parser.add_argument("--force", action="store_true", help="download again even if a good copy is there")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     options = parser.parse_args(argv)
