@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -19,20 +19,20 @@ from jobs.runtime import refuse, start_and_run
 from jobs.settings import JobSettings, add_common_arguments, load_job_settings, overrides_from
 from pipeline_config.settings import SettingsError
 
-# Starts a job's queries on a session, given its settings (of the job's own settings class).
-StartQueries = Callable[[SparkSession, Any], list[StreamingQuery]]
+S = TypeVar("S", bound=JobSettings)
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(Generic[S]):
     name: str
-    settings_class: type[JobSettings]
-    start_queries: StartQueries
+    settings_class: type[S]
+    # Starts the job's queries on a session, given its settings.
+    start_queries: Callable[[SparkSession, S], list[StreamingQuery]]
     description: str
     # Flags of the job's own settings beyond every job's (jobs/settings.add_common_arguments): (flag, help).
     extra_arguments: tuple[tuple[str, str], ...] = field(default=())
 
-    def load_settings(self, overrides: dict[str, Any] | None = None) -> JobSettings:
+    def load_settings(self, overrides: dict[str, Any] | None = None) -> S:
         """conf/jobs.yaml [defaults] and [name], then the overrides; refused with the key named if wrong."""
         return load_job_settings(self.settings_class, self.name, overrides)
 

@@ -13,7 +13,7 @@ from pyspark.sql import SparkSession
 def _where(_rows):
     import os
 
-    report = {"python": sys.executable, "cwd": os.getcwd()}
+    report: dict[str, object] = {"python": sys.executable, "cwd": os.getcwd()}
     try:
         import jobs.vendor_counts
         from rides.events import RIDE_EVENT_SCHEMA, required_fields

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 EPOCH = datetime(1970, 1, 1)
 EARLIEST_PICKUP = datetime(2009, 1, 1)  # the TLC's records begin here; the green file has a ride of 2008-12-31
@@ -26,7 +27,7 @@ def money(value: float | None) -> Decimal | None:
 
 def batch_vendor_counts(rides, length_min: int, slide_min: int, kind: str) -> dict[str, dict]:
     """Rides, passengers and revenue per (window, VendorID), computed directly from the file's rows."""
-    groups = defaultdict(lambda: {"rides": 0, "passengers": None, "revenue": None})
+    groups: defaultdict[tuple, dict[str, Any]] = defaultdict(lambda: {"rides": 0, "passengers": None, "revenue": None})
     for ride in rides:
         last_start = floor_minutes(ride["pickup_datetime"], slide_min)
         start = last_start
@@ -36,7 +37,7 @@ def batch_vendor_counts(rides, length_min: int, slide_min: int, kind: str) -> di
             if ride["passenger_count"] is not None:
                 group["passengers"] = (group["passengers"] or 0) + ride["passenger_count"]
             if ride["total_amount"] is not None:
-                group["revenue"] = (group["revenue"] or Decimal(0)) + money(ride["total_amount"])
+                group["revenue"] = (group["revenue"] or Decimal(0)) + (money(ride["total_amount"]) or Decimal(0))
             start -= timedelta(minutes=slide_min)
     return {
         f"{kind}|{iso_utc(start)}|{'null' if vendor is None else vendor}": {
@@ -63,7 +64,7 @@ def expected_vendor_counts(rides) -> dict[str, dict]:
 
 def vendor_count_mismatches(streamed: dict[str, dict], expected: dict[str, dict]) -> list[tuple]:
     """(key, streamed, expected) for every window whose figures differ; money compared to the cent."""
-    mismatches = []
+    mismatches: list[tuple] = []
     for key, figures in expected.items():
         got = streamed.get(key)
         if got is None:

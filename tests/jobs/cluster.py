@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 from cluster.clients import registry_client
 from cluster.topic_snapshot import read_all
@@ -68,7 +69,7 @@ def read_decoded(settings: StackSettings, topic: str) -> list[tuple[str | None, 
     return [(m.key().decode() if m.key() is not None else None, decode(m.value())) for m in messages]
 
 
-def latest_per_key(settings: StackSettings, topic: str, minimum: int = 1) -> dict[str, dict]:
+def latest_per_key(settings: StackSettings, topic: str, minimum: int = 1) -> dict[Any, Any]:
     """The output as a downstream reader sees it: the last value of each key."""
     latest = dict(read_decoded(settings, topic))
     assert len(latest) >= minimum, f"only {len(latest)} keys in {topic}"

@@ -10,7 +10,7 @@ T0 = datetime(2020, 10, 1, 8, 0)
 
 
 def ride(**fields) -> tuple:
-    values = {name: None for name in RIDE_FIELDS}
+    values: dict[str, object] = dict.fromkeys(RIDE_FIELDS)
     values.update(ride_id="r", ride_type="green", pickup_datetime=T0)
     values.update(fields)
     return tuple(values[name] for name in RIDE_FIELDS)

@@ -23,7 +23,7 @@ def declared(spark, tmp_path):
         "rides": spark.readStream.schema(RIDE_SCHEMA)
         .json(str(tmp_path / "rides"))
         .withWatermark("pickup_datetime", "30 minutes"),
-        "zones": read_zones(spark, ZONE_LOOKUP).cache(),
+        "zones": read_zones(spark, str(ZONE_LOOKUP)).cache(),
     }
     for name, df in views.items():
         df.createOrReplaceTempView(name)

@@ -4,6 +4,7 @@ green file in Kafka, and its result topic equals an independent batch computatio
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ def test_rides_per_zone_query_equals_a_batch_count(local_stack, green_topic, gre
     output = topic_factory(prefix="sql_zone_15m")
     _run_query(local_stack, "rides_per_zone_15m.sql", green_topic, output, tmp_path)
 
-    expected = defaultdict(lambda: {"rides": 0, "passengers": None, "revenue": None})
+    expected: defaultdict[str, dict[str, Any]] = defaultdict(lambda: {"rides": 0, "passengers": None, "revenue": None})
     for ride in filter(is_valid_ride, green_rides):
         if ride["PULocationID"] is None:
             continue
@@ -68,7 +69,9 @@ def test_borough_query_joins_the_zone_lookup_like_a_batch_join(
     _run_query(local_stack, "borough_hourly.sql", green_topic, output, tmp_path)
 
     names = zone_names()
-    expected = defaultdict(lambda: {"rides": 0, "tips": None, "longest_trip_miles": None})
+    expected: defaultdict[str, dict[str, Any]] = defaultdict(
+        lambda: {"rides": 0, "tips": None, "longest_trip_miles": None}
+    )
     for ride in filter(is_valid_ride, green_rides):
         borough = names[ride["PULocationID"]][0] if ride["PULocationID"] in names else "Unknown"
         figures = expected[f"{iso_utc(floor_minutes(ride['pickup_datetime'], 60))}|{borough}"]

@@ -31,7 +31,7 @@ def test_counts_per_hour_and_zone_leave_out_rides_without_a_zone(spark):
 
 
 def test_zone_lookup_is_read_from_the_real_file_with_names_trimmed(spark):
-    zones = {row.LocationID: (row.borough, row.zone) for row in read_zones(spark, ZONE_LOOKUP).collect()}
+    zones = {row.LocationID: (row.borough, row.zone) for row in read_zones(spark, str(ZONE_LOOKUP)).collect()}
     assert len(zones) == 265
     assert zones[1] == ("EWR", "Newark Airport") and zones[7] == ("Queens", "Astoria")
 

@@ -12,6 +12,11 @@ from producers import download
 from tests.conftest import GREEN_FILE, ZONE_LOOKUP
 
 
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # no request lines in the test's output
+
+
 @pytest.fixture()
 def tlc_mirror(tmp_path):
     """A web root laid out like the TLC's: trip-data/<file> and misc/taxi_zone_lookup.csv."""
@@ -21,8 +26,7 @@ def tlc_mirror(tmp_path):
     (root / "trip-data" / GREEN_FILE.name).symlink_to(GREEN_FILE)
     (root / "misc" / ZONE_LOOKUP.name).symlink_to(ZONE_LOOKUP)
     (root / "trip-data" / "green_tripdata_2020-09.csv.gz").write_bytes(b"this is not gzip")
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(root))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(_QuietHandler, directory=str(root))
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ import json
 import struct
 from datetime import UTC, datetime
 from itertools import islice
+from typing import Any
 
 import fastavro
 import pytest
@@ -25,7 +26,7 @@ def _as_utc(event: dict) -> dict:
     return {key: value.replace(tzinfo=UTC) if isinstance(value, datetime) else value for key, value in event.items()}
 
 
-def _decode(payload: bytes, writer=RIDE_EVENT_SCHEMA, reader=None) -> dict:
+def _decode(payload: bytes, writer=RIDE_EVENT_SCHEMA, reader=None) -> Any:
     magic, _schema_id = struct.unpack(">bI", payload[:5])
     assert magic == 0
     return fastavro.schemaless_reader(

@@ -7,6 +7,9 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +22,7 @@ from stack.schemas import load_subject_compatibility
 from tests.paths import REPO_ROOT
 
 
-def _conf_file(tmp_path, name: str, replace: tuple[str, str] | None = None, append: str = "") -> object:
+def _conf_file(tmp_path, name: str, replace: tuple[str, str] | None = None, append: str = "") -> Path:
     text = (CONF_DIR / name).read_text()
     if replace:
         assert replace[0] in text, f"{name} no longer holds {replace[0]!r}"
@@ -29,7 +32,8 @@ def _conf_file(tmp_path, name: str, replace: tuple[str, str] | None = None, appe
     return path
 
 
-CASES = {
+# name -> (conf file, (text, replacement) or None, text appended, loader, what the refusal must say)
+CASES: dict[str, tuple[str, tuple[str, str] | None, str, Callable[[Path], object], list[str]]] = {
     "jobs.yaml, unknown key": (
         "jobs.yaml",
         ("  sliding_slide:", "  sliding_slid:"),
@@ -196,7 +200,7 @@ class _BrokenRegistry:
                 pass
 
         if silent:
-            self.server = socket.create_server(("127.0.0.1", 0))
+            self.server: Any = socket.create_server(("127.0.0.1", 0))
             self.port = self.server.getsockname()[1]
             self.accepted = []
             threading.Thread(target=lambda: self.accepted.append(self.server.accept()), daemon=True).start()

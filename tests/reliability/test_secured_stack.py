@@ -107,7 +107,9 @@ def test_clients_talk_tls_to_a_broker_whose_certificate_the_stacks_ca_signed(sec
         trusting.wrap_socket(raw, server_hostname=host) as tls,  # checks the chain and the name 127.0.0.1
     ):
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
-        assert dict(item[0] for item in tls.getpeercert()["subject"])["commonName"] == "kafka"
+        certificate = tls.getpeercert()
+        assert certificate is not None
+        assert dict(item[0] for item in certificate["subject"])["commonName"] == "kafka"  # type: ignore[misc]
     with (
         pytest.raises(ssl.SSLCertVerificationError),  # a client that does not trust the stack's CA
         socket.create_connection((host, int(port)), timeout=10) as raw,

@@ -61,7 +61,9 @@ def test_every_long_running_service_has_a_healthcheck_and_waits_for_healthy_depe
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
     for name, service in SERVICES.items():
         for dependency, condition in service.get("depends_on", {}).items():
-            expected = {"condition": "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"}
+            expected: dict[str, object] = {
+                "condition": "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
+            }
             if dependency in BROKER_SERVICES and name == "init":  # one profile's broker runs, the other's not
                 expected["required"] = False
             assert condition == expected, f"{name} -> {dependency}"
