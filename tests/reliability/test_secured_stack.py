@@ -43,6 +43,8 @@ def secured(local_stack, tmp_path_factory):
     """A secured Kafka (state of its own) in place of the stack's Kafka; registry and Spark stay as they are."""
     state = tmp_path_factory.mktemp("secured")
     (state / "lib").symlink_to(local_stack.lib_dir)
+    # The stack's Spark workers run their executors with the interpreter under its state folder.
+    (state / "spark").symlink_to(local_stack.state_dir / "spark")
     settings = load_settings(env={**os.environ, "STACK_HOME": str(state), "SECURE": "1"})
     lifecycle.down(local_stack, say=lambda line: None, only=("kafka",))
     try:
