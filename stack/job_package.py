@@ -43,10 +43,14 @@ def package_files() -> list[tuple[Path, str]]:
 
 
 def is_current(target: Path) -> bool:
+    """Built after the last change of every shipped file, and holding exactly those files (none removed since)."""
     if not target.is_file():
         return False
+    files = package_files()
     built = target.stat().st_mtime
-    return all(path.stat().st_mtime <= built for path, _ in package_files())
+    with zipfile.ZipFile(target) as archive:
+        shipped = set(archive.namelist())
+    return shipped == {name for _, name in files} and all(path.stat().st_mtime <= built for path, _ in files)
 
 
 def build(target: Path) -> Path:

@@ -63,3 +63,12 @@ def test_the_package_holds_the_jobs_code_and_data_and_not_the_rest(tmp_path):
     assert not any(name.split("/")[0] in ("producers", "console", "stack", "tests") for name in names)
     assert not any("__pycache__" in name for name in names)
     assert job_package.is_current(target)
+
+
+def test_a_package_missing_a_file_or_holding_a_removed_one_is_rebuilt(tmp_path):
+    target = job_package.build(tmp_path / "jobs.zip")
+    with zipfile.ZipFile(target, "a") as archive:
+        archive.writestr("jobs/removed_since.py", "")  # a module deleted from the source after the build
+    assert not job_package.is_current(target)
+    assert job_package.current_package(target) == target and job_package.is_current(target)
+    assert "jobs/removed_since.py" not in zipfile.ZipFile(target).namelist()
