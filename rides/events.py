@@ -25,8 +25,16 @@ RIDE_KEY_SCHEMA: SchemaFile = SCHEMA_DIR / "ride_key.avsc"
 RIDE_TYPES = ("yellow", "green", "fhv")
 
 
+_TEXTS: dict[str, str] = {}
+
+
 def schema_text(path: SchemaFile = RIDE_EVENT_SCHEMA) -> str:
-    return path.read_text()
+    """The schema file's text, read once per process (empty_event asks for it for every ride). Cached by the
+    path's text: a package-data path in a zip is not hashable."""
+    key = str(path)
+    if key not in _TEXTS:
+        _TEXTS[key] = path.read_text()
+    return _TEXTS[key]
 
 
 @cache
@@ -39,11 +47,6 @@ def _parsed(text: str) -> dict[str, Any]:
 def parsed_schema(path: SchemaFile = RIDE_EVENT_SCHEMA) -> dict[str, Any]:
     """The schema parsed by fastavro, once per distinct schema text."""
     return _parsed(schema_text(path))
-
-
-def _fields(path: SchemaFile) -> list[dict[str, Any]]:
-    fields: list[dict[str, Any]] = json.loads(schema_text(path))["fields"]
-    return fields
 
 
 def field_names(path: SchemaFile = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
@@ -62,7 +65,8 @@ def _nullable(avro_type: object) -> bool:
 def required_fields(path: SchemaFile = RIDE_EVENT_SCHEMA) -> tuple[str, ...]:
     """The fields the schema does not allow to be null: a ride without one of them can be written by no sink
     that uses the schema, so validation refuses it (the schema is the one list of them)."""
-    return tuple(field["name"] for field in _fields(path) if not _nullable(field["type"]))
+    fields: list[dict[str, Any]] = json.loads(schema_text(path))["fields"]
+    return tuple(field["name"] for field in fields if not _nullable(field["type"]))
 
 
 def empty_event(ride_type: str) -> Ride:

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline_config.errors import CannotRunError
 from pipeline_config.settings import CONF_DIR, StackSettings
 from stack.job_package import current_package
 from stack.service import StackError, spark_home
@@ -35,7 +36,7 @@ def job_application(job: str) -> str:
         return job
     spec = importlib.util.find_spec(f"jobs.{job}")
     if spec is None or spec.origin is None:
-        raise StackError(f"no job named {job!r}: the jobs are the modules of the jobs package")
+        raise CannotRunError(f"no job named {job!r}: `python -m jobs` lists them (stream_sql runs SQL files)")
     return spec.origin
 
 
