@@ -40,7 +40,7 @@ from pipeline_config.errors import CannotRunError, PipelineError, run_command
 from pipeline_config.settings import load_settings
 from producers.generator import GeneratorSettings, RideGenerator
 from producers.retention_check import TopicTimeLimits, topic_time_limits
-from producers.topic_check import topic_problems
+from producers.topic_check import NEW_TOPIC_SETTLE_S, topic_problems
 from rides.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter
 from rides.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names, pickup_millis
 from rides.serialization import (
@@ -349,12 +349,25 @@ def _check_kafka(producer: Producer, bootstrap: str, topics: list[str]) -> None:
         )
 
 
+def _settled_time_limits(admin, topic: str) -> TopicTimeLimits:
+    """The topic's time limits. The topic exists (checked before): a broker that answers it does not has not heard
+    of it yet (brokers learn of new topics one by one), so it is asked again for up to NEW_TOPIC_SETTLE_S."""
+    deadline = time.monotonic() + NEW_TOPIC_SETTLE_S
+    while True:
+        try:
+            return topic_time_limits(admin, topic)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+
+
 def _time_limits(bootstrap: str, topics: list[str]) -> dict[str, TopicTimeLimits]:
     admin = admin_client(bootstrap)
     limits = {}
     for topic in topics:
         try:
-            limits[topic] = topic_time_limits(admin, topic)
+            limits[topic] = _settled_time_limits(admin, topic)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_AUTHORIZATION_FAILED:
                 raise ProducerError(f"cannot read the configs of {topic} at {bootstrap}: {exc.args[0].str()}") from None
