@@ -19,10 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     try:
         settings = load_settings()
+        app = create_app(settings)
     except SettingsError as exc:
         return report(exc)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=options.host or settings.bind_host,
         port=options.port or settings.console.port,
         log_level="warning",

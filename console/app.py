@@ -27,8 +27,9 @@ from console.views import (
     kafka_error,
     spark_applications,
 )
+from jobs.catalog import JOBS
 from pipeline_config.credentials import client_auth
-from pipeline_config.settings import CONF_DIR, StackSettings, read_yaml, section
+from pipeline_config.settings import SettingsError, StackSettings
 from rides.messages import MessageDecoder
 from rides.serialization import RegistryUnavailableError
 
@@ -36,13 +37,19 @@ STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def followed_topics(jobs_conf: dict, source: Path = CONF_DIR / "jobs.yaml") -> dict[str, str]:
-    """The topics the charts and the queries panel follow, as conf/jobs.yaml names them. Read from the file rather
-    than from the jobs' declarations, which would load pyspark into the console and double its memory (90 MB)."""
+def followed_topics() -> dict[str, str]:
+    """The topics the charts and the queries panel follow, from the jobs' declarations and conf/jobs.yaml (the
+    declarations load no Spark code: the console stays at a third of the memory it would need with pyspark)."""
+    vendor_counts = JOBS["vendor_counts"].load_settings()
+    zone_popularity = JOBS["zone_popularity"].load_settings()
+    if vendor_counts.progress_topic is None:
+        raise SettingsError(
+            "conf/jobs.yaml: progress_topic is null; the console's queries panel follows it, name a topic"
+        )
     return {
-        "vendor_counts": section(jobs_conf, "vendor_counts", source)["output_topic"],
-        "top_zones": section(jobs_conf, "zone_popularity", source)["top_topic"],
-        "progress": section(jobs_conf, "defaults", source)["progress_topic"],
+        "vendor_counts": vendor_counts.output_topic,
+        "top_zones": zone_popularity.top_topic,
+        "progress": vendor_counts.progress_topic,
     }
 
 
@@ -50,7 +57,7 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     # On the secured stack the console logs in to Kafka as its own read-only role (conf/security.yaml `console`,
     # the login make up hands it in KAFKA_CREDENTIALS_FILE), never as the admin.
     auth = client_auth(env)
-    topics = followed_topics(read_yaml(CONF_DIR / "jobs.yaml"))
+    topics = followed_topics()
     feeds = Feeds(
         settings.kafka.bootstrap_servers,
         auth,

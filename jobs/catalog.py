@@ -1,13 +1,58 @@
-"""Every streaming job of the project by name, from each job's own declaration (`JOB` in its module)."""
+"""Every streaming job of the project, declared once: name, settings, and its own command-line flags. Its Spark
+code is jobs/<name>.py (`start_queries`), loaded only when the job runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from jobs import ride_lifecycle, ride_sessions, rides_all, vendor_counts, zone_popularity
 from jobs.job import Job
+from jobs.job_settings import (
+    RideLifecycleSettings,
+    RidesAllSettings,
+    RideSessionsSettings,
+    VendorCountsSettings,
+    ZonePopularitySettings,
+)
 
-JOBS: dict[str, Job[Any]] = {
-    job.name: job
-    for job in (vendor_counts.JOB, zone_popularity.JOB, rides_all.JOB, ride_lifecycle.JOB, ride_sessions.JOB)
-}
+DECLARED: tuple[Job[Any], ...] = (
+    Job(
+        "vendor_counts",
+        VendorCountsSettings,
+        extra_arguments=(("--watermark", "how late a ride may arrive, e.g. '30 minutes'"),),
+    ),
+    Job(
+        "zone_popularity",
+        ZonePopularitySettings,
+        extra_arguments=(
+            ("--top-topic", "topic of the per-window rankings"),
+            ("--top-n", "how many zones each ranking holds"),
+        ),
+    ),
+    Job(
+        "rides_all",
+        RidesAllSettings,
+        extra_arguments=(
+            ("--top-topic", "topic of the hourly leaders"),
+            ("--output-format", "avro (the wire format, schema in the registry) or json"),
+        ),
+    ),
+    Job(
+        "ride_lifecycle",
+        RideLifecycleSettings,
+        extra_arguments=(
+            ("--started-topic", "topic of 'ride started' events"),
+            ("--ended-topic", "topic of 'ride ended' events"),
+            ("--max-ride-duration", "e.g. '3 hours'"),
+        ),
+    ),
+    Job(
+        "ride_sessions",
+        RideSessionsSettings,
+        extra_arguments=(
+            ("--gap", "session gap, e.g. '5 minutes'"),
+            ("--min-rides", "smallest session reported as a streak"),
+        ),
+    ),
+)
+
+JOBS: dict[str, Job[Any]] = {job.name: job for job in DECLARED}

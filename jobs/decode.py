@@ -32,7 +32,6 @@ from rides.serialization import RegistryUnavailableError, SchemaRefusedError, av
 REASON = "dead_letter_reason"
 KAFKA_METADATA = ("topic", "partition", "offset", "timestamp")
 VALID_RIDE_TYPES = ("yellow", "green", "fhv")
-INPUT_FORMATS = ("auto", "avro", "json")
 DEFAULT_MAX_RECORD_BYTES = 131072
 ZONE_RANGE = (1, 265)
 # A pickup outside these bounds is a broken clock or a hostile record, not a ride: the TLC's trip records begin

@@ -1,23 +1,26 @@
-"""A streaming job, declared once: its name, its settings (a section of conf/jobs.yaml), how its queries start,
-and the topics it reads and writes. The declaration serves `make submit` (each job module's main), the all-jobs
-pipeline (jobs/pipeline.py), `python -m jobs` (the list of jobs) and the jobs benchmark, which run the same code
-with the same settings.
+"""A streaming job, declared once (jobs/catalog.py): its name, its settings (a section of conf/jobs.yaml), the
+module whose `start_queries` starts its queries, and the topics it reads and writes. The declaration serves
+`make submit` (each job module's main, through jobs/launch.py), the all-jobs pipeline (jobs/pipeline.py),
+`python -m jobs`, the web console (which topics it follows) and the jobs benchmark.
+
+A declaration does not import its job's Spark code: the module is loaded when its queries are started or its
+description is asked for, so that a reader of the declarations (the console) does not load pyspark.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQuery
+from jobs.settings import JobSettings, add_common_arguments, load_job_settings
 
-from jobs.preflight import PreflightError, preflight
-from jobs.runtime import refuse, start_and_run
-from jobs.settings import JobSettings, add_common_arguments, load_job_settings, overrides_from
-from pipeline_config.settings import SettingsError
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+    from pyspark.sql.streaming import StreamingQuery
 
 S = TypeVar("S", bound=JobSettings)
 
@@ -26,11 +29,23 @@ S = TypeVar("S", bound=JobSettings)
 class Job(Generic[S]):
     name: str
     settings_class: type[S]
-    # Starts the job's queries on a session, given its settings.
-    start_queries: Callable[[SparkSession, S], list[StreamingQuery]]
-    description: str
     # Flags of the job's own settings beyond every job's (jobs/settings.add_common_arguments): (flag, help).
     extra_arguments: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def module(self) -> ModuleType:
+        """The job's Spark code, jobs/<name>.py (imported on first use)."""
+        return importlib.import_module(f"jobs.{self.name}")
+
+    @property
+    def start_queries(self) -> Callable[[SparkSession, S], list[StreamingQuery]]:
+        """Starts the job's queries on a session, given its settings."""
+        start: Callable[[SparkSession, S], list[StreamingQuery]] = self.module.start_queries
+        return start
+
+    @property
+    def description(self) -> str:
+        return self.module.__doc__ or ""
 
     def load_settings(self, overrides: dict[str, Any] | None = None) -> S:
         """conf/jobs.yaml [defaults] and [name], then the overrides; refused with the key named if wrong."""
@@ -52,13 +67,3 @@ class Job(Generic[S]):
             setting = self.settings_class.model_fields[flag.lstrip("-").replace("-", "_")]
             parser.add_argument(flag, type=int if setting.annotation is int else str, help=help_text)
         return parser
-
-    def main(self, argv: Sequence[str] | None = None) -> int:
-        """The command line of the job: conf/jobs.yaml [name] with the flags over it, checks before Spark starts
-        (exit 2 naming what is wrong), then the queries on a session of their own until they end."""
-        try:
-            settings = self.load_settings(overrides_from(self.parser().parse_args(argv)))
-            preflight(settings)
-        except (SettingsError, PreflightError) as exc:
-            return refuse(exc)
-        return start_and_run(self.name, [(settings, self.start_queries)])

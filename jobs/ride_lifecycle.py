@@ -19,6 +19,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
     kafka_and_terminal,
@@ -27,19 +28,8 @@ from jobs.io import (
     start_foreach_batch_query,
     to_kafka_record,
 )
-from jobs.job import Job
-from jobs.settings import Duration, JobSettings
-
-
-class RideLifecycleSettings(JobSettings):
-    started_topic: str
-    ended_topic: str
-    output_topic: str
-    max_ride_duration: Duration
-    watermark: Duration
-
-    def input_topic_names(self) -> list[str]:
-        return [self.started_topic, self.ended_topic]
+from jobs.job_settings import RideLifecycleSettings
+from jobs.launch import launch
 
 
 def ride_starts(rides_df: DataFrame, watermark: str) -> DataFrame:
@@ -116,21 +106,8 @@ def start_queries(spark: SparkSession, settings: RideLifecycleSettings) -> list[
     ]
 
 
-JOB = Job(
-    name="ride_lifecycle",
-    settings_class=RideLifecycleSettings,
-    start_queries=start_queries,
-    description=__doc__ or "",
-    extra_arguments=(
-        ("--started-topic", "topic of 'ride started' events"),
-        ("--ended-topic", "topic of 'ride ended' events"),
-        ("--max-ride-duration", "e.g. '3 hours'"),
-    ),
-)
-
-
 def main(argv: list[str] | None = None) -> int:
-    return JOB.main(argv)
+    return launch(JOBS["ride_lifecycle"], argv)
 
 
 if __name__ == "__main__":

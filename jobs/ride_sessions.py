@@ -18,6 +18,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
     kafka_and_terminal,
@@ -27,16 +28,8 @@ from jobs.io import (
     to_kafka_record,
     window_key,
 )
-from jobs.job import Job
-from jobs.settings import Duration, JobSettings
-
-
-class RideSessionsSettings(JobSettings):
-    input_topics: list[str]
-    output_topic: str
-    gap: Duration
-    watermark: Duration
-    min_rides: int
+from jobs.job_settings import RideSessionsSettings
+from jobs.launch import launch
 
 
 def route_sessions(rides_df: DataFrame, gap: str, watermark: str) -> DataFrame:
@@ -80,20 +73,8 @@ def start_queries(spark: SparkSession, settings: RideSessionsSettings) -> list[S
     ]
 
 
-JOB = Job(
-    name="ride_sessions",
-    settings_class=RideSessionsSettings,
-    start_queries=start_queries,
-    description=__doc__ or "",
-    extra_arguments=(
-        ("--gap", "session gap, e.g. '5 minutes'"),
-        ("--min-rides", "smallest session reported as a streak"),
-    ),
-)
-
-
 def main(argv: list[str] | None = None) -> int:
-    return JOB.main(argv)
+    return launch(JOBS["ride_sessions"], argv)
 
 
 if __name__ == "__main__":

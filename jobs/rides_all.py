@@ -15,13 +15,13 @@ Run:     python -m stack submit jobs/rides_all.py            (or: make submit JO
 from __future__ import annotations
 
 import sys
-from typing import Literal
 
 import pyspark.sql.functions as F
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from jobs.avro_output import confluent_avro, registered_value_schema
+from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
     kafka_and_terminal,
@@ -33,19 +33,10 @@ from jobs.io import (
     trigger_of,
     window_key,
 )
-from jobs.job import Job
+from jobs.job_settings import RidesAllSettings
+from jobs.launch import launch
 from jobs.ride_schema import RIDE_FIELDS
-from jobs.settings import Duration, JobSettings
 from jobs.zone_popularity import top_zones
-
-
-class RidesAllSettings(JobSettings):
-    input_topics: list[str]
-    output_topic: str
-    top_topic: str
-    output_format: Literal["avro", "json"] = "avro"
-    window: Duration
-    watermark: Duration
 
 
 def to_ride_records(rides_df: DataFrame, avro_schema_id: int | None = None) -> DataFrame:
@@ -105,20 +96,8 @@ def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[Strea
     ]
 
 
-JOB = Job(
-    name="rides_all",
-    settings_class=RidesAllSettings,
-    start_queries=start_queries,
-    description=__doc__ or "",
-    extra_arguments=(
-        ("--top-topic", "topic of the hourly leaders"),
-        ("--output-format", "avro (the wire format, schema in the registry) or json"),
-    ),
-)
-
-
 def main(argv: list[str] | None = None) -> int:
-    return JOB.main(argv)
+    return launch(JOBS["rides_all"], argv)
 
 
 if __name__ == "__main__":

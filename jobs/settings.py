@@ -19,7 +19,6 @@ from pydantic import (
     field_validator,
 )
 
-from jobs.decode import INPUT_FORMATS
 from pipeline_config.settings import (
     CONF_DIR,
     SettingsError,
@@ -30,6 +29,8 @@ from pipeline_config.settings import (
     section,
 )
 
+# How a job reads its input records (jobs/decode.py).
+INPUT_FORMATS = ("auto", "avro", "json")
 INTERVAL = re.compile(r"^\d+ (millisecond|second|minute|hour|day)s?$")
 
 

@@ -33,6 +33,7 @@ from jobs.io import (
     start_foreach_batch_query,
     to_kafka_record,
 )
+from jobs.job_settings import ZONE_LOOKUP_HINT
 from jobs.preflight import preflight
 from jobs.runtime import QueryRefused, refuse, start_and_run
 from jobs.settings import (
@@ -45,7 +46,7 @@ from jobs.settings import (
 )
 from jobs.sql_guard import QueryNotAllowed, check_is_query, check_reads_only
 from jobs.sql_statement import Statement, StatementError, parse_statement
-from jobs.zone_popularity import ZONE_LOOKUP_HINT, read_zones
+from jobs.zone_popularity import read_zones
 from pipeline_config.errors import CannotRunError
 from pipeline_config.settings import SettingsError
 

@@ -19,6 +19,7 @@ import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
+from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
     kafka_and_terminal,
@@ -28,18 +29,9 @@ from jobs.io import (
     to_kafka_record,
     window_key,
 )
-from jobs.job import Job
+from jobs.job_settings import VendorCountsSettings
 from jobs.late_rides import WindowedQuery, watch
-from jobs.settings import Duration, JobSettings
-
-
-class VendorCountsSettings(JobSettings):
-    input_topics: list[str]
-    output_topic: str
-    sliding_window: Duration
-    sliding_slide: Duration
-    tumbling_window: Duration
-    watermark: Duration
+from jobs.launch import launch
 
 
 def cents(amount: Column) -> Column:
@@ -105,17 +97,8 @@ def start_queries(spark: SparkSession, settings: VendorCountsSettings) -> list[S
     return queries
 
 
-JOB = Job(
-    name="vendor_counts",
-    settings_class=VendorCountsSettings,
-    start_queries=start_queries,
-    description=__doc__ or "",
-    extra_arguments=(("--watermark", "how late a ride may arrive, e.g. '30 minutes'"),),
-)
-
-
 def main(argv: list[str] | None = None) -> int:
-    return JOB.main(argv)
+    return launch(JOBS["vendor_counts"], argv)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 
+from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
     kafka_and_terminal,
@@ -32,25 +33,11 @@ from jobs.io import (
     to_kafka_record,
     window_key,
 )
-from jobs.job import Job
+from jobs.job_settings import ZonePopularitySettings
 from jobs.late_rides import WindowedQuery, watch
-from jobs.settings import Duration, JobSettings, first_existing_location
+from jobs.launch import launch
 
-ZONE_LOOKUP_HINT = "`make data` downloads the taxi zone lookup"
 TOP_SCHEMA = "window_start timestamp, window_end timestamp, rank int, PULocationID int, rides long"
-
-
-class ZonePopularitySettings(JobSettings):
-    input_topics: list[str]
-    output_topic: str
-    top_topic: str
-    window: Duration
-    watermark: Duration
-    top_n: int
-    zone_lookup: list[str]  # files or Hadoop filesystem URIs; the first that is there is read
-
-    def zone_lookup_path(self) -> str:
-        return first_existing_location(self.zone_lookup, ZONE_LOOKUP_HINT)
 
 
 def read_zones(spark: SparkSession, path: str) -> DataFrame:
@@ -185,20 +172,8 @@ def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list
     ]
 
 
-JOB = Job(
-    name="zone_popularity",
-    settings_class=ZonePopularitySettings,
-    start_queries=start_queries,
-    description=__doc__ or "",
-    extra_arguments=(
-        ("--top-topic", "topic of the per-window rankings"),
-        ("--top-n", "how many zones each ranking holds"),
-    ),
-)
-
-
 def main(argv: list[str] | None = None) -> int:
-    return JOB.main(argv)
+    return launch(JOBS["zone_popularity"], argv)
 
 
 if __name__ == "__main__":

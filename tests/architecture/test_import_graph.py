@@ -5,6 +5,8 @@ upward, and no command-line module used as a library."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,8 @@ ALLOWED = {
     "cluster": {"pipeline_config"},
     "producers": {"pipeline_config", "rides", "cluster"},
     "jobs": {"pipeline_config", "rides", "cluster"},
-    "console": {"pipeline_config", "rides", "cluster"},
+    # The console reads the jobs' declarations (jobs/catalog.py), which load no Spark code (tested below).
+    "console": {"pipeline_config", "rides", "cluster", "jobs"},
     "stack": {"pipeline_config", "cluster"},
 }
 COMMAND_LINE_MODULES = {"producers.produce", "producers.consume", "producers.download", "stack.cli"}
@@ -69,3 +72,21 @@ def test_the_checker_sees_an_upward_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("from producers.produce import main\n\ndef late():\n    import stack.services\n")
     assert project_imports(bad) == {"producers.produce", "producers.produce.main", "stack.services"}
+
+
+def loaded_modules_after(statement: str) -> set[str]:
+    """The top-level modules a fresh interpreter has loaded after running the statement."""
+    script = f"import sys\n{statement}\nprint('\\n'.join(sorted({{name.split('.')[0] for name in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    return set(out.stdout.split())
+
+
+def test_the_web_console_reads_the_job_declarations_without_loading_spark():
+    """The console follows the topics the jobs' declarations name; it must not pay for pyspark (90 MB)."""
+    assert "jobs" in loaded_modules_after("import console.app")
+    assert "pyspark" not in loaded_modules_after("import console.app; console.app.followed_topics()")
+
+
+def test_running_a_job_loads_its_spark_code():
+    """The other side of the lazy declaration: asking for a job's queries loads its module and pyspark."""
+    assert "pyspark" in loaded_modules_after("from jobs.catalog import JOBS; JOBS['vendor_counts'].start_queries")

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from cluster.topics import load_topic_specs
+from jobs.job_settings import VendorCountsSettings
 from jobs.settings import load_job_settings
-from jobs.vendor_counts import VendorCountsSettings
 from pipeline_config.client_defaults import load_client_defaults
 from pipeline_config.settings import CONF_DIR, SettingsError
 from stack.schemas import load_subject_compatibility
