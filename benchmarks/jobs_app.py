@@ -97,7 +97,7 @@ def job_settings(job: Job, settings: JobSettings, source: str, sink: str, run: i
             "input_topics": [source],
             "progress_topic": None,
             "trigger": "available-now",
-            "print_results": False,
+            "sinks": ("kafka",),
             "starting_offsets": "earliest",
             "input_format": settings.input_format,
             "checkpoint_root": f"{settings.checkpoint_root}/run-{run}",

@@ -1,4 +1,5 @@
-"""Sources and sinks shared by the jobs: Kafka in, Kafka and terminal out, dead letters, triggers."""
+"""Sources and sinks shared by the jobs: Kafka in and out, dead letters, triggers (results to all their sinks:
+jobs/result_sinks.py)."""
 
 from __future__ import annotations
 
@@ -97,48 +98,6 @@ def start_foreach_batch_query(
         .foreachBatch(handle_batch)
         .start()
     )
-
-
-def kafka_and_terminal(
-    settings: JobSettings,
-    topic: str,
-    to_record: Callable[[DataFrame], DataFrame],
-    title: str,
-    order_by: list[Column | str],
-    enrich: Callable[[DataFrame], DataFrame] = lambda df: df,
-) -> Callable[[DataFrame, int], None]:
-    """A foreachBatch handler: enrich the batch, write it to the topic, print it to the terminal."""
-
-    def handle(batch_df: DataFrame, batch_id: int) -> None:
-        enriched_df = enrich(batch_df).persist()
-        try:
-            write_kafka_batch(to_record(enriched_df), settings, topic)
-            if settings.print_results:
-                rows = enriched_df.orderBy(*order_by).limit(settings.printed_rows).collect()
-                if rows:
-                    print(f"\n{title} (batch {batch_id}, latest {len(rows)} updated rows)", flush=True)
-                    print(_table(rows), flush=True)
-        finally:
-            enriched_df.unpersist()
-
-    return handle
-
-
-def _table(rows) -> str:
-    names = list(rows[0].asDict().keys())
-    values = [[_cell(row[name]) for name in names] for row in rows]
-    widths = [max(len(name), *(len(v[i]) for v in values)) for i, name in enumerate(names)]
-    line = "  ".join(name.ljust(width) for name, width in zip(names, widths, strict=False))
-    body = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) for row in values]
-    return "\n".join([line, *body])
-
-
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    if hasattr(value, "strftime"):
-        return value.strftime("%Y-%m-%d %H:%M")
-    return str(value)
 
 
 def dead_letter_records(

@@ -1,5 +1,6 @@
 """Checks a job makes before it starts Spark: Kafka answers at the configured address, its input topics exist
-there, and no record its checkpoints have yet to read was deleted. A job that skipped them would start, then wait
+there, no record its checkpoints have yet to read was deleted, and the results database (when it is among the
+sinks) answers and has the job's tables, created or extended here. A job that skipped them would start, then wait
 for ever on a wrong address or a misspelt topic, or skip or fail on deleted records without naming them."""
 
 from __future__ import annotations
@@ -12,6 +13,14 @@ from cluster.clients import admin_client
 from jobs.data_loss import lost_offsets
 from jobs.settings import JobSettings
 from pipeline_config.errors import CannotRunError
+from results.database import (
+    ResultsDatabaseError,
+    ResultsDatabaseUnreachableError,
+    address,
+    connect,
+    migrate,
+)
+from results.tables import tables_of_job
 
 
 class PreflightError(CannotRunError):
@@ -54,7 +63,23 @@ def check_data_loss(settings: JobSettings) -> None:
     print(f"warning: accepting data loss, {skipped:,} records skipped: {summary}", file=sys.stderr, flush=True)
 
 
+def check_results_database(settings: JobSettings) -> None:
+    """The results database answers and holds the job's tables (conf/results.yaml), created or given their new
+    columns now, before any query could write to them."""
+    tables = tables_of_job(settings.name)
+    if not settings.writes_to("postgres") or not tables:
+        return
+    try:
+        with connect(settings.results_database) as connection:
+            changes = migrate(connection, settings.results_schema, tables)
+    except (ResultsDatabaseUnreachableError, ResultsDatabaseError) as exc:
+        raise PreflightError(str(exc)) from None
+    if changes:
+        print(f"results database {address(settings.results_database)}: {'; '.join(changes)}", flush=True)
+
+
 def preflight(settings: JobSettings) -> None:
     """Every check a job makes before Spark starts; the first that fails raises PreflightError."""
     check_inputs(settings)
     check_data_loss(settings)
+    check_results_database(settings)

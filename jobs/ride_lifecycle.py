@@ -22,7 +22,6 @@ from pyspark.sql.streaming import StreamingQuery
 from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_terminal,
     read_rides,
     start_dead_letter_query,
     start_foreach_batch_query,
@@ -30,6 +29,7 @@ from jobs.io import (
 )
 from jobs.job_settings import RideLifecycleSettings
 from jobs.launch import launch
+from jobs.result_sinks import ResultSinks, result_handler
 
 
 def ride_starts(rides_df: DataFrame, watermark: str) -> DataFrame:
@@ -90,12 +90,16 @@ def start_queries(spark: SparkSession, settings: RideLifecycleSettings) -> list[
         ride_ends(good_rides(ended_df), settings.watermark),
         settings.max_ride_duration,
     )
-    handler = kafka_and_terminal(
+    handler = result_handler(
         settings,
-        settings.output_topic,
-        lambda df: to_kafka_record(df, F.col("ride_id")),
-        title="Trips completed or never ended",
-        order_by=[F.col("started_at").desc()],
+        "completed_trips",
+        ResultSinks(
+            title="Trips completed or never ended",
+            topic=settings.output_topic,
+            to_record=lambda df: to_kafka_record(df, F.col("ride_id")),
+            table="completed_trips",
+            order_by=[F.col("started_at").desc()],
+        ),
     )
     dead_letters = settings.model_copy(update={"name": f"{settings.name}_started"})
     dead_letters_ended = settings.model_copy(update={"name": f"{settings.name}_ended"})

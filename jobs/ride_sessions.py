@@ -21,7 +21,6 @@ from pyspark.sql.streaming import StreamingQuery
 from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_terminal,
     read_rides,
     start_dead_letter_query,
     start_foreach_batch_query,
@@ -30,6 +29,7 @@ from jobs.io import (
 )
 from jobs.job_settings import RideSessionsSettings
 from jobs.launch import launch
+from jobs.result_sinks import ResultSinks, result_handler
 
 
 def route_sessions(rides_df: DataFrame, gap: str, watermark: str) -> DataFrame:
@@ -57,15 +57,19 @@ def filter_streaks(sessions_df: DataFrame, min_rides: int) -> DataFrame:
 def start_queries(spark: SparkSession, settings: RideSessionsSettings) -> list[StreamingQuery]:
     decoded_df = read_rides(spark, settings, settings.input_topics)
     sessions_df = route_sessions(good_rides(decoded_df), settings.gap, settings.watermark)
-    handler = kafka_and_terminal(
+    handler = result_handler(
         settings,
-        settings.output_topic,
-        lambda df: to_kafka_record(
-            df, window_key(F.col("session_start"), F.col("PULocationID"), F.col("DOLocationID"))
+        "ride_sessions",
+        ResultSinks(
+            title=f"Longest streaks on one route (sessions with a {settings.gap} gap)",
+            topic=settings.output_topic,
+            to_record=lambda df: to_kafka_record(
+                df, window_key(F.col("session_start"), F.col("PULocationID"), F.col("DOLocationID"))
+            ),
+            table="ride_sessions",
+            order_by=[F.col("rides").desc(), F.col("session_start")],
+            enrich=lambda df: filter_streaks(df, settings.min_rides),
         ),
-        title=f"Longest streaks on one route (sessions with a {settings.gap} gap)",
-        order_by=[F.col("rides").desc(), F.col("session_start")],
-        enrich=lambda df: filter_streaks(df, settings.min_rides),
     )
     return [
         start_dead_letter_query(decoded_df, settings),

@@ -24,7 +24,6 @@ from jobs.avro_output import confluent_avro, registered_value_schema
 from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_terminal,
     kafka_sink_options,
     read_rides,
     start_dead_letter_query,
@@ -35,6 +34,7 @@ from jobs.io import (
 )
 from jobs.job_settings import RidesAllSettings
 from jobs.launch import launch
+from jobs.result_sinks import ResultSinks, result_handler
 from jobs.ride_schema import RIDE_FIELDS
 from jobs.zone_popularity import top_zones
 
@@ -61,8 +61,24 @@ def pickup_leaders(rides_df: DataFrame, window_length: str, watermark: str) -> D
     return top_zones(rides_df, window_length, watermark, top_n=1).drop("rank")
 
 
-def start_merge_query(rides_df: DataFrame, settings: RidesAllSettings, schema_id: int | None) -> StreamingQuery:
+def start_merge_query(rides_df: DataFrame, settings: RidesAllSettings, schema_id: int | None) -> StreamingQuery | None:
+    """Every ride to the `rides_all` topic and, among the sinks, to the `rides` table (once per ride). Kafka alone
+    goes straight to Spark's Kafka sink, the path of the real-time trigger; with the database, micro-batches."""
     query = "rides_all_merge"
+    if settings.writes_to("postgres"):
+        sinks = ResultSinks(
+            title="All rides",
+            topic=settings.output_topic,
+            to_record=lambda df: to_ride_records(df, schema_id),
+            table="rides",
+            order_by=["ride_id"],
+            printed=False,  # every ride: too many to print
+        )
+        return start_foreach_batch_query(
+            rides_df, settings, query, result_handler(settings, query, sinks), output_mode="append"
+        )
+    if not settings.writes_to("kafka"):
+        return None
     trigger = trigger_of(settings)
     return (
         to_ride_records(rides_df, schema_id)
@@ -80,16 +96,21 @@ def start_queries(spark: SparkSession, settings: RidesAllSettings) -> list[Strea
     schema_id = output_schema_id(settings)  # before any query starts: a refusal stops the job here
     decoded_df = read_rides(spark, settings, settings.input_topics)
     rides_df = good_rides(decoded_df)
-    leaders_handler = kafka_and_terminal(
+    leaders_handler = result_handler(
         settings,
-        settings.top_topic,
-        lambda df: to_kafka_record(df, window_key(F.col("window_start"))),
-        title=f"Most popular pickup zone per {settings.window}, all ride kinds",
-        order_by=[F.col("window_start").desc()],
+        "pickup_leaders",
+        ResultSinks(
+            title=f"Most popular pickup zone per {settings.window}, all ride kinds",
+            topic=settings.top_topic,
+            to_record=lambda df: to_kafka_record(df, window_key(F.col("window_start"))),
+            table="pickup_leaders",
+            order_by=[F.col("window_start").desc()],
+        ),
     )
+    merge_query = start_merge_query(rides_df, settings, schema_id)
     return [
         start_dead_letter_query(decoded_df, settings),
-        start_merge_query(rides_df, settings, schema_id),
+        *([merge_query] if merge_query is not None else []),
         start_foreach_batch_query(
             pickup_leaders(rides_df, settings.window, settings.watermark), settings, "pickup_leaders", leaders_handler
         ),

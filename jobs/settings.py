@@ -70,7 +70,10 @@ class JobSettings(BaseModel):
     progress_topic: str | None = None  # where each query's progress goes for the web console; null: nowhere
     late_topic: str = "rides_late"  # rides a windowed query left out behind its watermark, bytes unchanged
     kafka_producer: dict[str, str | int] = Field(default_factory=dict)  # producer settings of every Kafka sink
-    print_results: bool = True  # also print each result batch to the terminal
+    # Where results go: their Kafka topics, the results database (conf/results.yaml), the driver's terminal.
+    sinks: tuple[Literal["kafka", "postgres", "terminal"], ...] = ("kafka", "postgres", "terminal")
+    results_database: str = ""  # a libpq URL (password from PGPASSFILE); default: the stack's database
+    results_schema: str = Field("results", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     printed_rows: int = Field(20, ge=1)
     bootstrap_servers: str = ""
     registry_url: str = ""
@@ -100,6 +103,9 @@ class JobSettings(BaseModel):
             for name, value in self
             if name.endswith("_topic") and name not in SIDE_TOPICS and isinstance(value, str) and value not in inputs
         ]
+
+    def writes_to(self, sink: str) -> bool:
+        return sink in self.sinks
 
     def checkpoint_dir(self) -> str:
         """The job's folder of checkpoints (one folder per query in it): a URI, or an absolute local path."""
@@ -145,12 +151,15 @@ def load_job_settings(cls: type[S], name: str, overrides: dict | None = None, pa
         "name": name,
         "bootstrap_servers": stack.kafka.bootstrap_servers,
         "registry_url": stack.registry.url,
+        "results_database": stack.postgres.url,
         **section(raw, "defaults", path),
         **section(raw, name, path),
         **{key: value for key, value in (overrides or {}).items() if value is not None},
     }
     if merged.get("checkpoint_root") is None:
         merged["checkpoint_root"] = str(stack.state_dir / "checkpoints")
+    if merged.get("results_database") is None:
+        merged["results_database"] = stack.postgres.url
     try:
         return cls.model_validate(merged)
     except ValidationError as exc:
@@ -184,13 +193,18 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "without it the job refuses to start and names the offsets",
     )
     parser.add_argument(
-        "--print-results",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="also print results to the terminal",
+        "--sinks",
+        type=comma_list,
+        help="where results go, comma-separated: kafka, postgres (the results database), terminal",
     )
+    parser.add_argument("--results-database", help="the results database as a libpq URL (password in PGPASSFILE)")
+    parser.add_argument("--results-schema", help="the schema of the results tables, e.g. a fresh one to reprocess into")
     parser.add_argument("--bootstrap-servers", help="Kafka as the cluster's executors reach it")
     parser.add_argument("--registry-url", help="the schema registry's Confluent API")
+
+
+def comma_list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def overrides_from(options: argparse.Namespace) -> dict:

@@ -27,7 +27,6 @@ from cluster.clients import admin_client
 from cluster.topics import TopicSpec, apply_topics
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_terminal,
     read_rides,
     start_dead_letter_query,
     start_foreach_batch_query,
@@ -35,6 +34,7 @@ from jobs.io import (
 )
 from jobs.job_settings import ZONE_LOOKUP_HINT
 from jobs.preflight import preflight
+from jobs.result_sinks import ResultSinks, result_handler
 from jobs.runtime import QueryRefused, refuse, start_and_run
 from jobs.settings import (
     Duration,
@@ -142,12 +142,16 @@ def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[Stre
             f"{settings.query_file}: the query reads no stream, only tables; name one of {', '.join(settings.streams)}"
         )
     key = record_key(result_df, statement.key_columns)
-    handler = kafka_and_terminal(
+    handler = result_handler(
         settings,
-        settings.result_topic(),
-        lambda df: to_kafka_record(df, key),
-        title=f"{statement.kind} {statement.name}: {statement.description or statement.select[:80]}",
-        order_by=[F.col(column).desc() for column in (statement.key_columns or result_df.columns[:1])],
+        statement.name,
+        ResultSinks(
+            title=f"{statement.kind} {statement.name}: {statement.description or statement.select[:80]}",
+            topic=settings.result_topic(),
+            to_record=lambda df: to_kafka_record(df, key),
+            table=None,  # SQL over streams writes its topic (and the terminal); its results tables are not built yet
+            order_by=[F.col(column).desc() for column in (statement.key_columns or result_df.columns[:1])],
+        ),
     )
     dead_letter_queries = [
         start_dead_letter_query(decoded_df, settings.model_copy(update={"name": f"{settings.name}_{name}"}))

@@ -22,7 +22,6 @@ from pyspark.sql.streaming import StreamingQuery
 from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_terminal,
     read_rides,
     start_dead_letter_query,
     start_foreach_batch_query,
@@ -32,6 +31,7 @@ from jobs.io import (
 from jobs.job_settings import VendorCountsSettings
 from jobs.late_rides import WindowedQuery, watch
 from jobs.launch import launch
+from jobs.result_sinks import ResultSinks, result_handler
 
 
 def cents(amount: Column) -> Column:
@@ -84,14 +84,18 @@ def start_queries(spark: SparkSession, settings: VendorCountsSettings) -> list[S
     queries = [start_dead_letter_query(decoded_df, settings)]
     for kind, (length, slide) in windows.items():
         counts_df = windowed_vendor_counts(rides_df, length, slide, settings.watermark, kind)
-        handler = kafka_and_terminal(
-            settings,
-            settings.output_topic,
-            to_vendor_count_records,
-            title=f"Rides per vendor, {kind} windows of {length}",
-            order_by=[F.col("window_start").desc(), "VendorID"],
-        )
         query = f"vendor_counts_{kind}"
+        handler = result_handler(
+            settings,
+            query,
+            ResultSinks(
+                title=f"Rides per vendor, {kind} windows of {length}",
+                topic=settings.output_topic,
+                to_record=to_vendor_count_records,
+                table="vendor_counts",
+                order_by=[F.col("window_start").desc(), "VendorID"],
+            ),
+        )
         watch(WindowedQuery(query, settings, tuple(settings.input_topics), length, slide))
         queries.append(start_foreach_batch_query(counts_df, settings, query, handler))
     return queries

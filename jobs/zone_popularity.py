@@ -26,7 +26,6 @@ from pyspark.sql.streaming.state import GroupState, GroupStateTimeout
 from jobs.catalog import JOBS
 from jobs.decode import good_rides
 from jobs.io import (
-    kafka_and_terminal,
     read_rides,
     start_dead_letter_query,
     start_foreach_batch_query,
@@ -36,6 +35,7 @@ from jobs.io import (
 from jobs.job_settings import ZonePopularitySettings
 from jobs.late_rides import WindowedQuery, watch
 from jobs.launch import launch
+from jobs.result_sinks import ResultSinks, result_handler
 
 TOP_SCHEMA = "window_start timestamp, window_end timestamp, rank int, PULocationID int, rides long"
 
@@ -135,21 +135,30 @@ def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list
     decoded_df = read_rides(spark, settings, settings.input_topics)
     rides_df = good_rides(decoded_df)
 
-    counts_handler = kafka_and_terminal(
+    with_zones = lambda df: join_zone_counts_with_zones(df, zones_df)  # noqa: E731
+    counts_handler = result_handler(
         settings,
-        settings.output_topic,
-        lambda df: to_kafka_record(df, window_key(F.col("window_start"), F.col("PULocationID"))),
-        title=f"Rides per pickup zone, windows of {settings.window}",
-        order_by=[F.col("window_start").desc(), F.col("rides").desc()],
-        enrich=lambda df: join_zone_counts_with_zones(df, zones_df),
+        "zone_counts",
+        ResultSinks(
+            title=f"Rides per pickup zone, windows of {settings.window}",
+            topic=settings.output_topic,
+            to_record=lambda df: to_kafka_record(df, window_key(F.col("window_start"), F.col("PULocationID"))),
+            table="zone_popularity",
+            order_by=[F.col("window_start").desc(), F.col("rides").desc()],
+            enrich=with_zones,
+        ),
     )
-    top_handler = kafka_and_terminal(
+    top_handler = result_handler(
         settings,
-        settings.top_topic,
-        lambda df: to_kafka_record(df, window_key(F.col("window_start"))),
-        title=f"Top {settings.top_n} pickup zones per window",
-        order_by=[F.col("window_start").desc()],
-        enrich=lambda df: ranked_windows(join_zone_counts_with_zones(df, zones_df)),
+        "zone_top",
+        ResultSinks(
+            title=f"Top {settings.top_n} pickup zones per window",
+            topic=settings.top_topic,
+            to_record=lambda df: to_kafka_record(ranked_windows(df), window_key(F.col("window_start"))),
+            table="zone_top",
+            order_by=[F.col("window_start").desc(), "rank"],
+            enrich=with_zones,
+        ),
     )
     watch(
         WindowedQuery(

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_config.settings import SettingsError, StackSettings, read_env_file
+from pipeline_config.settings import READER_ROLE, WRITER_ROLE, SettingsError, StackSettings, read_env_file
 
 ADMIN_ROLE = "admin"  # the brokers' own user; the other roles are those conf/security.yaml declares
 CONSOLE_ROLE = "console"  # the web console's read-only login (declared in conf/security.yaml like the others)
@@ -49,6 +49,12 @@ class ClientLogin:
 TLS_PASSWORD = "KAFKA_TLS_PASSWORD"  # of the broker's key store (stack/tls.py)
 TLS_CA_PASSWORD = "KAFKA_TLS_CA_PASSWORD"  # of the certificate authority's key store, a secret of its own
 CONSOLE_PASSWORD = "CONSOLE_PASSWORD"  # of the web console's own login on the secured stack (console/login.py)
+# The results database's superuser (the stack's own), writer and reader roles.
+DATABASE_PASSWORDS = {
+    "postgres": "POSTGRES_PASSWORD",
+    WRITER_ROLE: "RESULTS_WRITER_PASSWORD",
+    READER_ROLE: "RESULTS_READER_PASSWORD",
+}
 
 
 def password_key(role: str) -> str:
@@ -61,9 +67,15 @@ def stack_secrets(
     """KAFKA_<ROLE>_PASSWORD for the roles, the TLS key stores' and the console's passwords: from the environment,
     else from `<STACK_HOME>/secrets/credentials.env`, else new random ones, written there for next time (with the
     stored secrets of other roles kept)."""
+    keys = [password_key(role) for role in roles] + [TLS_PASSWORD, TLS_CA_PASSWORD, CONSOLE_PASSWORD]
+    return stored_secrets(settings, keys, env)
+
+
+def stored_secrets(settings: StackSettings, keys: list[str], env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Each key's secret: from the environment, else from `<STACK_HOME>/secrets/credentials.env`, else a new random
+    one, written there for next time (with the other stored secrets kept)."""
     path = secrets_dir(settings) / "credentials.env"
     stored = read_env_file(path) if path.exists() else {}
-    keys = [password_key(role) for role in roles] + [TLS_PASSWORD, TLS_CA_PASSWORD, CONSOLE_PASSWORD]
     values = {key: env.get(key) or stored.get(key) or secrets.token_urlsafe(24) for key in keys}
     merged = {**stored, **values}
     if merged != stored:
@@ -206,3 +218,25 @@ def spark_kafka_auth(env: Mapping[str, str] = os.environ) -> dict[str, str]:
         options["kafka.ssl.truststore.type"] = "PEM"
         options["kafka.ssl.truststore.certificates"] = Path(login.ca_location).read_text()
     return options
+
+
+def database_passwords(settings: StackSettings, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """The password of each role of the results database (superuser `postgres`, writer, reader), kept with the
+    stack's other secrets."""
+    values = stored_secrets(settings, list(DATABASE_PASSWORDS.values()), env)
+    return {role: values[key] for role, key in DATABASE_PASSWORDS.items()}
+
+
+def pgpass_path(settings: StackSettings) -> Path:
+    """The libpq password file of the local results database: clients find it through PGPASSFILE."""
+    return secrets_dir(settings) / "pgpass"
+
+
+def write_pgpass(settings: StackSettings, passwords: Mapping[str, str]) -> Path:
+    """One `host:port:database:role:password` line per role (libpq's own format, read by psql and psycopg alike)."""
+    postgres = settings.postgres
+    # Any host name (127.0.0.1, localhost, a tunnel), this port and any database.
+    lines = [f"*:{postgres.port}:*:{role}:{password}\n" for role, password in passwords.items()]
+    path = pgpass_path(settings)
+    _write_private(path, "".join(lines))
+    return path

@@ -131,6 +131,37 @@ class ConsoleSettings(_Frozen):
         return f"http://127.0.0.1:{self.port}"
 
 
+# The results database's roles: jobs write as the first, pull queries and the console read as the second.
+WRITER_ROLE = "pipeline"
+READER_ROLE = "pipeline_reader"
+
+
+class PostgresSettings(_Frozen):
+    enabled: bool = True  # make up starts the results database (PostgreSQL)
+    port: int = 5432
+    database: str = "pipeline"  # the results database; its tables are declared in conf/results.yaml
+    shared_buffers: str = Field("64MB", pattern=r"^\d+[kMG]B$")
+    max_connections: int = Field(40, ge=10)
+    # The server refuses to run as root: started by root (as in CI), it runs as this unprivileged user.
+    os_user: str = "postgres"
+    # Where initdb and postgres are; unset: on the PATH, else the newest /usr/lib/postgresql/<version>/bin.
+    bin_dir: str | None = None
+    # Set from RESULTS_DATABASE_URL where the results database is elsewhere (a libpq URL; password in PGPASSFILE).
+    url_override: str | None = None
+
+    @property
+    def url(self) -> str:
+        """Where jobs write results, as the writer role (its password comes from PGPASSFILE, never the URL)."""
+        return self.url_override or f"postgresql://{WRITER_ROLE}@127.0.0.1:{self.port}/{self.database}"
+
+    @property
+    def reader_url(self) -> str:
+        """Where pull queries read results, as the read-only role."""
+        if self.url_override:
+            return self.url_override
+        return f"postgresql://{READER_ROLE}@127.0.0.1:{self.port}/{self.database}"
+
+
 class SparkSettings(_Frozen):
     master_port: int = 7077
     master_ui_port: int = 8080
@@ -171,6 +202,7 @@ class StackSettings(_Frozen):
     registry: RegistrySettings = RegistrySettings()
     connect: ConnectSettings = ConnectSettings()
     console: ConsoleSettings = ConsoleSettings()
+    postgres: PostgresSettings = PostgresSettings()
     spark: SparkSettings = SparkSettings()
     versions: Mapping[str, str] = Field(default_factory=dict)
 
@@ -268,7 +300,7 @@ def load_settings(
     source = conf_dir / "stack.yaml"
     raw = read_yaml(source)
     raw["versions"] = read_env_file(conf_dir / "versions.env")
-    for key in ("kafka", "spark", "registry", "connect"):
+    for key in ("kafka", "spark", "registry", "connect", "postgres"):
         section(raw, key, source)
 
     brokers = _int_from_env(env, "BROKERS")
@@ -281,6 +313,8 @@ def load_settings(
         raw.setdefault("kafka", {})["bootstrap"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     if env.get("SCHEMA_REGISTRY_URL"):
         raw.setdefault("registry", {})["url_override"] = env["SCHEMA_REGISTRY_URL"]
+    if env.get("RESULTS_DATABASE_URL"):
+        raw.setdefault("postgres", {})["url_override"] = env["RESULTS_DATABASE_URL"]
     if env.get("SPARK_UI_HOST"):
         raw.setdefault("spark", {})["ui_host"] = env["SPARK_UI_HOST"]
     if env.get("SPARK_MASTER"):
@@ -291,6 +325,8 @@ def load_settings(
         raw["broker"] = env["STACK_BROKER"]
         if env["STACK_BROKER"] == "redpanda":
             raw.setdefault("registry", {})["path"] = ""
+    if env.get("POSTGRES", "").lower() in ("0", "false", "no"):
+        raw.setdefault("postgres", {})["enabled"] = False
     if env.get("CONNECT", "").lower() in ("1", "true", "yes"):
         raw.setdefault("connect", {})["enabled"] = True
     if env.get("SECURE", "").lower() in ("1", "true", "yes"):

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 # What executors import: the jobs and the packages below them (never producers, the console or the launcher).
-SHIPPED_PACKAGES = ("pipeline_config", "pipeline_config.conf", "rides", "cluster", "jobs")
+SHIPPED_PACKAGES = ("pipeline_config", "pipeline_config.conf", "rides", "cluster", "results", "jobs")
 SKIPPED = {"__pycache__"}
 
 

@@ -11,12 +11,14 @@ import requests
 from cluster.clients import admin_client
 from cluster.topics import apply_topics, load_topic_specs
 from pipeline_config.credentials import (
+    pgpass_path,
     secrets_dir,
     stack_credentials,
     write_client_files,
 )
 from pipeline_config.settings import StackSettings
 from stack.kafka_node import KafkaNode
+from stack.postgres import PostgresServer
 from stack.processes import describe_pid, listening_pid, rss_mib, spawn, stop, tail
 from stack.schema_registry import SchemaRegistry
 from stack.schemas import apply_subject_compatibility, load_subject_compatibility
@@ -97,6 +99,9 @@ def up(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> list[S
         topics=any(isinstance(s, KafkaNode) for s in services),
         registry=any(isinstance(s, SchemaRegistry) for s in services),
     )
+    for service in services:
+        if isinstance(service, PostgresServer):
+            say(f"  results database: {service.initialize()}; logins in {pgpass_path(settings)} (PGPASSFILE)")
     return started
 
 
@@ -147,7 +152,7 @@ def down(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> int:
     if only:
         services = [s for s in services if _named(s, only)]
     for service in reversed(services):
-        if stop(service.pid_file):
+        if stop(service.pid_file, sig=service.stop_signal):
             say(f"  {service.name:<16} stopped")
             stopped += 1
     if not stopped:

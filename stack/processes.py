@@ -84,8 +84,8 @@ def spawn(
     return proc.pid
 
 
-def stop(pid_file: PidFile, grace_s: float = 20.0) -> bool:
-    """SIGTERM the process and its children, SIGKILL whatever is left after the grace period.
+def stop(pid_file: PidFile, grace_s: float = 20.0, sig: int = signal.SIGTERM) -> bool:
+    """Signal the process and its children (SIGTERM unless told), SIGKILL whatever is left after the grace period.
 
     Returns True if something was running.
     """
@@ -98,7 +98,7 @@ def stop(pid_file: PidFile, grace_s: float = 20.0) -> bool:
     except psutil.NoSuchProcess:
         family = [proc]
     for member in family:
-        _signal_quietly(member, signal.SIGTERM)
+        _signal_quietly(member, sig)
     _, still_alive = psutil.wait_procs(family, timeout=grace_s)
     for member in still_alive:
         _signal_quietly(member, signal.SIGKILL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,11 @@ class Service:
     @property
     def web_ui(self) -> str:
         return "-"
+
+    @property
+    def stop_signal(self) -> int:
+        """What asks the process to stop (SIGKILL follows after a grace period)."""
+        return signal.SIGTERM
 
     def prepare(self) -> None:
         """One-off work before the first start (formatting storage, writing config files)."""

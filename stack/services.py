@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline_config.settings import StackSettings
 from stack.kafka_connect import KafkaConnect
 from stack.kafka_node import KafkaNode
+from stack.postgres import PostgresServer
 from stack.schema_registry import SchemaRegistry
 from stack.service import Service
 from stack.spark_cluster import SparkMaster, SparkWorker
@@ -17,6 +18,8 @@ def build_services(settings: StackSettings) -> list[Service]:
         KafkaNode(name=f"kafka-{n}", settings=settings, node_id=n) for n in range(1, settings.kafka.brokers + 1)
     ]
     services.append(SchemaRegistry(name="schema-registry", settings=settings))
+    if settings.postgres.enabled:
+        services.append(PostgresServer(name="postgres", settings=settings))
     services.append(SparkMaster(name="spark-master", settings=settings))
     services += [
         SparkWorker(name=f"spark-worker-{n}", settings=settings, worker_id=n)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline_config.credentials import pgpass_path
 from pipeline_config.errors import CannotRunError
 from pipeline_config.settings import CONF_DIR, StackSettings
 from stack.job_package import current_package
@@ -52,6 +53,8 @@ def submit_environment(settings: StackSettings) -> dict[str, str]:
             "PIPELINE_CONF_DIR": str(CONF_DIR),
         }
     )
+    # The results database's logins, in libpq's own password file (unless the caller points at another).
+    env.setdefault("PGPASSFILE", str(pgpass_path(settings)))
     return env
 
 

@@ -10,6 +10,7 @@ import requests
 
 from pipeline_config.credentials import (
     CONSOLE_ROLE,
+    pgpass_path,
     secrets_dir,
     stack_credentials,
     write_client_files,
@@ -56,6 +57,7 @@ class WebConsole(Service):
                 "KAFKA_TLS": "1" if settings.kafka.tls else "0",
             }
         )
+        env.setdefault("PGPASSFILE", str(pgpass_path(settings)))  # the results view reads as the read-only role
         if settings.kafka.secure:
             env["KAFKA_CREDENTIALS_FILE"] = str(secrets_dir(settings) / f"{CONSOLE_ROLE}.env")
         return env

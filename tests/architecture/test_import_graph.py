@@ -18,10 +18,11 @@ ALLOWED = {
     "pipeline_config": set(),
     "rides": {"pipeline_config"},
     "cluster": {"pipeline_config"},
+    "results": {"pipeline_config"},
     "producers": {"pipeline_config", "rides", "cluster"},
-    "jobs": {"pipeline_config", "rides", "cluster"},
+    "jobs": {"pipeline_config", "rides", "cluster", "results"},
     # The console reads the jobs' declarations (jobs/catalog.py), which load no Spark code (tested below).
-    "console": {"pipeline_config", "rides", "cluster", "jobs"},
+    "console": {"pipeline_config", "rides", "cluster", "results", "jobs"},
     "stack": {"pipeline_config", "cluster"},
 }
 COMMAND_LINE_MODULES = {"producers.produce", "producers.consume", "producers.download", "stack.cli"}

@@ -14,36 +14,40 @@ from tests.paths import REPO_ROOT
 
 
 def run_job_unchecked(
-    settings: StackSettings, job: str, checkpoint_root, *args: str, timeout: float = 600
+    settings: StackSettings, job: str, checkpoint_root, *args: str, timeout: float = 600, sinks: str = "kafka"
 ) -> tuple[int, str, str]:
     """spark-submit jobs/<job>.py with the available-now trigger: (exit code, stdout, stderr)."""
     command = submit_command(
         settings,
         str(REPO_ROOT / "jobs" / f"{job}.py"),
-        ["--trigger", "available-now", "--no-print-results", "--checkpoint-root", str(checkpoint_root), *args],
+        ["--trigger", "available-now", "--sinks", sinks, "--checkpoint-root", str(checkpoint_root), *args],
     )
     result = subprocess.run(command, env=submit_environment(settings), capture_output=True, text=True, timeout=timeout)
     return result.returncode, result.stdout, result.stderr
 
 
-def run_job(settings: StackSettings, job: str, checkpoint_root, *args: str, timeout: float = 600) -> str:
+def run_job(
+    settings: StackSettings, job: str, checkpoint_root, *args: str, timeout: float = 600, sinks: str = "kafka"
+) -> str:
     """The job run to the end of its input, which must succeed; returns the driver's output."""
-    code, out, err = run_job_unchecked(settings, job, checkpoint_root, *args, timeout=timeout)
+    code, out, err = run_job_unchecked(settings, job, checkpoint_root, *args, timeout=timeout, sinks=sinks)
     assert code == 0, f"{job} failed:\n{out[-3000:]}\n{err[-5000:]}"
     return out
 
 
-def start_job(settings: StackSettings, job: str, checkpoint_root, *args: str) -> subprocess.Popen:
+def start_job(
+    settings: StackSettings, job: str, checkpoint_root, *args: str, sinks: str = "kafka", env: dict | None = None
+) -> subprocess.Popen:
     """spark-submit jobs/<job>.py in the background, in a process group of its own (so that a test can kill
     the driver and its JVM together), its output readable line by line from .stdout."""
     command = submit_command(
         settings,
         str(REPO_ROOT / "jobs" / f"{job}.py"),
-        ["--no-print-results", "--checkpoint-root", str(checkpoint_root), *args],
+        ["--sinks", sinks, "--checkpoint-root", str(checkpoint_root), *args],
     )
     return subprocess.Popen(
         command,
-        env=submit_environment(settings),
+        env={**submit_environment(settings), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

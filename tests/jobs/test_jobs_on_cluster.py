@@ -17,34 +17,57 @@ from tests.jobs.batch_answers import (
     floor_minutes,
     is_valid_ride,
     iso_utc,
+    money,
     vendor_count_mismatches,
     zone_names,
 )
 from tests.jobs.cluster import latest_per_key, run_job, run_job_unchecked
+from tests.jobs.results_tables import iso, table_rows
 
 pytestmark = pytest.mark.stack
 
 
 def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(
-    local_stack, green_topic, green_rides, topic_factory, tmp_path
+    local_stack, green_topic, green_rides, topic_factory, tmp_path, results_schema
 ):
     output = topic_factory(prefix="out_vendor_counts")
     log = run_job(
-        local_stack, "vendor_counts", tmp_path / "checkpoints", "--input-topics", green_topic, "--output-topic", output
+        local_stack,
+        "vendor_counts",
+        tmp_path / "checkpoints",
+        "--input-topics",
+        green_topic,
+        "--output-topic",
+        output,
+        "--results-schema",
+        results_schema,
+        sinks="kafka,postgres",
     )
     assert "[vendor_counts_sliding] batch" in log and " 95120 rows in" in log, log[-2000:]
 
-    streamed = latest_per_key(local_stack, output)
     expected = expected_vendor_counts(green_rides)
+    streamed = latest_per_key(local_stack, output)
     assert set(streamed) == set(expected)
     mismatches = vendor_count_mismatches(streamed, expected)
     assert not mismatches, mismatches[:5]
+
+    # The same answer in the results database: one row per window and vendor, money as numeric(14,2).
+    table = {
+        f"{row['window_kind']}|{iso(row['window_start'])}|{'null' if row['vendor_id'] is None else row['vendor_id']}": {
+            "window_end": iso(row["window_end"]),
+            "rides": row["rides"],
+            "passengers": row["passengers"],
+            "revenue": row["revenue"],
+        }
+        for row in table_rows(local_stack, results_schema, "SELECT * FROM vendor_counts")
+    }
+    assert table == expected
     valid = sum(1 for ride in green_rides if is_valid_ride(ride))
     assert sum(f["rides"] for k, f in expected.items() if k.startswith("tumbling")) == valid == 95_120 - 1  # 2008
 
 
 def test_zone_popularity_and_top_zones_equal_a_batch_computation(
-    local_stack, green_topic, green_rides, topic_factory, tmp_path
+    local_stack, green_topic, green_rides, topic_factory, tmp_path, results_schema
 ):
     counts_topic, top_topic = topic_factory(prefix="out_zone_counts"), topic_factory(prefix="out_zone_top")
     run_job(
@@ -59,6 +82,9 @@ def test_zone_popularity_and_top_zones_equal_a_batch_computation(
         top_topic,
         "--top-n",
         "5",
+        "--results-schema",
+        results_schema,
+        sinks="kafka,postgres",
     )
 
     names = zone_names()
@@ -88,9 +114,20 @@ def test_zone_popularity_and_top_zones_equal_a_batch_computation(
     }
     assert streamed_top == expected_top
 
+    # The same answers in the results database: a row per window and zone, and per window and rank.
+    counts_table = {
+        f"{iso(row['window_start'])}|{row['pu_location_id']}": (row["rides"], row["borough"], row["zone"])
+        for row in table_rows(local_stack, results_schema, "SELECT * FROM zone_popularity")
+    }
+    assert counts_table == expected_counts
+    top_table = defaultdict(list)
+    for row in table_rows(local_stack, results_schema, "SELECT * FROM zone_top ORDER BY window_start, rank"):
+        top_table[iso(row["window_start"])].append(row["pu_location_id"])
+    assert top_table == expected_top
+
 
 def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(
-    local_stack, green_topic, green_rides, topic_factory, tmp_path
+    local_stack, green_topic, green_rides, topic_factory, tmp_path, results_schema
 ):
     generated_topic = topic_factory(prefix="jobs_generated")
     assert (
@@ -125,6 +162,9 @@ def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(
         merged_topic,
         "--top-topic",
         leaders_topic,
+        "--results-schema",
+        results_schema,
+        sinks="kafka,postgres",
     )
 
     every_ride = [r for r in green_rides + generated if is_valid_ride(r)]
@@ -145,6 +185,25 @@ def test_rides_all_merges_every_kind_unchanged_and_names_the_hourly_leader(
     expected = {iso_utc(h): min(z.items(), key=lambda item: (-item[1], item[0])) for h, z in per_hour.items()}
     streamed = {key: (v["PULocationID"], v["rides"]) for key, v in latest_per_key(local_stack, leaders_topic).items()}
     assert streamed == expected
+
+    # The results database: every ride once, with its money to the cent, and the same leaders.
+    table = {row["ride_id"]: row for row in table_rows(local_stack, results_schema, "SELECT * FROM rides")}
+    assert set(table) == {r["ride_id"] for r in every_ride}
+    for ride in every_ride:
+        got = table[ride["ride_id"]]
+        assert (got["ride_type"], got["vendor_id"], got["pu_location_id"], got["do_location_id"]) == (
+            ride["ride_type"],
+            ride["VendorID"],
+            ride["PULocationID"],
+            ride["DOLocationID"],
+        )
+        assert got["pickup_datetime"] == ride["pickup_datetime"].replace(tzinfo=UTC)
+        assert got["total_amount"] == money(ride["total_amount"]) and got["trip_distance"] == ride["trip_distance"]
+    leaders = {
+        iso(row["window_start"]): (row["pu_location_id"], row["rides"])
+        for row in table_rows(local_stack, results_schema, "SELECT * FROM pickup_leaders")
+    }
+    assert leaders == expected
 
 
 def test_rides_all_refuses_to_start_when_the_registry_refuses_its_output_schema(local_stack, topic_factory, tmp_path):
@@ -170,7 +229,7 @@ def test_rides_all_refuses_to_start_when_the_registry_refuses_its_output_schema(
 
 
 def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(
-    local_stack, green_rides, topic_factory, tmp_path
+    local_stack, green_rides, topic_factory, tmp_path, results_schema
 ):
     started, ended, trips = (topic_factory(prefix=p) for p in ("jobs_started", "jobs_ended", "out_trips"))
     assert (
@@ -189,8 +248,19 @@ def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(
         ended,
         "--output-topic",
         trips,
+        "--results-schema",
+        results_schema,
+        sinks="kafka,postgres",
     )
     streamed = latest_per_key(local_stack, trips)
+    # The results database holds each trip once, the same as the topic's latest value per ride.
+    table = {row["ride_id"]: row for row in table_rows(local_stack, results_schema, "SELECT * FROM completed_trips")}
+    assert {k: v["status"] for k, v in table.items()} == {k: v["status"] for k, v in streamed.items()}
+    assert all(
+        table[k]["duration_minutes"] == money(v["duration_minutes"])
+        for k, v in streamed.items()
+        if v["status"] == "completed"
+    )
 
     bound = timedelta(hours=3)
     valid = [r for r in green_rides if is_valid_ride(r)]
@@ -215,7 +285,9 @@ def test_ride_lifecycle_join_completes_trips_and_reports_rides_that_never_ended(
     assert must and must <= never and not (never & must_not)
 
 
-def test_ride_sessions_equal_a_batch_sessionization(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+def test_ride_sessions_equal_a_batch_sessionization(
+    local_stack, green_topic, green_rides, topic_factory, tmp_path, results_schema
+):
     output = topic_factory(prefix="out_sessions")
     run_job(
         local_stack,
@@ -229,8 +301,16 @@ def test_ride_sessions_equal_a_batch_sessionization(local_stack, green_topic, gr
         "5 minutes",
         "--min-rides",
         "2",
+        "--results-schema",
+        results_schema,
+        sinks="kafka,postgres",
     )
     streamed = {key: v["rides"] for key, v in latest_per_key(local_stack, output).items()}
+    table = {
+        f"{iso(row['session_start'])}|{row['pu_location_id']}|{row['do_location_id']}": row["rides"]
+        for row in table_rows(local_stack, results_schema, "SELECT * FROM ride_sessions")
+    }
+    assert table == streamed  # each session once in the database, as in the topic
 
     gap = timedelta(minutes=5)
     valid = [r for r in green_rides if is_valid_ride(r)]
