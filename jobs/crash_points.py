@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 CRASH_POINT_VARIABLE = "PIPELINE_CRASH_POINT"
 
@@ -15,5 +16,6 @@ def crash_if_asked(point: str, query: str, batch_id: int) -> None:
     if os.environ.get(CRASH_POINT_VARIABLE) != f"{point}:{query}:{batch_id}":
         return
     print(f"crash point {point} of {query} batch {batch_id}: killing the driver", file=sys.stderr, flush=True)
+    time.sleep(1)  # for the JVM to pass the line on before it dies
     os.kill(os.getppid(), signal.SIGKILL)  # spark-submit's JVM, which started this Python driver
     os.kill(os.getpid(), signal.SIGKILL)

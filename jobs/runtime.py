@@ -89,15 +89,17 @@ class ProgressReporter(StreamingQueryListener):
 
 
 def run_until_done(spark: SparkSession, queries: list[StreamingQuery], auditor: LateRideAuditor | None = None) -> int:
-    """Wait until every query has ended (available-now) or Ctrl-C/SIGTERM, then stop them cleanly, and let the
-    late-ride audits of the last batches finish.
+    """Wait until every query has ended (available-now), one has failed, or Ctrl-C/SIGTERM, then stop them
+    cleanly, and let the late-ride audits of the last batches finish.
 
     Returns 0 when every query ended without an exception.
     """
     stopping = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.append(True))
-    while not stopping and any(query.isActive for query in queries):
+    # A query that failed stops the job (exit 1): half a job running on would look alive while a result stays
+    # behind; stopped, its supervisor (or a person) restarts it and it resumes from its checkpoints.
+    while not stopping and any(query.isActive for query in queries) and not _any_failed(queries):
         time.sleep(0.5)
     for query in queries:
         _stop_between_batches(query)
@@ -108,6 +110,10 @@ def run_until_done(spark: SparkSession, queries: list[StreamingQuery], auditor: 
         auditor.drain()
     spark.stop()
     return 1 if failed else 0
+
+
+def _any_failed(queries: list[StreamingQuery]) -> bool:
+    return any(not query.isActive and query.exception() is not None for query in queries)
 
 
 def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None:

@@ -14,7 +14,13 @@ from tests.paths import REPO_ROOT
 
 
 def run_job_unchecked(
-    settings: StackSettings, job: str, checkpoint_root, *args: str, timeout: float = 600, sinks: str = "kafka"
+    settings: StackSettings,
+    job: str,
+    checkpoint_root,
+    *args: str,
+    timeout: float = 600,
+    sinks: str = "kafka",
+    env: dict | None = None,
 ) -> tuple[int, str, str]:
     """spark-submit jobs/<job>.py with the available-now trigger: (exit code, stdout, stderr)."""
     command = submit_command(
@@ -22,7 +28,9 @@ def run_job_unchecked(
         str(REPO_ROOT / "jobs" / f"{job}.py"),
         ["--trigger", "available-now", "--sinks", sinks, "--checkpoint-root", str(checkpoint_root), *args],
     )
-    result = subprocess.run(command, env=submit_environment(settings), capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        command, env={**submit_environment(settings), **(env or {})}, capture_output=True, text=True, timeout=timeout
+    )
     return result.returncode, result.stdout, result.stderr
 
 
