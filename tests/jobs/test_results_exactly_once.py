@@ -69,7 +69,7 @@ def test_results_database_stopped_mid_run_fails_the_job_naming_it_and_a_restart_
     try:
         read_until(job, "[vendor_counts_tumbling] batch 1:")
         lifecycle.down(local_stack, say=lambda line: None, only=("postgres",))
-        said = "".join(job.stdout)  # to the end: the job stops itself once a query failed
+        said = job.stdout.read()  # to the end: the job stops itself once a query failed
         assert job.wait(120) == 1, said[-3000:]
     finally:
         with contextlib.suppress(ProcessLookupError):
