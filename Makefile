@@ -18,7 +18,7 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume submit sql test test-unit
+.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume submit sql query psql test test-unit
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -110,6 +110,15 @@ submit: venv jars ## spark-submit a job to the cluster: make submit JOB=vendor_c
 sql: venv jars ## run a SQL file over the streams on the cluster: make sql QUERY=queries/rides_per_zone_15m.sql
 	@test -n "$(QUERY)" || { echo "usage: make sql QUERY=<file.sql> [ARGS=...]  (examples in queries/)"; exit 2; }
 	$(STACK) submit stream_sql $(QUERY) $(ARGS)
+
+query: venv ## a pull query on the results database: make query SQL="SELECT ..." or NAME=busiest_zones [ARGS=--param hours=3]
+	@test -n "$(SQL)$(NAME)" || { echo 'usage: make query SQL="SELECT ..." | make query NAME=<named query> (make query NAME=list)'; exit 2; }
+	@if [ "$(NAME)" = list ]; then STACK_HOME=$(STACK_HOME) $(PY) -m results list; \
+	elif [ -n "$(NAME)" ]; then STACK_HOME=$(STACK_HOME) $(PY) -m results run $(NAME) $(ARGS); \
+	else STACK_HOME=$(STACK_HOME) $(PY) -m results query "$$SQL"; fi
+
+psql: venv ## an interactive psql session on the results database, as its read-only role
+	@STACK_HOME=$(STACK_HOME) $(PY) -m results psql
 
 test: venv jars ## the test suite; starts the services it needs and stops them afterwards
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,7 +9,12 @@ from typing import Any
 
 import psycopg
 
+from pipeline_config.errors import CannotRunError
 from results.database import ResultsDatabaseError, connect
+
+
+class QueryRefusedError(CannotRunError):
+    """The statement is wrong for the database (syntax, unknown name, not read-only): bad input, exit 2."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +44,15 @@ def pull(
             if cursor.description is None:
                 return PullResult([], [], False)
             rows = cursor.fetchmany(max_rows + 1)
-        except psycopg.Error as exc:
-            raise ResultsDatabaseError(f"the results database refused the query: {str(exc).strip()}") from None
+        except psycopg.OperationalError as exc:  # a timeout, the connection lost
+            raise ResultsDatabaseError(f"the results database failed the query: {str(exc).strip()}") from None
+        except psycopg.errors.UndefinedTable as exc:
+            raise QueryRefusedError(
+                f"the results database refused the query: {str(exc).strip()}\n(schema {schema}: a job creates its "
+                f"tables when it starts with postgres among its sinks, e.g. `make stream`)"
+            ) from None
+        except psycopg.Error as exc:  # the query itself: a typo, a write
+            raise QueryRefusedError(f"the results database refused the query: {str(exc).strip()}") from None
         return PullResult([column.name for column in cursor.description], rows[:max_rows], len(rows) > max_rows)
 
 

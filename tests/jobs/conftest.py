@@ -66,9 +66,9 @@ def results_schema(local_stack):
 
     import psycopg
 
-    from pipeline_config.credentials import pgpass_path
+    from tests.jobs.results_tables import use_stack_logins
 
-    os.environ.setdefault("PGPASSFILE", str(pgpass_path(local_stack)))
+    use_stack_logins(local_stack)
     schema = f"test_{uuid.uuid4().hex[:12]}"
     yield schema
     with psycopg.connect(local_stack.postgres.url, autocommit=True) as connection:

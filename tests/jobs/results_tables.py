@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from pipeline_config.credentials import pgpass_path
 from pipeline_config.settings import StackSettings
 from results.pull import pull
 
 
+def use_stack_logins(settings: StackSettings) -> None:
+    """This process logs in to the results database with the stack's logins, as `make query` does."""
+    os.environ.setdefault("PGPASSFILE", str(pgpass_path(settings)))
+
+
 def table_rows(settings: StackSettings, schema: str, statement: str) -> list[dict[str, Any]]:
     """Every row the statement returns from the schema's tables, as dicts by column name."""
+    use_stack_logins(settings)
     result = pull(settings.postgres.reader_url, statement, schema=schema, max_rows=10_000_000, timeout_s=60)
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
 

@@ -17,6 +17,7 @@ from rides.tlc import read_rides
 from tests.conftest import GREEN_FILE
 from tests.jobs.batch_answers import is_valid_ride
 from tests.jobs.cluster import latest_per_key, read_until, run_job, start_job
+from tests.jobs.results_tables import table_rows
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
@@ -67,6 +68,25 @@ def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stac
     assert sum(dead) <= refused, out[-2000:]
     assert "120 s are up: stopping." in out and "producer stopped." in out and "jobs stopped." in out
     assert time.monotonic() - began < 260
+
+    # It filled the results tables while it ran, and a pull query (make query NAME=vendor_share) answers.
+    written = table_rows(
+        local_stack,
+        "results",
+        "SELECT table_name, sum(rows) AS rows FROM committed_batches "
+        "WHERE committed_at > now() - interval '5 minutes' GROUP BY table_name",
+    )
+    assert {row["table_name"] for row in written if row["rows"] > 0} == {"vendor_counts"}  # make stream's one job
+    answer = subprocess.run(
+        [sys.executable, "-m", "results", "run", "vendor_share", "--param", "limit=5"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.splitlines()[0].split() == ["window_start", "vendor_id", "rides", "share_pct"]
+    assert answer.stdout.rstrip().endswith("(5 rows)"), answer.stdout
 
 
 def test_make_stream_stops_when_its_producer_fails_and_exits_with_its_status(local_stack, tmp_path):
