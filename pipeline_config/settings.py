@@ -138,6 +138,7 @@ READER_ROLE = "pipeline_reader"
 
 class PostgresSettings(_Frozen):
     enabled: bool = True  # make up starts the results database (PostgreSQL)
+    host: str = "127.0.0.1"  # where clients reach it; POSTGRES_HOST=postgres inside compose
     port: int = 5432
     database: str = "pipeline"  # the results database; its tables are declared in conf/results.yaml
     shared_buffers: str = Field("64MB", pattern=r"^\d+[kMG]B$")
@@ -152,14 +153,14 @@ class PostgresSettings(_Frozen):
     @property
     def url(self) -> str:
         """Where jobs write results, as the writer role (its password comes from PGPASSFILE, never the URL)."""
-        return self.url_override or f"postgresql://{WRITER_ROLE}@127.0.0.1:{self.port}/{self.database}"
+        return self.url_override or f"postgresql://{WRITER_ROLE}@{self.host}:{self.port}/{self.database}"
 
     @property
     def reader_url(self) -> str:
         """Where pull queries read results, as the read-only role."""
         if self.url_override:
             return self.url_override
-        return f"postgresql://{READER_ROLE}@127.0.0.1:{self.port}/{self.database}"
+        return f"postgresql://{READER_ROLE}@{self.host}:{self.port}/{self.database}"
 
 
 class SparkSettings(_Frozen):
@@ -313,6 +314,8 @@ def load_settings(
         raw.setdefault("kafka", {})["bootstrap"] = env["KAFKA_BOOTSTRAP_SERVERS"]
     if env.get("SCHEMA_REGISTRY_URL"):
         raw.setdefault("registry", {})["url_override"] = env["SCHEMA_REGISTRY_URL"]
+    if env.get("POSTGRES_HOST"):
+        raw.setdefault("postgres", {})["host"] = env["POSTGRES_HOST"]
     if env.get("RESULTS_DATABASE_URL"):
         raw.setdefault("postgres", {})["url_override"] = env["RESULTS_DATABASE_URL"]
     if env.get("SPARK_UI_HOST"):

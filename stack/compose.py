@@ -8,6 +8,9 @@ import subprocess
 
 from pipeline_config.credentials import (
     CONSOLE_PASSWORD,
+    DATABASE_PASSWORDS,
+    database_passwords,
+    write_pgpass,
     password_key,
     stack_credentials,
     stack_secrets,
@@ -57,6 +60,10 @@ def compose_environment(settings: StackSettings) -> dict[str, str]:
         env["KAFKA_REPLICATION_FACTOR"] = str(settings.kafka.replication_factor)
         env["KAFKA_MIN_INSYNC_REPLICAS"] = str(settings.kafka.min_insync_replicas)
     env["COMPOSE_PROFILES"] = ",".join(dict.fromkeys(profiles))
+    # The results database's passwords, as the official image and the init service take them.
+    passwords = database_passwords(settings, env)
+    write_pgpass(settings, passwords)
+    env.update({DATABASE_PASSWORDS[role]: password for role, password in passwords.items()})
     if settings.kafka.secure:  # the override file takes every password from these variables
         credentials = stack_credentials(settings, declared_roles(load_security_spec()), env)
         for role, credential in credentials.items():

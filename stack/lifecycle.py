@@ -98,16 +98,17 @@ def up(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> list[S
         say,
         topics=any(isinstance(s, KafkaNode) for s in services),
         registry=any(isinstance(s, SchemaRegistry) for s in services),
+        results_database=any(isinstance(s, PostgresServer) for s in services),
     )
-    for service in services:
-        if isinstance(service, PostgresServer):
-            say(f"  results database: {service.initialize()}; logins in {pgpass_path(settings)} (PGPASSFILE)")
     return started
 
 
-def initialize(settings: StackSettings, say=print, topics: bool = True, registry: bool = True) -> None:
-    """What a running stack needs once its services answer: the declared topics and the registry's default
-    compatibility. Shared by `up` and the compose stack's one-shot init service (`python -m stack init`)."""
+def initialize(
+    settings: StackSettings, say=print, topics: bool = True, registry: bool = True, results_database: bool = True
+) -> None:
+    """What a running stack needs once its services answer: the declared topics, the registry's default
+    compatibility, the results database's roles. Shared by `up` and the compose stack's one-shot init service
+    (`python -m stack init`)."""
     if topics:
         admin = admin_client(settings.kafka.bootstrap_servers, stack_admin_auth(settings))
         report = apply_topics(admin, load_topic_specs())
@@ -124,6 +125,9 @@ def initialize(settings: StackSettings, say=print, topics: bool = True, registry
         response.raise_for_status()
         changed = apply_subject_compatibility(settings.registry.url, load_subject_compatibility())
         say(f"  schema registry: global compatibility {level}; subjects set: {', '.join(changed) or 'none changed'}")
+    if results_database and settings.postgres.enabled:
+        done = PostgresServer(name="postgres", settings=settings).initialize()
+        say(f"  results database: {done}; logins in {pgpass_path(settings)} (PGPASSFILE)")
 
 
 def _wait_healthy(service: Service, deadline: float, say) -> None:

@@ -136,7 +136,7 @@ class PostgresServer(Service):
 
     def _superuser_connection(self, dbname: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(
-            host="127.0.0.1",
+            host=self.settings.postgres.host,
             port=self.settings.postgres.port,
             dbname=dbname,
             user=SUPERUSER,
@@ -153,7 +153,7 @@ class PostgresServer(Service):
             return f"no answer ({str(exc).strip().splitlines()[-1] if str(exc).strip() else 'refused'})"
         return None
 
-    def initialize(self) -> str:
+    def initialize(self) -> str:  # also run by the compose stack's one-shot init (`python -m stack init`)
         """The results database, its writer and read-only roles with the stack's passwords (set again on every
         start, so that a password changed in credentials.env takes effect); what the reader may see."""
         passwords = database_passwords(self.settings)

@@ -39,6 +39,7 @@ def test_every_image_tag_is_pinned_and_matches_conf_versions():
         assert repository and tag and tag != "latest", f"{name}: image {image!r} is not pinned"
         assert "${" not in image, f"{name}: {image!r} uses a variable without a default"
     assert _resolve(SERVICES["kafka"]["image"]) == VERSIONS["KAFKA_IMAGE"]
+    assert _resolve(SERVICES["postgres"]["image"]) == VERSIONS["POSTGRES_IMAGE"]
     assert VERSIONS["KAFKA_IMAGE"].endswith(":" + VERSIONS["KAFKA_VERSION"])
     assert VERSIONS["APICURIO_IMAGE"].endswith(":" + VERSIONS["APICURIO_VERSION"])
     assert VERSIONS["SPARK_BASE_IMAGE"].split(":")[1].startswith(VERSIONS["SPARK_VERSION"] + "-")
@@ -80,6 +81,7 @@ def test_host_ports_are_the_local_stacks_and_bound_to_loopback():
         "spark-worker-1": settings.spark.worker_ui_ports[0],
         "spark-worker-2": settings.spark.worker_ui_ports[1],
         "console": settings.console.port,
+        "postgres": settings.postgres.port,
     }
     for name, port in expected.items():
         assert port in _host_ports(SERVICES[name]), f"{name} does not publish {port}"
