@@ -10,11 +10,11 @@ from pipeline_config.credentials import (
     CONSOLE_PASSWORD,
     DATABASE_PASSWORDS,
     database_passwords,
-    write_pgpass,
     password_key,
     stack_credentials,
     stack_secrets,
     write_client_files,
+    write_pgpass,
 )
 from pipeline_config.settings import CONF_DIR, SettingsError, StackSettings
 from stack.security import declared_roles, load_security_spec
