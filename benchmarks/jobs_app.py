@@ -26,6 +26,7 @@ from jobs.io import (
     read_rides,
 )
 from jobs.job import Job
+from jobs.preflight import check_results_database
 from jobs.rides_all import to_ride_records
 from jobs.settings import JobSettings
 from pipeline_config.settings import CONF_DIR, read_yaml
@@ -78,10 +79,12 @@ LATENCY_TRIGGERS = {
 
 
 # The jobs timed, each run as declared (jobs/catalog.py) with conf/jobs.yaml's values: (label, job, overrides).
-BENCHMARKED_JOBS: tuple[tuple[str, str, dict[str, str]], ...] = (
+BENCHMARKED_JOBS: tuple[tuple[str, str, dict[str, object]], ...] = (
     ("rides_all (Avro out, the default)", "rides_all", {}),
     ("rides_all (JSON out)", "rides_all", {"output_format": "json"}),
+    ("rides_all, to Kafka and PostgreSQL (rides table)", "rides_all", {"sinks": ("kafka", "postgres")}),
     ("vendor_counts", "vendor_counts", {}),
+    ("vendor_counts, to Kafka and PostgreSQL", "vendor_counts", {"sinks": ("kafka", "postgres")}),
     ("zone_popularity", "zone_popularity", {}),
     ("ride_sessions", "ride_sessions", {}),
 )
@@ -98,6 +101,7 @@ def job_settings(job: Job, settings: JobSettings, source: str, sink: str, run: i
             "progress_topic": None,
             "trigger": "available-now",
             "sinks": ("kafka",),
+            "results_schema": f"bench_run_{run}",  # fresh tables per run (dropped at the end of the benchmark)
             "starting_offsets": "earliest",
             "input_format": settings.input_format,
             "checkpoint_root": f"{settings.checkpoint_root}/run-{run}",
@@ -116,7 +120,9 @@ def _pass_through(spark: SparkSession, settings: JobSettings, source: str, sink:
 def _whole_job(spark: SparkSession, settings: JobSettings, source: str, sink: str, run: int, label: str) -> None:
     _, name, overrides = next(entry for entry in BENCHMARKED_JOBS if entry[0] == label)
     job = JOBS[name]
-    for query in job.start_queries(spark, job_settings(job, settings, source, sink, run, overrides)):
+    run_settings = job_settings(job, settings, source, sink, run, overrides)
+    check_results_database(run_settings)  # the tables, as the job's own start makes them (not timed apart)
+    for query in job.start_queries(spark, run_settings):
         query.awaitTermination()
 
 

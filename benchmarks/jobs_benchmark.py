@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,11 +31,14 @@ from pathlib import Path
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import NewTopic
+from psycopg import sql
 
 from cluster.clients import admin_client
 from cluster.topic_snapshot import read_all
+from pipeline_config.credentials import pgpass_path
 from pipeline_config.settings import load_settings
 from producers import produce
+from results.database import connect
 from stack.submit import submit_command, submit_environment
 
 # The benchmarks run from a checkout, beside the shared real data (read in place, never copied).
@@ -244,7 +248,17 @@ def main(argv=None) -> int:
         report(settings, admin, options)
     finally:
         _delete_created_topics(admin)
+        _drop_benchmark_schemas(settings)
     return 0
+
+
+def _drop_benchmark_schemas(settings) -> None:
+    """The results tables the runs that write PostgreSQL made, one schema per run (jobs_app.job_settings)."""
+    os.environ.setdefault("PGPASSFILE", str(pgpass_path(settings)))
+    with connect(settings.postgres.url, autocommit=True) as connection:
+        schemas = connection.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench_run_%'").fetchall()
+        for (schema,) in schemas:
+            connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
 def report(settings, admin, options) -> None:
@@ -256,11 +270,11 @@ def report(settings, admin, options) -> None:
             f"\nThroughput, {results[0]['rows']:,} rides ({options.copies} x the green file), available-now, "
             f"one application, input format {options.input_format}, best of {options.repeat} runs"
         )
-        print(f"{'job':<36} {'seconds':>8} {'rows/s':>10} {'of pass-through':>16}   all runs (s)")
+        print(f"{'job':<50} {'seconds':>8} {'rows/s':>10} {'of pass-through':>16}   all runs (s)")
         for r in results:
             rate = r["rows"] / r["seconds"]
             runs = " ".join(f"{seconds:.1f}" for seconds in r["runs"])
-            print(f"{r['query']:<36} {r['seconds']:>8.1f} {rate:>10,.0f} {rate / ceiling_rate:>15.2f}x   {runs}")
+            print(f"{r['query']:<50} {r['seconds']:>8.1f} {rate:>10,.0f} {rate / ceiling_rate:>15.2f}x   {runs}")
 
     if not options.skip_latency:
         print(
