@@ -86,7 +86,8 @@ def _app(settings, mode: str, *args: str, background: bool = False):
         )
     result = subprocess.run(command, env=submit_environment(settings), capture_output=True, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"benchmark application failed:\n{result.stderr[-3000:]}")
+        # spark-submit hands the Python driver's stderr on as its own stdout: both, to see the error
+        raise SystemExit(f"benchmark application failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
     return [json.loads(line[7:]) for line in result.stdout.splitlines() if line.startswith("RESULT ")]
 
 

@@ -13,14 +13,15 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from pipeline_config.credentials import client_auth
 
 
-def read_all(bootstrap: str, topic: str, timeout_s: float = 60) -> list:
-    """Every message in the topic now: reads each partition up to its end offset at the time of the call."""
+def read_all(bootstrap: str, topic: str, timeout_s: float = 60, auth: dict[str, str] | None = None) -> list:
+    """Every message in the topic now: reads each partition up to its end offset at the time of the call (as the
+    caller's login, or `auth`)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"snapshot-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
-            **client_auth(),
+            **(client_auth() if auth is None else auth),
         }
     )
     try:

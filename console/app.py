@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import plotly
@@ -30,6 +31,9 @@ from console.views import (
 from jobs.catalog import JOBS
 from pipeline_config.credentials import client_auth
 from pipeline_config.settings import SettingsError, StackSettings
+from results.database import ResultsDatabaseError, ResultsDatabaseUnreachableError
+from results.named_queries import load_queries
+from results.pull import QueryRefusedError, pull
 from rides.messages import MessageDecoder
 from rides.serialization import RegistryUnavailableError
 
@@ -51,6 +55,15 @@ def followed_topics() -> dict[str, str]:
         "top_zones": zone_popularity.top_topic,
         "progress": vendor_counts.progress_topic,
     }
+
+
+def _json_cell(value: object) -> object:
+    """A database value as JSON: times in ISO 8601, numerics as text (exact), the rest as they are."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
 
 
 def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> FastAPI:
@@ -165,6 +178,53 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     @app.get("/api/connectors")
     def list_connectors():
         return connectors(settings)
+
+    @app.get("/api/results/queries")
+    def result_queries():
+        """The named pull queries of conf/results.yaml with their parameters and defaults."""
+        return [
+            {"name": query.name, "description": query.description, "params": query.params}
+            for query in load_queries().values()
+        ]
+
+    @app.get("/api/results/queries/{name}")
+    def run_result_query(name: str, request: Request):
+        """A named query over the results database, as its read-only role, bounded in rows and time; its
+        parameters from the query string (a value of the wrong type or an unknown name: 400)."""
+        queries = load_queries()
+        if name not in queries:
+            raise HTTPException(404, f"no query named {name!r}; known: {', '.join(queries)}")
+        query = queries[name]
+        try:
+            bound = query.bind(dict(request.query_params))
+        except SettingsError as exc:
+            raise HTTPException(400, str(exc)) from None
+        result = pull(
+            settings.postgres.reader_url,
+            query.sql,
+            bound,
+            max_rows=settings.console.max_result_rows,
+            timeout_s=settings.console.result_timeout_s,
+        )
+        return {
+            "name": name,
+            "params": bound,
+            "columns": result.columns,
+            "rows": [[_json_cell(value) for value in row] for row in result.rows],
+            "truncated": result.truncated,
+        }
+
+    @app.exception_handler(ResultsDatabaseUnreachableError)
+    async def _results_unreachable(_request: Request, exc: ResultsDatabaseUnreachableError):
+        return JSONResponse({"detail": str(exc)}, status_code=502)
+
+    @app.exception_handler(ResultsDatabaseError)
+    async def _results_failed(_request: Request, exc: ResultsDatabaseError):
+        return JSONResponse({"detail": str(exc)}, status_code=502)
+
+    @app.exception_handler(QueryRefusedError)
+    async def _query_refused(_request: Request, exc: QueryRefusedError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.get("/api/charts/vendor-counts")
     def vendor_counts_chart(topic: str | None = None, kind: str = "tumbling", windows: int = Query(24, ge=1, le=500)):

@@ -26,6 +26,7 @@ DECLARED: tuple[Job[Any], ...] = (
         extra_arguments=(
             ("--top-topic", "topic of the per-window rankings"),
             ("--top-n", "how many zones each ranking holds"),
+            ("--zones-topic", "the zone table's compacted topic, followed as it changes"),
         ),
     ),
     Job(

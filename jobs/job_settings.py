@@ -27,9 +27,14 @@ class ZonePopularitySettings(JobSettings):
     watermark: Duration
     top_n: int
     zone_lookup: list[str]  # files or Hadoop filesystem URIs; the first that is there is read
+    # The zone table's compacted topic (conf/tables.yaml), read again when it changes; null: the zone_lookup file.
+    zones_topic: str | None = None
 
     def zone_lookup_path(self) -> str:
         return first_existing_location(self.zone_lookup, ZONE_LOOKUP_HINT)
+
+    def input_topic_names(self) -> list[str]:
+        return [*self.input_topics, *([self.zones_topic] if self.zones_topic else [])]
 
 
 class RidesAllSettings(JobSettings):

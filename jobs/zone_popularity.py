@@ -1,11 +1,13 @@
 """Zone popularity: rides per pickup zone per tumbling window, with borough and zone name, and the top zones
 of each window.
 
-Reads:   the ride topics of conf/jobs.yaml [zone_popularity] (rides_green), any format; the taxi zone lookup
-         CSV (a static table, joined in each micro-batch).
+Reads:   the ride topics of conf/jobs.yaml [zone_popularity] (rides_green), any format; the zone table from its
+         compacted topic `taxi_zones` (jobs/zone_table.py: read again when it changed, so a zone renamed or added
+         is used from the next micro-batch on), or with `zones_topic: null` the taxi zone lookup CSV, read once.
 Writes:  `zone_popularity`: one JSON record per (window, zone), key `<window start>|<PULocationID>`;
          `zone_top`: one JSON record per window with its top N zones ranked, key `<window start>`;
-         both also printed to the terminal; bad records to `rides_dead_letter`.
+         the same in the results tables zone_popularity and zone_top (conf/results.yaml);
+         also printed to the terminal; bad records to `rides_dead_letter`.
 State:   counts per (window, zone) and, for the ranking, the counts of each open window (applyInPandasWithState),
          both evicted once the watermark passes the window's end.
 Run:     python -m stack submit jobs/zone_popularity.py     (or: make submit JOB=zone_popularity)
@@ -36,6 +38,7 @@ from jobs.job_settings import ZonePopularitySettings
 from jobs.late_rides import WindowedQuery, watch
 from jobs.launch import launch
 from jobs.result_sinks import ResultSinks, result_handler
+from jobs.zone_table import LatestZones
 
 TOP_SCHEMA = "window_start timestamp, window_end timestamp, rank int, PULocationID int, rides long"
 
@@ -131,11 +134,16 @@ def ranked_windows(top_df: DataFrame) -> DataFrame:
 
 
 def start_queries(spark: SparkSession, settings: ZonePopularitySettings) -> list[StreamingQuery]:
-    zones_df = read_zones(spark, settings.zone_lookup_path()).cache()
+    if settings.zones_topic:  # the latest zone table from its topic, at every micro-batch
+        zone_table = LatestZones(spark, settings, settings.zones_topic)
+        zones = zone_table.current
+    else:  # the lookup file, read once
+        zones_df = read_zones(spark, settings.zone_lookup_path()).cache()
+        zones = lambda: zones_df  # noqa: E731
     decoded_df = read_rides(spark, settings, settings.input_topics)
     rides_df = good_rides(decoded_df)
 
-    with_zones = lambda df: join_zone_counts_with_zones(df, zones_df)  # noqa: E731
+    with_zones = lambda df: join_zone_counts_with_zones(df, zones())  # noqa: E731
     counts_handler = result_handler(
         settings,
         "zone_counts",

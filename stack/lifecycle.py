@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import requests
 
 from cluster.clients import admin_client
+from cluster.table_topics import load_declared_tables
 from cluster.topics import apply_topics, load_topic_specs
 from pipeline_config.credentials import (
     pgpass_path,
@@ -113,6 +114,8 @@ def initialize(
         admin = admin_client(settings.kafka.bootstrap_servers, stack_admin_auth(settings))
         report = apply_topics(admin, load_topic_specs())
         say(f"  topics: {report.summary()}")
+        for load in load_declared_tables(settings.kafka.bootstrap_servers, stack_admin_auth(settings)):
+            say(f"  table {load.summary()}")
         if settings.kafka.secure:
             spec = load_security_spec()
             credentials = stack_credentials(settings, declared_roles(spec))

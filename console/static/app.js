@@ -176,10 +176,43 @@ async function refreshCharts() {
   } catch (error) { document.getElementById("zones-source").textContent = error.message; }
 }
 
+let resultQueries = [];
+
+async function loadResultQueries() {
+  try {
+    resultQueries = await getJson("/api/results/queries");
+    const select = document.getElementById("results-query");
+    select.replaceChildren(...resultQueries.map((q) => el("option", { value: q.name }, q.name)));
+    select.onchange = showResultParams;
+    showResultParams();
+  } catch (error) { failed("results-table", error); }
+}
+
+function showResultParams() {
+  const query = resultQueries.find((q) => q.name === document.getElementById("results-query").value);
+  if (!query) return;
+  document.getElementById("results-description").textContent = query.description;
+  document.getElementById("results-params").replaceChildren(...Object.entries(query.params).map(([name, value]) =>
+    el("label", {}, `${name} `, el("input", { "data-param": name, value: String(value), size: "6" }))));
+}
+
+async function runResultQuery() {
+  const name = document.getElementById("results-query").value;
+  const given = new URLSearchParams();
+  for (const input of document.querySelectorAll("#results-params input")) given.set(input.dataset.param, input.value);
+  try {
+    const r = await getJson(`/api/results/queries/${encodeURIComponent(name)}?${given}`);
+    table("results-table", r.columns.map((column, i) => [column, (row) => row[i], typeof r.rows[0]?.[i] === "number" ? "num" : ""]), r.rows);
+    if (r.truncated) document.getElementById("results-table").append(el("tr", {}, el("td", { class: "muted" }, "more rows not shown")));
+  } catch (error) { failed("results-table", error); }
+}
+
 function every(ms, refresh) { refresh(); setInterval(refresh, ms); }
 
 document.getElementById("messages-form").onsubmit = (event) => { event.preventDefault(); showMessages(); };
 document.getElementById("diff-form").onsubmit = (event) => { event.preventDefault(); showDiff(); };
+document.getElementById("results-form").onsubmit = (event) => { event.preventDefault(); runResultQuery(); };
+loadResultQueries();
 refreshOverview();
 every(2000, refreshCharts);
 every(3000, refreshQueries);

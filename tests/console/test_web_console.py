@@ -11,6 +11,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from producers import produce
 from tests.jobs.cluster import latest_per_key, start_job
@@ -107,6 +108,7 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, br
         counts_topic,
         "--trigger",
         "2 seconds",
+        sinks="kafka,postgres",  # its counts in the results database too, for the results view below
     )
     try:
         _produce(rides_topic, seed=5, rides=300)
@@ -148,6 +150,14 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, br
     )
     assert '"ride_type":' in messages and "undecodable" not in messages
     assert f"{rides_topic}-value" in wait_for(lambda: _text(browser, "subjects-table"), "the schema subjects")
+
+    # The results view runs a named query over the results database, which the job filled.
+    Select(browser.find_element(By.ID, "results-query")).select_by_value("vendor_share")
+    browser.find_element(By.CSS_SELECTOR, "#results-form button").click()
+    shares = wait_for(
+        lambda: "share_pct" in _text(browser, "results-table") and _text(browser, "results-table"), "the query's rows"
+    )
+    assert len(shares.splitlines()) > 1
 
     ARTIFACTS.mkdir(exist_ok=True)
     browser.execute_script("window.scrollTo(0, 0)")

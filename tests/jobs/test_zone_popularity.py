@@ -87,3 +87,23 @@ def test_ranked_windows_hold_the_ranking_in_order(spark):
     )
     (row,) = ranked_windows(top).collect()
     assert [(entry.rank, entry.PULocationID) for entry in row.top_zones] == [(1, 5), (2, 3)]
+
+
+def test_the_zone_table_from_its_topic_is_the_latest_row_of_each_zone_without_the_removed(spark):
+    from jobs.zone_table import latest_zone_rows
+
+    def record(key, offset, value):
+        return (key.encode(), None if value is None else value.encode(), offset)
+
+    records = spark.createDataFrame(
+        [
+            record("1", 0, '{"LocationID": 1, "Borough": "EWR", "Zone": "Newark Airport"}'),
+            record("2", 1, '{"LocationID": 2, "Borough": "Queens", "Zone": "Jamaica Bay"}'),
+            record("1", 2, '{"LocationID": 1, "Borough": "EWR", "Zone": " Newark Liberty "}'),
+            record("3", 3, '{"LocationID": 3, "Borough": "Bronx", "Zone": "Allerton"}'),
+            record("3", 4, None),  # a tombstone: zone 3 is gone
+        ],
+        "key binary, value binary, offset long",
+    )
+    rows = {row.LocationID: (row.borough, row.zone) for row in latest_zone_rows(records).collect()}
+    assert rows == {1: ("EWR", "Newark Liberty"), 2: ("Queens", "Jamaica Bay")}
