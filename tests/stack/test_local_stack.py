@@ -32,7 +32,14 @@ pytestmark = pytest.mark.stack
 
 def test_every_service_reports_healthy(local_stack):
     rows = lifecycle.status(local_stack)
-    assert [row.name for row in rows] == ["kafka-1", "schema-registry", "spark-master", "spark-worker-1", "console"]
+    assert [row.name for row in rows] == [
+        "kafka-1",
+        "schema-registry",
+        "postgres",
+        "spark-master",
+        "spark-worker-1",
+        "console",
+    ]
     assert all(row.health == "healthy" for row in rows), rows
     assert all(row.pid for row in rows)
 

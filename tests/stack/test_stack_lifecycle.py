@@ -15,9 +15,11 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from cluster.clients import admin_client
 from cluster.topics import describe_topics
+from results.database import connect
 from stack import lifecycle
 from stack.processes import listening_pid
 from stack.services import build_services
+from tests.jobs.results_tables import use_stack_logins
 
 pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
 
@@ -36,6 +38,11 @@ def _all_ports(settings) -> list[int]:
 
 
 def test_down_leaves_no_port_or_process_and_schemas_survive_the_restart(local_stack):
+    use_stack_logins(local_stack)
+    kept = f"kept_{uuid.uuid4().hex[:8]}"
+    with connect(local_stack.postgres.url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {kept}")
+        connection.execute(f"CREATE TABLE {kept}.t AS SELECT 42 AS answer")
     client = SchemaRegistryClient({"url": local_stack.registry.url})
     subject = f"test_restart_{uuid.uuid4().hex[:8]}-value"
     schema_id = client.register_schema(
@@ -54,6 +61,10 @@ def test_down_leaves_no_port_or_process_and_schemas_survive_the_restart(local_st
     fresh_client = SchemaRegistryClient({"url": local_stack.registry.url})
     assert subject in fresh_client.get_subjects()
     assert fresh_client.get_latest_version(subject).schema_id == schema_id
+    # and the results database kept its tables
+    with connect(local_stack.postgres.url, autocommit=True) as connection:
+        assert connection.execute(f"SELECT answer FROM {kept}.t").fetchall() == [(42,)]
+        connection.execute(f"DROP SCHEMA {kept} CASCADE")
 
 
 def test_three_broker_cluster_replicates_topics_three_ways_with_min_insync_two(three_broker_cluster):
