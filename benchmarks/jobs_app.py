@@ -93,7 +93,10 @@ BENCHMARKED_JOBS: tuple[tuple[str, str, dict[str, object]], ...] = (
 def job_settings(job: Job, settings: JobSettings, source: str, sink: str, run: int, overrides: dict) -> JobSettings:
     """The job's settings from conf/jobs.yaml, reading `source`, every topic it writes being `sink`, to the end of
     the input (available-now), checkpoints of the run's own, nothing printed."""
-    topics = {name: sink for name in job.settings_class.model_fields if name.endswith("_topic")}
+    # Every topic the job writes is the sink; the zone table's topic is an input and stays as conf says.
+    topics = {
+        name: sink for name in job.settings_class.model_fields if name.endswith("_topic") and name != "zones_topic"
+    }
     return job.load_settings(
         {
             **topics,

@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 from cluster.table_topics import csv_rows, latest_values, load_table
 from producers.generator import GeneratorSettings, RideGenerator
 from rides.serialization import to_json
-from tests.jobs.cluster import start_job
+from tests.jobs.cluster import read_until, start_job
 from tests.jobs.results_tables import table_rows
 from tests.paths import ZONE_LOOKUP
 from tests.waiting import wait_for
@@ -61,6 +61,7 @@ def test_the_zone_table_topic_holds_the_lookup_once_and_a_renamed_zone_reaches_a
         *("--results-schema", results_schema),
         sinks="postgres",
     )
+    read_until(job, "[zone_counts] started (id")  # its tables exist from here on
     threading.Thread(target=lambda: [None for _ in job.stdout], daemon=True).start()  # keep its pipe drained
 
     def jfk_row():
