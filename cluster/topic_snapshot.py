@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from pipeline_config.credentials import client_auth
 
@@ -28,7 +28,7 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60, auth: dict[str, 
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {}
         for partition in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            low, high = _watermarks(consumer, TopicPartition(topic, partition), timeout_s)
             if high > low:
                 ends[partition] = high
         # OFFSET_BEGINNING (-2): from the first offset retention kept
@@ -49,3 +49,25 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60, auth: dict[str, 
         return messages
     finally:
         consumer.close()
+
+
+# What a partition of a topic created a moment ago answers until its leader is elected and known.
+NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+
+
+def _watermarks(consumer: Consumer, partition: TopicPartition, timeout_s: float) -> tuple[int, int]:
+    """The partition's low and high offsets, asked again until the timeout while the partition has no leader yet."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=10)
+            return low, high
+        except KafkaException as exc:
+            error = exc.args[0]
+            if error.code() not in NO_LEADER_YET or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
