@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines, as tail -f")
     commands.add_parser("clean", help="remove data, logs and PID files (the stack must be down)")
     commands.add_parser(
-        "init", help="apply conf/topics.yaml and the registry's default compatibility to a running stack"
+        "init",
+        help="apply conf/topics.yaml, the tables of conf/tables.yaml, the registry's default compatibility and the "
+        "results database's roles to a running stack",
     )
     topics = commands.add_parser(
         "topics", help="list topics (partitions, replication, messages, configs) and consumer group lag"
@@ -151,7 +153,7 @@ def _local(args: argparse.Namespace, settings) -> int:
         lifecycle.clean(settings)
         return 0
     if args.command == "init":
-        lifecycle.initialize(settings)
+        lifecycle.initialize(settings, results_database=True)  # the compose stack's init: its postgres service
         return 0
     if args.command == "topics":
         auth = stack_admin_auth(settings)

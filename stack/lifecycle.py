@@ -105,7 +105,7 @@ def up(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> list[S
 
 
 def initialize(
-    settings: StackSettings, say=print, topics: bool = True, registry: bool = True, results_database: bool = True
+    settings: StackSettings, say=print, topics: bool = True, registry: bool = True, results_database: bool = False
 ) -> None:
     """What a running stack needs once its services answer: the declared topics, the registry's default
     compatibility, the results database's roles. Shared by `up` and the compose stack's one-shot init service

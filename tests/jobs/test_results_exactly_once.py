@@ -20,8 +20,8 @@ from tests.jobs.results_tables import iso, table_rows
 
 pytestmark = pytest.mark.stack
 
-# Four micro-batches over the green file's 95,120 rides, so that a crash at batch 1 has batches on both sides.
-SMALL_BATCHES = ("--max-offsets-per-trigger", "30000")
+# Two micro-batches over the green file's 95,120 rides: batch 0 committed for sure when batch 1 crashes.
+SMALL_BATCHES = ("--max-offsets-per-trigger", "50000")
 
 
 @pytest.mark.parametrize("point", [BEFORE_COMMIT, AFTER_COMMIT])
@@ -52,18 +52,18 @@ def test_a_driver_killed_around_the_database_commit_leaves_every_ride_once_after
     batches = table_rows(
         local_stack, results_schema, "SELECT batch_id, rows FROM committed_batches WHERE table_name = 'rides'"
     )
-    assert sorted(row["batch_id"] for row in batches) == [0, 1, 2, 3]  # each batch recorded once
+    assert sorted(row["batch_id"] for row in batches) == [0, 1]  # each batch recorded once
     assert sum(row["rows"] for row in batches) == len(rides)  # and the replay of batch 1 inserted nothing
 
 
 def test_results_database_stopped_mid_run_fails_the_job_naming_it_and_a_restart_converges(
     local_stack, green_topic, green_rides, tmp_path, results_schema
 ):
-    # Ten batches; a watermark far behind, so that no ride arrives too late in the file's disorder and the table
+    # Five batches; a watermark far behind, so that no ride arrives too late in the file's disorder and the table
     # must end equal to the batch answer whatever the batches.
     args = (
         *("--input-topics", green_topic, "--results-schema", results_schema),
-        *("--max-offsets-per-trigger", "10000", "--watermark", "6000 days"),
+        *("--max-offsets-per-trigger", "20000", "--watermark", "6000 days"),
     )
     job = start_job(local_stack, "vendor_counts", tmp_path / "checkpoints", *args, sinks="postgres", env={})
     try:
