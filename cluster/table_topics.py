@@ -72,6 +72,12 @@ def load_declared_tables(
 ) -> list[TableLoad]:
     loads = []
     for topic, declaration in read_yaml(path).items():
+        if (
+            not isinstance(declaration, dict)
+            or not isinstance(declaration.get("files"), list)
+            or "key" not in declaration
+        ):
+            raise SettingsError(f"{path} [{topic}]: needs `key` (a column) and `files` (a list of files to load from)")
         key, files = declaration["key"], [resolve(file) for file in declaration["files"]]
         source = next((file for file in files if file.exists()), None)
         if source is None:

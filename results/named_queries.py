@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from pipeline_config.settings import SettingsError, describe_validation_error, read_yaml
-from results.tables import RESULTS_FILE
+from pipeline_config.settings import SettingsError
+from results.tables import RESULTS_FILE, load_declarations
 
 Param = int | float | str
 
@@ -41,16 +41,7 @@ class NamedQuery(BaseModel):
 
 
 def load_queries(path: Path = RESULTS_FILE) -> dict[str, NamedQuery]:
-    raw = read_yaml(path).get("queries") or {}
-    if not isinstance(raw, dict):
-        raise SettingsError(f"{path}: `queries` must be a mapping of query name to its declaration")
-    queries = {}
-    for name, declaration in raw.items():
-        try:
-            queries[name] = NamedQuery.model_validate({"name": name, **(declaration or {})})
-        except ValidationError as exc:
-            raise SettingsError(describe_validation_error(f"{path} [queries.{name}]", exc)) from None
-    return queries
+    return load_declarations(path, "queries", NamedQuery)
 
 
 def named_query(name: str) -> NamedQuery:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from psycopg import sql
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -72,17 +72,28 @@ class TableSpec(BaseModel):
         )
 
 
-def load_tables(path: Path = RESULTS_FILE) -> dict[str, TableSpec]:
-    raw = read_yaml(path).get("tables") or {}
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_declarations(path: Path, section: str, model: type[M]) -> dict[str, M]:
+    """The named declarations of one section of the file (`tables`, `queries`), each validated as `model` with its
+    name; a wrong one is refused naming the file, the section and the name."""
+    raw = read_yaml(path).get(section) or {}
     if not isinstance(raw, dict):
-        raise SettingsError(f"{path}: `tables` must be a mapping of table name to its declaration")
-    tables = {}
+        raise SettingsError(f"{path}: `{section}` must be a mapping of name to declaration")
+    declared = {}
     for name, declaration in raw.items():
+        if not isinstance(declaration or {}, dict):
+            raise SettingsError(f"{path} [{section}.{name}] must be a mapping, found {declaration!r}"[:300])
         try:
-            tables[name] = TableSpec.model_validate({"name": name, **(declaration or {})})
+            declared[name] = model.model_validate({"name": name, **(declaration or {})})
         except ValidationError as exc:
-            raise SettingsError(describe_validation_error(f"{path} [tables.{name}]", exc)) from None
-    return tables
+            raise SettingsError(describe_validation_error(f"{path} [{section}.{name}]", exc)) from None
+    return declared
+
+
+def load_tables(path: Path = RESULTS_FILE) -> dict[str, TableSpec]:
+    return load_declarations(path, "tables", TableSpec)
 
 
 @cache

@@ -25,3 +25,16 @@ def table_rows(settings: StackSettings, schema: str, statement: str) -> list[dic
 def iso(moment) -> str:
     """A timestamptz as the batch answers key windows: '2020-10-01T00:05:00Z'."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def vendor_counts_table(settings: StackSettings, schema: str) -> dict[str, dict[str, Any]]:
+    """The vendor_counts table keyed and shaped as the batch answers are (tests/jobs/batch_answers.py)."""
+    return {
+        f"{row['window_kind']}|{iso(row['window_start'])}|{'null' if row['vendor_id'] is None else row['vendor_id']}": {
+            "window_end": iso(row["window_end"]),
+            "rides": row["rides"],
+            "passengers": row["passengers"],
+            "revenue": row["revenue"],
+        }
+        for row in table_rows(settings, schema, "SELECT * FROM vendor_counts")
+    }

@@ -22,7 +22,7 @@ from tests.jobs.batch_answers import (
     zone_names,
 )
 from tests.jobs.cluster import latest_per_key, run_job, run_job_unchecked
-from tests.jobs.results_tables import iso, table_rows
+from tests.jobs.results_tables import iso, table_rows, vendor_counts_table
 
 pytestmark = pytest.mark.stack
 
@@ -52,15 +52,7 @@ def test_vendor_counts_equal_a_batch_computation_over_the_same_rows(
     assert not mismatches, mismatches[:5]
 
     # The same answer in the results database: one row per window and vendor, money as numeric(14,2).
-    table = {
-        f"{row['window_kind']}|{iso(row['window_start'])}|{'null' if row['vendor_id'] is None else row['vendor_id']}": {
-            "window_end": iso(row["window_end"]),
-            "rides": row["rides"],
-            "passengers": row["passengers"],
-            "revenue": row["revenue"],
-        }
-        for row in table_rows(local_stack, results_schema, "SELECT * FROM vendor_counts")
-    }
+    table = vendor_counts_table(local_stack, results_schema)
     assert table == expected
     valid = sum(1 for ride in green_rides if is_valid_ride(ride))
     assert sum(f["rides"] for k, f in expected.items() if k.startswith("tumbling")) == valid == 95_120 - 1  # 2008

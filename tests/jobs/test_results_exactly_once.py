@@ -16,7 +16,7 @@ from results.writes import AFTER_COMMIT, BEFORE_COMMIT
 from stack import lifecycle
 from tests.jobs.batch_answers import expected_vendor_counts, is_valid_ride
 from tests.jobs.cluster import read_until, run_job, run_job_unchecked, start_job
-from tests.jobs.results_tables import iso, table_rows
+from tests.jobs.results_tables import table_rows, vendor_counts_table
 
 pytestmark = pytest.mark.stack
 
@@ -78,15 +78,7 @@ def test_results_database_stopped_mid_run_fails_the_job_naming_it_and_a_restart_
     assert "the results database pipeline@127.0.0.1:5432/pipeline failed while vendor_counts_" in said, said[-3000:]
 
     run_job(local_stack, "vendor_counts", tmp_path / "checkpoints", *args, sinks="postgres")
-    table = {
-        f"{row['window_kind']}|{iso(row['window_start'])}|{'null' if row['vendor_id'] is None else row['vendor_id']}": {
-            "window_end": iso(row["window_end"]),
-            "rides": row["rides"],
-            "passengers": row["passengers"],
-            "revenue": row["revenue"],
-        }
-        for row in table_rows(local_stack, results_schema, "SELECT * FROM vendor_counts")
-    }
+    table = vendor_counts_table(local_stack, results_schema)
     assert table == expected_vendor_counts(green_rides)
 
 

@@ -83,3 +83,10 @@ def test_create_statement_quotes_the_schema():
         table.create_statement('odd"schema').as_string(None).startswith('CREATE TABLE IF NOT EXISTS "odd""schema"."t"')
     )
     assert isinstance(table.create_statement("s"), sql.Composed)
+
+
+def test_a_declaration_that_is_not_a_mapping_is_refused_naming_it(tmp_path):
+    path = tmp_path / "results.yaml"
+    path.write_text("queries:\n  q: SELECT 1\n")
+    with pytest.raises(SettingsError, match=r"\[queries.q\] must be a mapping, found 'SELECT 1'"):
+        load_queries(path)
