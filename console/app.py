@@ -1,5 +1,6 @@
 """The console's HTTP API and page (FastAPI). Every panel polls one JSON endpoint; nothing is cached but the
-live feeds of the result and progress topics (console/feeds.py)."""
+live feed of the progress topic (console/feeds.py). Results, charts included, are read from the results
+database, as its read-only role."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cluster.clients import registry_client
-from console.charts import latest_top_zones, query_rows, vendor_windows
-from console.feeds import Feeds
+from console.charts import TOP_ZONES_SQL, VENDOR_WINDOWS_SQL, query_rows, top_zones, vendor_windows
+from console.feeds import TopicFeed
 from console.login import BasicLogin, web_login
 from console.views import (
     KafkaView,
@@ -31,30 +32,27 @@ from console.views import (
 from jobs.catalog import JOBS
 from pipeline_config.credentials import client_auth
 from pipeline_config.settings import SettingsError, StackSettings
-from results.database import ResultsDatabaseError, ResultsDatabaseUnreachableError
+from results.database import ResultsDatabaseError, ResultsDatabaseUnreachableError, address
 from results.named_queries import load_queries
-from results.pull import QueryRefusedError, pull
+from results.pull import PullResult, QueryRefusedError, pull
 from rides.messages import MessageDecoder
 from rides.serialization import RegistryUnavailableError
 
 STATIC = Path(__file__).parent / "static"
+# The results schema a chart or a named query reads (a test or a reprocessing run writes to one of its own).
+SCHEMA_QUERY = Query("results", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def followed_topics() -> dict[str, str]:
-    """The topics the charts and the queries panel follow, from the jobs' declarations and conf/jobs.yaml (the
-    declarations load no Spark code: the console stays at a third of the memory it would need with pyspark)."""
-    vendor_counts = JOBS["vendor_counts"].load_settings()
-    zone_popularity = JOBS["zone_popularity"].load_settings()
-    if vendor_counts.progress_topic is None:
+def progress_topic() -> str:
+    """The topic the queries panel follows, from the jobs' declarations and conf/jobs.yaml (the declarations load
+    no Spark code: the console stays at a third of the memory it would need with pyspark)."""
+    topic = JOBS["vendor_counts"].load_settings().progress_topic
+    if topic is None:
         raise SettingsError(
             "conf/jobs.yaml: progress_topic is null; the console's queries panel follows it, name a topic"
         )
-    return {
-        "vendor_counts": vendor_counts.output_topic,
-        "top_zones": zone_popularity.top_topic,
-        "progress": vendor_counts.progress_topic,
-    }
+    return topic
 
 
 def _json_cell(value: object) -> object:
@@ -70,14 +68,8 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     # On the secured stack the console logs in to Kafka as its own read-only role (conf/security.yaml `console`,
     # the login make up hands it in KAFKA_CREDENTIALS_FILE), never as the admin.
     auth = client_auth(env)
-    topics = followed_topics()
-    feeds = Feeds(
-        settings.kafka.bootstrap_servers,
-        auth,
-        settings.console.max_feeds,
-        settings.console.feed_idle_s,
-        pinned=(topics["progress"],),
-    )
+    followed = progress_topic()
+    feeds: list[TopicFeed] = []
     kafka = KafkaView(settings, auth)
     registry = RegistryView(settings.registry.url)
     decoder = MessageDecoder("auto", registry_client(settings.registry.url))
@@ -85,9 +77,9 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
 
     @asynccontextmanager
     async def lifespan(_app):
-        feeds.of(topics["progress"])  # from the start, so that queries show up as soon as they report
+        feeds.append(TopicFeed(settings.kafka.bootstrap_servers, auth, followed))  # queries show up as they report
         yield
-        feeds.close()
+        feeds.pop().close()
 
     app = FastAPI(title="NYC taxi pipeline console", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -96,11 +88,26 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     # Outermost: a request whose Host is not the console's own name (a DNS-rebinding page) is refused first.
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.console.allowed_hosts))
 
-    def charted(topic: str) -> str:
-        """A topic a chart may follow: one that exists (a made-up name starts no feed)."""
-        if topic not in kafka.admin.list_topics(timeout=10).topics:
-            raise HTTPException(404, f"no topic {topic!r}")
-        return topic
+    def read_results(statement: str, params: Mapping[str, object], schema: str) -> PullResult:
+        """A statement over the results database, as its read-only role, bounded in rows and time."""
+        return pull(
+            settings.postgres.reader_url,
+            statement,
+            params,
+            max_rows=settings.console.max_result_rows,
+            timeout_s=settings.console.result_timeout_s,
+            schema=schema,
+        )
+
+    def chart_rows(statement: str, params: Mapping[str, object], schema: str) -> tuple[list[dict], str | None]:
+        """A chart's rows, or none with the reason while its table does not exist yet (no job wrote it)."""
+        try:
+            result = read_results(statement, params, schema)
+        except QueryRefusedError as exc:
+            return [], str(exc).splitlines()[0]
+        return [
+            {name: _json_cell(value) for name, value in zip(result.columns, row, strict=True)} for row in result.rows
+        ], None
 
     @app.exception_handler(KafkaException)
     async def _kafka_failed(_request: Request, exc: KafkaException):
@@ -135,9 +142,8 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
             "spark_master": settings.spark.master_url,
             "spark_ui": f"http://127.0.0.1:{settings.spark.master_ui_port}",
             "secure": settings.kafka.secure,
-            "followed_topics": topics,
-            "live_feeds": feeds.running(),
-            "max_feeds": settings.console.max_feeds,
+            "progress_topic": followed,
+            "results_database": address(settings.postgres.reader_url),
         }
 
     @app.get("/api/topics")
@@ -168,7 +174,7 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
 
     @app.get("/api/queries")
     def queries():
-        feed = feeds.of(topics["progress"])
+        feed = feeds[0]
         return {"topic": feed.topic, "error": feed.error, "queries": query_rows(feed.latest())}
 
     @app.get("/api/spark")
@@ -188,24 +194,18 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
         ]
 
     @app.get("/api/results/queries/{name}")
-    def run_result_query(name: str, request: Request):
+    def run_result_query(name: str, request: Request, schema: str = SCHEMA_QUERY):
         """A named query over the results database, as its read-only role, bounded in rows and time; its
-        parameters from the query string (a value of the wrong type or an unknown name: 400)."""
+        parameters from the query string (a value of the wrong type or an unknown name: 400), `schema` aside."""
         queries = load_queries()
         if name not in queries:
             raise HTTPException(404, f"no query named {name!r}; known: {', '.join(queries)}")
         query = queries[name]
         try:
-            bound = query.bind(dict(request.query_params))
+            bound = query.bind({key: value for key, value in request.query_params.items() if key != "schema"})
         except SettingsError as exc:
             raise HTTPException(400, str(exc)) from None
-        result = pull(
-            settings.postgres.reader_url,
-            query.sql,
-            bound,
-            max_rows=settings.console.max_result_rows,
-            timeout_s=settings.console.result_timeout_s,
-        )
+        result = read_results(query.sql, bound, schema)
         return {
             "name": name,
             "params": bound,
@@ -227,18 +227,15 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.get("/api/charts/vendor-counts")
-    def vendor_counts_chart(topic: str | None = None, kind: str = "tumbling", windows: int = Query(24, ge=1, le=500)):
-        feed = feeds.of(charted(topic or topics["vendor_counts"]))
-        return {
-            "topic": feed.topic,
-            "received": feed.received,
-            "error": feed.error,
-            **vendor_windows(feed.latest(), kind, windows),
-        }
+    def vendor_counts_chart(kind: str = "tumbling", windows: int = Query(24, ge=1, le=500), schema: str = SCHEMA_QUERY):
+        """Rides per window and vendor over the latest windows of one kind (the vendor_counts table)."""
+        rows, error = chart_rows(VENDOR_WINDOWS_SQL, {"kind": kind, "windows": windows}, schema)
+        return {"table": f"{schema}.vendor_counts", "error": error, **vendor_windows(rows)}
 
     @app.get("/api/charts/top-zones")
-    def top_zones_chart(topic: str | None = None):
-        feed = feeds.of(charted(topic or topics["top_zones"]))
-        return {"topic": feed.topic, "received": feed.received, "error": feed.error, **latest_top_zones(feed.latest())}
+    def top_zones_chart(schema: str = SCHEMA_QUERY):
+        """The top pickup zones of the latest window (the zone_top table)."""
+        rows, error = chart_rows(TOP_ZONES_SQL, {}, schema)
+        return {"table": f"{schema}.zone_top", "error": error, **top_zones(rows)}
 
     return app

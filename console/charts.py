@@ -1,31 +1,36 @@
-"""The shapes the console's charts draw, from the latest records of the jobs' result topics.
-
-A record of the wrong shape (a field missing or of another type: anybody may write to a topic) is left out of
-the chart, never turned into an error of the panel."""
+"""The shapes the console draws: the charts from the results tables (the latest value per key is what the
+database keeps, so the console rebuilds nothing), the queries panel from the jobs' progress events."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 LIVE_FOR_S = 60  # a query that reported within this long is running
 
+# The `windows` latest windows of one kind, rides per vendor (the vendor_counts table).
+VENDOR_WINDOWS_SQL = """
+SELECT window_start, vendor_id, rides FROM vendor_counts
+WHERE window_kind = %(kind)s AND window_start IN (
+    SELECT DISTINCT window_start FROM vendor_counts WHERE window_kind = %(kind)s
+    ORDER BY window_start DESC LIMIT %(windows)s)
+ORDER BY window_start, vendor_id
+"""
+# The ranking of the latest window (the zone_top table).
+TOP_ZONES_SQL = """
+SELECT window_start, window_end, rank, pu_location_id, borough, zone, rides FROM zone_top
+WHERE window_start = (SELECT max(window_start) FROM zone_top)
+ORDER BY rank
+"""
 
-def vendor_windows(records: list[dict], kind: str = "tumbling", windows: int = 24) -> dict:
-    """Rides per window and vendor over the `windows` most recently updated windows of one kind, in window order
-    (vendor_counts_windowed records: window_kind, window_start, VendorID, rides)."""
-    of_kind = [record for record in records if record.get("window_kind") == kind and _is_vendor_count(record)]
-    recent: list[str] = []
-    for record in reversed(of_kind):
-        if record["window_start"] not in recent:
-            recent.append(record["window_start"])
-            if len(recent) == windows:
-                break
-    starts = sorted(recent)
+
+def vendor_windows(rows: list[dict[str, Any]]) -> dict:
+    """Rows of VENDOR_WINDOWS_SQL as a stacked bar chart: the window starts in order, one series per vendor."""
+    starts = sorted({row["window_start"] for row in rows})
     rides: dict[str, dict[str, int]] = {}
-    for record in of_kind:
-        if record["window_start"] in starts:
-            vendor = "unknown" if record.get("VendorID") is None else str(record["VendorID"])
-            rides.setdefault(vendor, {})[record["window_start"]] = record["rides"]
+    for row in rows:
+        vendor = "unknown" if row["vendor_id"] is None else str(row["vendor_id"])
+        rides.setdefault(vendor, {})[row["window_start"]] = row["rides"]
     return {
         "windows": starts,
         "series": [
@@ -35,40 +40,19 @@ def vendor_windows(records: list[dict], kind: str = "tumbling", windows: int = 2
     }
 
 
-def _is_vendor_count(record: dict) -> bool:
-    return (
-        isinstance(record.get("window_start"), str)
-        and isinstance(record.get("rides"), int)
-        and isinstance(record.get("VendorID"), (int, type(None)))
-    )
-
-
-def _is_top_zones(record: dict) -> bool:
-    entries = record.get("top_zones")
-    return isinstance(entries, list) and all(
-        isinstance(entry, dict)
-        and isinstance(entry.get("rides"), int)
-        and isinstance(entry.get("rank"), int)
-        and "PULocationID" in entry
-        for entry in entries
-    )
-
-
-def latest_top_zones(records: list[dict]) -> dict:
-    """The ranking of the window updated last (zone_top records: window_start, window_end, top_zones)."""
-    records = [record for record in records if _is_top_zones(record)]
-    if not records:
-        return {"window_start": None, "zones": []}
-    latest = records[-1]
+def top_zones(rows: list[dict[str, Any]]) -> dict:
+    """Rows of TOP_ZONES_SQL as the bars of one window's ranking."""
+    if not rows:
+        return {"window_start": None, "window_end": None, "zones": []}
     zones = [
         {
-            "label": f"{entry.get('zone') or entry['PULocationID']} ({entry.get('borough') or '?'})",
-            "rides": entry["rides"],
-            "rank": entry["rank"],
+            "label": f"{row['zone'] or row['pu_location_id']} ({row['borough'] or '?'})",
+            "rides": row["rides"],
+            "rank": row["rank"],
         }
-        for entry in latest.get("top_zones", [])
+        for row in rows
     ]
-    return {"window_start": latest.get("window_start"), "window_end": latest.get("window_end"), "zones": zones}
+    return {"window_start": rows[0]["window_start"], "window_end": rows[0]["window_end"], "zones": zones}
 
 
 def query_rows(records: list[dict], now: datetime | None = None) -> list[dict]:

@@ -1,15 +1,16 @@
-"""Topics the console follows live: a background consumer per topic keeps the latest JSON value of each key.
+"""The topic the console follows live (the jobs' progress events): a background consumer keeps the latest JSON
+value of each key.
 
-A feed starts a little before the end of each partition (its backlog), so that a compacted result topic shows
-its recent windows at once, then tails the topic. Keys are kept in arrival order; the oldest are forgotten past
-`max_keys`, which bounds the console's memory however long it runs.
+The feed starts a little before the end of each partition (its backlog), so that the recent events show at once,
+then tails the topic. Keys are kept in arrival order; the oldest are forgotten past `max_keys`, which bounds the
+console's memory however long it runs. (Results are not read from topics: the charts query the results
+database, which keeps the latest value per key itself.)
 """
 
 from __future__ import annotations
 
 import json
 import threading
-import time
 from collections import OrderedDict
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -92,55 +93,3 @@ class TopicFeed:
             while len(self._latest) > self.max_keys:
                 self._latest.popitem(last=False)
             self.received += 1
-
-
-class Feeds:
-    """Live feeds of the topics the console charts, started on first use. Bounded: at most `max_feeds` at once
-    (the least recently asked is stopped to make room; `pinned` ones never are), a feed nobody asked for in
-    `idle_s` seconds is stopped, and a topic is charted only once Kafka says it exists, so that requests naming
-    made-up topics start no thread (200 of them used to start 200 threads, kept for ever)."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        auth: dict[str, str],
-        max_feeds: int = 8,
-        idle_s: float = 300,
-        pinned: tuple[str, ...] = (),
-        clock=time.monotonic,
-    ):
-        self.bootstrap = bootstrap
-        self.auth = auth
-        self.max_feeds, self.idle_s, self.pinned, self.clock = max_feeds, idle_s, set(pinned), clock
-        self._feeds: OrderedDict[str, TopicFeed] = OrderedDict()
-        self._asked: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def of(self, topic: str) -> TopicFeed:
-        with self._lock:
-            now = self.clock()
-            for stale in [t for t, at in self._asked.items() if now - at > self.idle_s and t not in self.pinned]:
-                self._stop(stale)
-            if topic not in self._feeds:
-                while len(self._feeds) >= self.max_feeds:
-                    oldest = next((t for t in self._feeds if t not in self.pinned), None)
-                    if oldest is None:
-                        break
-                    self._stop(oldest)
-                self._feeds[topic] = TopicFeed(self.bootstrap, self.auth, topic)
-            self._feeds.move_to_end(topic)
-            self._asked[topic] = now
-            return self._feeds[topic]
-
-    def running(self) -> list[str]:
-        with self._lock:
-            return list(self._feeds)
-
-    def _stop(self, topic: str) -> None:
-        self._feeds.pop(topic).close()
-        self._asked.pop(topic, None)
-
-    def close(self) -> None:
-        with self._lock:
-            for topic in list(self._feeds):
-                self._stop(topic)

@@ -20,7 +20,7 @@ from results.database import (
     connect,
     migrate,
 )
-from results.tables import tables_of_job
+from results.tables import TableSpec, tables_of_job
 
 
 class PreflightError(CannotRunError):
@@ -63,10 +63,10 @@ def check_data_loss(settings: JobSettings) -> None:
     print(f"warning: accepting data loss, {skipped:,} records skipped: {summary}", file=sys.stderr, flush=True)
 
 
-def check_results_database(settings: JobSettings) -> None:
-    """The results database answers and holds the job's tables (conf/results.yaml), created or given their new
-    columns now, before any query could write to them."""
-    tables = tables_of_job(settings.name)
+def check_results_database(settings: JobSettings, tables: list[TableSpec] | None = None) -> None:
+    """The results database answers and holds the job's tables (conf/results.yaml, or those given), created or given
+    their new columns now, before any query could write to them."""
+    tables = tables_of_job(settings.name) if tables is None else tables
     if not settings.writes_to("postgres") or not tables:
         return
     try:

@@ -48,7 +48,8 @@ class ResultSinks:
     title: str  # heading of the terminal output
     topic: str
     to_record: Callable[[DataFrame], DataFrame]  # the Kafka record (key, value) of the enriched batch
-    table: str | None  # its table in conf/results.yaml, or None when the result has none
+    # its table: a name in conf/results.yaml, a table made for the query (SQL over streams), or None
+    table: str | TableSpec | None
     order_by: list[Column | str]  # of the rows printed
     enrich: Callable[[DataFrame], DataFrame] = identity  # what every sink sees (a join with the zones, a filter)
     to_rows: Callable[[DataFrame], DataFrame] = identity  # the table's rows of the enriched batch
@@ -61,7 +62,7 @@ def csv_lines(rows_df: DataFrame, table: TableSpec) -> DataFrame:
     missing = [column for column in table.column_names if column not in by_sql_name]
     if missing:
         raise ResultsDatabaseError(
-            f"table {table.name} of conf/results.yaml has column(s) {', '.join(missing)} that the result lacks; "
+            f"table {table.name} of {table.declared_in} has column(s) {', '.join(missing)} that the result lacks; "
             f"the result's columns are {', '.join(sorted(by_sql_name))}"
         )
     row = F.struct(*[F.col(by_sql_name[column]).alias(column) for column in table.column_names])
@@ -133,7 +134,8 @@ def result_handler(settings: JobSettings, query: str, sinks: ResultSinks) -> Cal
     """The foreachBatch handler of the query: enrich the batch once, then each sink the settings choose."""
     writer = None
     if settings.writes_to("postgres") and sinks.table is not None:
-        writer = TableWriter(settings, declared_tables()[sinks.table], query)
+        table = declared_tables()[sinks.table] if isinstance(sinks.table, str) else sinks.table
+        writer = TableWriter(settings, table, query)
 
     def handle(batch_df: DataFrame, batch_id: int) -> None:
         enriched_df = sinks.enrich(batch_df).persist()

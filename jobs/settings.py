@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -48,6 +48,10 @@ Duration = Annotated[str, AfterValidator(interval)]
 SIDE_TOPICS = ("dead_letter_topic", "late_topic", "progress_topic")
 
 
+Sink = Literal["kafka", "postgres", "terminal"]
+SINKS: tuple[Sink, ...] = get_args(Sink)
+
+
 class JobSettings(BaseModel):
     """What every job has; subclasses add their windows and topics."""
 
@@ -71,7 +75,7 @@ class JobSettings(BaseModel):
     late_topic: str = "rides_late"  # rides a windowed query left out behind its watermark, bytes unchanged
     kafka_producer: dict[str, str | int] = Field(default_factory=dict)  # producer settings of every Kafka sink
     # Where results go: their Kafka topics, the results database (conf/results.yaml), the driver's terminal.
-    sinks: tuple[Literal["kafka", "postgres", "terminal"], ...] = ("kafka", "postgres", "terminal")
+    sinks: tuple[Sink, ...] = SINKS
     results_database: str = ""  # a libpq URL (password from PGPASSFILE); default: the stack's database
     results_schema: str = Field("results", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     printed_rows: int = Field(20, ge=1)

@@ -8,6 +8,9 @@ that a bad file is refused before a session starts.
   closes it); the topic keeps everything for its retention.
 - TABLE: a changelog keyed by KEY (update output mode: a window is re-written as rides arrive); the topic is
   compacted, so a reader keeps the latest row per key.
+
+Either goes where SINKS says (default: the job's `sinks` of conf/jobs.yaml): its topic, a table of the results
+database named like the statement (a TABLE upserted by KEY, a STREAM appended), the terminal.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from jobs.settings import SINKS, comma_list
 from pipeline_config.errors import CannotRunError
 
 STATEMENT = re.compile(
@@ -26,13 +30,17 @@ OPTION = re.compile(r"^\s*(?P<key>[A-Za-z_]+)\s*=\s*(?:'(?P<quoted>[^']*)'|(?P<b
 OPTIONS = {
     "KEY": "comma-separated result columns whose values make the record key (required for a TABLE)",
     "PARTITIONS": "partitions of the result topic when it is created",
+    "SINKS": f"where the result goes, comma-separated among {', '.join(SINKS)} (default: the job's sinks)",
 }
 # What a query reads: the names after FROM and JOIN (a column alias such as `count(*) AS rides` is not one).
 RELATION = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE)
 LINE_COMMENT = re.compile(r"--[^\n]*")
 # What is not SQL code: string literals ('...', "..."), block and line comments. Names found there are not read.
 NOT_CODE = re.compile(r"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.)*\"|/\*.*?\*/|--[^\n]*", re.DOTALL)
-USAGE = "CREATE STREAM|TABLE <topic> [WITH (KEY = 'col, ...', PARTITIONS = n)] AS SELECT ... FROM <stream> ..."
+USAGE = (
+    "CREATE STREAM|TABLE <topic> [WITH (KEY = 'col, ...', PARTITIONS = n, SINKS = 'kafka, postgres')] "
+    "AS SELECT ... FROM <stream> ..."
+)
 
 
 class StatementError(CannotRunError, ValueError):
@@ -48,6 +56,7 @@ class Statement:
     partitions: int | None = None
     description: str = ""
     names_used: tuple[str, ...] = field(default=())
+    sinks: tuple[str, ...] = ()  # from WITH (SINKS = ...); empty: the job's own
 
     @property
     def output_mode(self) -> str:
@@ -82,7 +91,14 @@ def parse_statement(text: str, origin: str, known_names: list[str]) -> Statement
             f"({', '.join(known_names)}; conf/jobs.yaml [stream_sql])"
         )
     return Statement(
-        kind, match.group("name"), select, key_columns, _partitions(options, origin), description, names_used
+        kind,
+        match.group("name"),
+        select,
+        key_columns,
+        _partitions(options, origin),
+        description,
+        names_used,
+        _sinks(options, origin),
     )
 
 
@@ -112,3 +128,15 @@ def _partitions(options: dict[str, str], origin: str) -> int | None:
     if not value.isdigit() or int(value) < 1:
         raise StatementError(f"{origin}: PARTITIONS must be a whole number of at least 1, got {value!r}")
     return int(value)
+
+
+def _sinks(options: dict[str, str], origin: str) -> tuple[str, ...]:
+    if "SINKS" not in options:
+        return ()
+    sinks = comma_list(options["SINKS"].lower())
+    unknown = [sink for sink in sinks if sink not in SINKS]
+    if unknown or not sinks:
+        raise StatementError(
+            f"{origin}: SINKS = {options['SINKS']!r}: expected a comma-separated list of {', '.join(SINKS)}"
+        )
+    return sinks

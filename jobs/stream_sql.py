@@ -4,8 +4,10 @@ cluster as a streaming query whose result goes to the topic <name>.
 Reads:   the streams and tables the query names, from conf/jobs.yaml [stream_sql]: a stream is one or more ride
          topics, decoded (any format) and validated, in the normalized ride model (rides/schemas/ride_event.avsc) with
          a watermark on pickup_datetime; a table is a static CSV (zones: the taxi zone lookup).
-Writes:  the topic named by the statement (created when missing: compacted for a TABLE), one JSON record per
-         result row keyed by the KEY columns; the rows also printed to the terminal; bad records to `rides_dead_letter`.
+Writes:  where the job's sinks or the statement's WITH (SINKS = ...) say: the topic named by the statement
+         (created when missing: compacted for a TABLE), one JSON record per result row keyed by the KEY columns;
+         a results table of the same name (jobs/sql_result_table.py, created or extended at start), exactly once;
+         the terminal. Bad records to `rides_dead_letter`.
 State:   whatever the SELECT needs (windowed aggregations, deduplication), bounded by the streams' watermark.
 Run:     python -m stack submit jobs/stream_sql.py queries/rides_per_zone_15m.sql
          (or: make sql QUERY=queries/rides_per_zone_15m.sql)
@@ -33,7 +35,7 @@ from jobs.io import (
     to_kafka_record,
 )
 from jobs.job_settings import ZONE_LOOKUP_HINT
-from jobs.preflight import preflight
+from jobs.preflight import check_results_database, preflight
 from jobs.result_sinks import ResultSinks, result_handler
 from jobs.runtime import QueryRefused, refuse, start_and_run
 from jobs.settings import (
@@ -45,6 +47,7 @@ from jobs.settings import (
     overrides_from,
 )
 from jobs.sql_guard import QueryNotAllowed, check_is_query, check_reads_only
+from jobs.sql_result_table import result_table
 from jobs.sql_statement import Statement, StatementError, parse_statement
 from jobs.zone_popularity import read_zones
 from pipeline_config.errors import CannotRunError
@@ -142,6 +145,10 @@ def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[Stre
             f"{settings.query_file}: the query reads no stream, only tables; name one of {', '.join(settings.streams)}"
         )
     key = record_key(result_df, statement.key_columns)
+    table = None
+    if settings.writes_to("postgres"):
+        table = result_table(statement, result_df.schema, origin)
+        check_results_database(settings, [table])  # created or extended before the query starts
     handler = result_handler(
         settings,
         statement.name,
@@ -149,7 +156,7 @@ def start_queries(spark: SparkSession, settings: StreamSqlSettings) -> list[Stre
             title=f"{statement.kind} {statement.name}: {statement.description or statement.select[:80]}",
             topic=settings.result_topic(),
             to_record=lambda df: to_kafka_record(df, key),
-            table=None,  # SQL over streams writes its topic (and the terminal); its results tables are not built yet
+            table=table,
             order_by=[F.col(column).desc() for column in (statement.key_columns or result_df.columns[:1])],
         ),
     )
@@ -212,8 +219,12 @@ def load_statement_settings(argv: list[str] | None) -> StreamSqlSettings:
     except OSError as exc:
         raise SettingsError(f"cannot read the query file {settings.query_file}: {exc.strerror}") from None
     statement = parse_statement(text, str(settings.query_file), [*settings.streams, *settings.tables])
-    # Each statement has checkpoints of its own, so that several queries run side by side.
-    return settings.model_copy(update={"statement": statement, "name": f"sql_{statement.name}"})
+    # Each statement has checkpoints of its own, so that several queries run side by side. Its SINKS win over
+    # conf/jobs.yaml; --sinks on the command line over both.
+    update: dict = {"statement": statement, "name": f"sql_{statement.name}"}
+    if statement.sinks and "sinks" not in overrides:
+        update["sinks"] = statement.sinks
+    return settings.model_copy(update=update)
 
 
 def check_result_topic(settings: StreamSqlSettings) -> None:
@@ -236,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_statement_settings(argv)
         check_result_topic(settings)
         preflight(settings)
-        create_result_topic(settings)
+        if settings.writes_to("kafka"):
+            create_result_topic(settings)
     except CannotRunError as exc:  # settings, the statement, a missing input or result topic
         return refuse(exc)
     return start_and_run(settings.name, [(settings, start_queries)])

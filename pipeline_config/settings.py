@@ -123,8 +123,6 @@ class ConsoleSettings(_Frozen):
     port: int = 8088
     # Host headers the console answers (a DNS-rebinding page sends its own name and is refused); "*" for any.
     allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost")
-    max_feeds: int = Field(8, ge=2)  # live topic feeds at once (one consumer thread each); least recently used go
-    feed_idle_s: float = Field(300, gt=0)  # a feed nobody asked for in this long is stopped
     max_result_rows: int = Field(500, ge=1, le=10000)  # rows a results query returns at most
     result_timeout_s: float = Field(5, gt=0)  # its statement timeout
 

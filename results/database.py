@@ -77,7 +77,7 @@ def migrate(connection: psycopg.Connection, schema: str, tables: list[TableSpec]
                 elif existing[name] != kind:
                     raise ResultsDatabaseError(
                         f"{schema}.{table.name}.{name} is {existing[name]} in the database but {kind} in "
-                        f"conf/results.yaml: migrate it by hand, or write to a new schema (--results-schema)"
+                        f"{table.declared_in}: migrate it by hand, or write to a new schema (--results-schema)"
                     )
     return changes
 

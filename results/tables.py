@@ -31,9 +31,12 @@ class TableSpec(BaseModel):
     job: str
     description: str = ""
     write: Literal["upsert", "append"]
-    key: tuple[str, ...] = Field(min_length=1)
+    # The result's key. An append table may have none (each batch's rows go in once: its batch record guards a
+    # replay); an upsert table needs one.
+    key: tuple[str, ...] = ()
     # column name -> SQL type, with `not null` where the result never lacks it
     columns: dict[str, str]
+    declared_in: str = "conf/results.yaml"  # named in messages about the table
 
     @model_validator(mode="after")
     def _keys_are_columns(self) -> TableSpec:
@@ -43,6 +46,8 @@ class TableSpec(BaseModel):
         missing = [name for name in self.key if name not in self.columns]
         if missing:
             raise ValueError(f"key column(s) {', '.join(missing)} are not among the columns")
+        if self.write == "upsert" and not self.key:
+            raise ValueError("an upsert table needs a key: the columns whose latest values it keeps")
         return self
 
     @property
@@ -58,8 +63,13 @@ class TableSpec(BaseModel):
 
     def create_statement(self, schema: str) -> sql.Composed:
         """CREATE TABLE IF NOT EXISTS with the declared types and the key: a primary key, or (when a key column may
-        be null) a unique constraint that treats nulls as equal, so that the null group is one row too."""
+        be null) a unique constraint that treats nulls as equal, so that the null group is one row too; no
+        constraint for an append table without a key."""
         columns = [sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind)) for name, kind in self.columns.items()]
+        if not self.key:
+            return sql.SQL("CREATE TABLE IF NOT EXISTS {} ({})").format(
+                sql.Identifier(schema, self.name), sql.SQL(", ").join(columns)
+            )
         key = sql.SQL(", ").join(map(sql.Identifier, self.key))
         if self.nullable_key():
             constraint = sql.SQL("CONSTRAINT {} UNIQUE NULLS NOT DISTINCT ({})").format(

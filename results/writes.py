@@ -7,7 +7,7 @@ in the checkpoint, so a fresh checkpoint (batch ids from 0 again) is a new query
 
 The rows arrive as CSV lines (made by Spark on the executors) and go in with COPY into a temporary table, merged
 into the result table by one INSERT ... ON CONFLICT: upsert tables keep the latest value per key, append tables
-each key once.
+each key once (an append table without a key takes the batch's rows as they are).
 """
 
 from __future__ import annotations
@@ -78,6 +78,10 @@ def write_batch(
 
 def _merge(schema: str, table: TableSpec) -> sql.Composed:
     columns = sql.SQL(", ").join(map(sql.Identifier, table.column_names))
+    if not table.key:  # an append table without a key: the batch record alone keeps a replay out
+        return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM staged").format(
+            sql.Identifier(schema, table.name), columns, columns
+        )
     constraint = sql.Identifier(f"{table.name}_key")
     action: sql.Composable
     if table.write == "append" or not table.value_columns:

@@ -66,6 +66,23 @@ def topic_factory(local_stack):
         delete_topic(local_stack.kafka.bootstrap_servers, name)
 
 
+@pytest.fixture()
+def results_schema(local_stack):
+    """A schema of the results database of its own for one test (a job creates its tables there), dropped
+    afterwards. The test process logs in with the stack's logins, as `make query` does (PGPASSFILE)."""
+    import uuid
+
+    import psycopg
+
+    from tests.jobs.results_tables import use_stack_logins
+
+    use_stack_logins(local_stack)
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield schema
+    with psycopg.connect(local_stack.postgres.url, autocommit=True) as connection:
+        connection.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema)))
+
+
 @pytest.fixture(scope="module")
 def three_broker_cluster(local_stack, tmp_path_factory):
     """A three-node KRaft cluster (`BROKERS=3 make up`, Kafka only) with state of its own. The three nodes need

@@ -1,7 +1,9 @@
 // The console page: each panel polls its JSON endpoint and redraws; charts are drawn with Plotly.
 "use strict";
 
-const params = new URLSearchParams(location.search);  // ?vendor_topic=...&zones_topic=... point the charts elsewhere
+// ?results_schema=... points the charts and the results view at another schema of the results database.
+const resultsSchema = new URLSearchParams(location.search).get("results_schema");
+const inSchema = (query) => { if (resultsSchema) query.set("schema", resultsSchema); return query; };
 
 async function getJson(path) {
   const response = await fetch(path);
@@ -43,7 +45,8 @@ const state = (text) => el("span", { class: `state-${text}` }, text);
 async function refreshOverview() {
   const o = await getJson("/api/overview");
   document.getElementById("overview").textContent =
-    `Kafka ${o.bootstrap_servers}${o.secure ? " (secured)" : ""} · registry ${o.registry} · Spark ${o.spark_master}`;
+    `Kafka ${o.bootstrap_servers}${o.secure ? " (secured)" : ""} · registry ${o.registry} · Spark ${o.spark_master}` +
+    ` · results ${o.results_database}`;
 }
 
 async function refreshTopics() {
@@ -160,16 +163,16 @@ async function refreshConnectors() {
 const chartLayout = (extra) => ({ margin: { t: 10, r: 10, b: 60, l: 50 }, legend: { orientation: "h" }, ...extra });
 
 async function refreshCharts() {
-  const vendorTopic = params.get("vendor_topic"), zonesTopic = params.get("zones_topic");
+  const query = inSchema(new URLSearchParams()).toString();
   try {
-    const v = await getJson(`/api/charts/vendor-counts${vendorTopic ? `?topic=${encodeURIComponent(vendorTopic)}` : ""}`);
-    document.getElementById("vendor-source").textContent = `${v.topic}, ${number(v.received)} records read`;
+    const v = await getJson(`/api/charts/vendor-counts?${query}`);
+    document.getElementById("vendor-source").textContent = v.error ?? `${v.table}, latest ${v.windows.length} windows`;
     const traces = v.series.map((s) => ({ type: "bar", name: s.name, x: v.windows, y: s.rides }));
     Plotly.react("vendor-chart", traces, chartLayout({ barmode: "stack", yaxis: { title: { text: "rides" } } }), { displayModeBar: false });
   } catch (error) { document.getElementById("vendor-source").textContent = error.message; }
   try {
-    const z = await getJson(`/api/charts/top-zones${zonesTopic ? `?topic=${encodeURIComponent(zonesTopic)}` : ""}`);
-    document.getElementById("zones-source").textContent = `${z.topic}, window ${z.window_start ?? "-"}`;
+    const z = await getJson(`/api/charts/top-zones?${query}`);
+    document.getElementById("zones-source").textContent = z.error ?? `${z.table}, window ${z.window_start ?? "-"}`;
     const zones = [...z.zones].reverse();
     Plotly.react("zones-chart", [{ type: "bar", orientation: "h", x: zones.map((e) => e.rides), y: zones.map((e) => e.label) }],
       chartLayout({ margin: { t: 10, r: 10, b: 40, l: 220 }, xaxis: { title: { text: "rides" } } }), { displayModeBar: false });
@@ -198,7 +201,7 @@ function showResultParams() {
 
 async function runResultQuery() {
   const name = document.getElementById("results-query").value;
-  const given = new URLSearchParams();
+  const given = inSchema(new URLSearchParams());
   for (const input of document.querySelectorAll("#results-params input")) given.set(input.dataset.param, input.value);
   try {
     const r = await getJson(`/api/results/queries/${encodeURIComponent(name)}?${given}`);

@@ -83,9 +83,9 @@ def loaded_modules_after(statement: str) -> set[str]:
 
 
 def test_the_web_console_reads_the_job_declarations_without_loading_spark():
-    """The console follows the topics the jobs' declarations name; it must not pay for pyspark (90 MB)."""
+    """The console follows the progress topic the jobs' declarations name; it must not pay for pyspark (90 MB)."""
     assert "jobs" in loaded_modules_after("import console.app")
-    assert "pyspark" not in loaded_modules_after("import console.app; console.app.followed_topics()")
+    assert "pyspark" not in loaded_modules_after("import console.app; console.app.progress_topic()")
 
 
 def test_running_a_job_loads_its_spark_code():

@@ -1,53 +1,59 @@
-"""What the console's charts and queries panel make of the records they read."""
+"""What the console's charts make of the results tables' rows, and its queries panel of the progress events."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from console.charts import latest_top_zones, query_rows, vendor_windows
+from console.charts import query_rows, top_zones, vendor_windows
 
 
-def _count(start: str, vendor, rides: int, kind: str = "tumbling") -> dict:
-    return {"window_kind": kind, "window_start": start, "VendorID": vendor, "rides": rides}
+def _count(start: str, vendor, rides: int) -> dict:
+    return {"window_start": start, "vendor_id": vendor, "rides": rides}
 
 
-def test_vendor_windows_keep_the_most_recently_updated_windows_in_window_order():
-    records = [
-        _count("00:00", 1, 5),
-        _count("00:10", 1, 7),
-        _count("00:10", 2, 3),
-        _count("00:20", None, 1),
-        _count("00:05", 1, 99, kind="sliding"),
-        _count("00:00", 2, 4),
-    ]
-    chart = vendor_windows(records, windows=2)
-    assert chart["windows"] == ["00:00", "00:20"]  # 00:00 was updated last, then 00:20; 00:10 fell out
+def test_vendor_windows_draw_one_series_per_vendor_over_the_windows_in_order():
+    rows = [_count("00:10", 2, 3), _count("00:00", 1, 5), _count("00:10", 1, 7), _count("00:20", None, 1)]
+    chart = vendor_windows(rows)
+    assert chart["windows"] == ["00:00", "00:10", "00:20"]
     assert chart["series"] == [
-        {"name": "vendor 1", "rides": [5, 0]},
-        {"name": "vendor 2", "rides": [4, 0]},
-        {"name": "vendor unknown", "rides": [0, 1]},
+        {"name": "vendor 1", "rides": [5, 7, 0]},
+        {"name": "vendor 2", "rides": [0, 3, 0]},
+        {"name": "vendor unknown", "rides": [0, 0, 1]},
     ]
 
 
-def test_vendor_windows_of_an_empty_topic_draw_nothing():
+def test_vendor_windows_of_an_empty_table_draw_nothing():
     assert vendor_windows([]) == {"windows": [], "series": []}
 
 
-def test_top_zones_are_the_ranking_updated_last():
-    ranking = {
-        "window_start": "01:00",
-        "window_end": "02:00",
-        "top_zones": [
-            {"rank": 1, "PULocationID": 74, "borough": "Manhattan", "zone": "East Harlem North", "rides": 9},
-            {"rank": 2, "PULocationID": 999, "borough": None, "zone": None, "rides": 3},
-        ],
-    }
-    chart = latest_top_zones([{"window_start": "00:00", "top_zones": []}, ranking])
-    assert chart["window_start"] == "01:00"
+def test_top_zones_are_labelled_by_name_or_by_id():
+    rows = [
+        {
+            "window_start": "01:00",
+            "window_end": "02:00",
+            "rank": 1,
+            "pu_location_id": 74,
+            "borough": "Manhattan",
+            "zone": "East Harlem North",
+            "rides": 9,
+        },
+        {
+            "window_start": "01:00",
+            "window_end": "02:00",
+            "rank": 2,
+            "pu_location_id": 999,
+            "borough": None,
+            "zone": None,
+            "rides": 3,
+        },
+    ]
+    chart = top_zones(rows)
+    assert (chart["window_start"], chart["window_end"]) == ("01:00", "02:00")
     assert chart["zones"] == [
         {"label": "East Harlem North (Manhattan)", "rides": 9, "rank": 1},
         {"label": "999 (?)", "rides": 3, "rank": 2},
     ]
+    assert top_zones([]) == {"window_start": None, "window_end": None, "zones": []}
 
 
 def test_query_rows_say_which_queries_run_idle_stopped_or_went_silent():

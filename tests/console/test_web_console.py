@@ -1,7 +1,8 @@
 """The web console in a real headless browser (Debian's Chromium driven by Selenium): the page shows the running
 stack's topics, decodes a topic's Avro messages through the registry, lists the Spark queries from their progress,
-and its chart of rides per window and vendor follows a job on the cluster as rides arrive. A screenshot of the
-page is kept in artifacts/."""
+its chart of rides per window and vendor follows a job on the cluster as rides arrive (read from the results
+database the job writes to), and its results view runs a named query. A screenshot of the page is kept in
+artifacts/."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from producers import produce
-from tests.jobs.cluster import latest_per_key, start_job
+from tests.jobs.cluster import start_job
+from tests.jobs.results_tables import table_rows
 from tests.paths import REPO_ROOT
 from tests.waiting import wait_for
 
@@ -88,9 +90,11 @@ def _produce(topic: str, seed: int, rides: int) -> None:
     )
 
 
-def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, browser, topic_factory, tmp_path):
+def test_console_shows_the_stack_and_its_chart_follows_new_rides(
+    local_stack, browser, topic_factory, tmp_path, results_schema
+):
     rides_topic, counts_topic = topic_factory(prefix="console_rides"), topic_factory(prefix="console_counts")
-    browser.get(f"{local_stack.console.url}/?vendor_topic={counts_topic}")
+    browser.get(f"{local_stack.console.url}/?results_schema={results_schema}")
     assert browser.title == "NYC taxi pipeline console"
     topics = wait_for(
         lambda: rides_topic in _text(browser, "topics-table") and _text(browser, "topics-table"), "the stack's topics"
@@ -108,7 +112,9 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, br
         counts_topic,
         "--trigger",
         "2 seconds",
-        sinks="kafka,postgres",  # its counts in the results database too, for the results view below
+        "--results-schema",
+        results_schema,
+        sinks="kafka,postgres",
     )
     try:
         _produce(rides_topic, seed=5, rides=300)
@@ -120,12 +126,13 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, br
             180,
         )
 
-        # What the chart draws is what the job wrote: the latest count of each tumbling window and vendor.
-        written = {}
-        for value in latest_per_key(local_stack, counts_topic).values():
-            if value["window_kind"] == "tumbling":
-                written.setdefault(value["window_start"], 0)
-                written[value["window_start"]] += value["rides"]
+        # What the chart draws is what the job wrote: the count of each tumbling window and vendor in its table.
+        written: dict[str, int] = {}
+        for row in table_rows(
+            local_stack, results_schema, "SELECT * FROM vendor_counts WHERE window_kind = 'tumbling'"
+        ):
+            start = row["window_start"].isoformat()
+            written[start] = written.get(start, 0) + row["rides"]
         drawn = {}
         for (_, window), rides in wait_for(lambda: _settled(browser, written), "the chart settle", 120).items():
             drawn[window] = drawn.get(window, 0) + rides
@@ -166,7 +173,7 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(local_stack, br
 
 
 def _settled(browser, written: dict) -> dict | None:
-    """The chart once every window it draws holds the count the topic holds (the page polls every 2 s)."""
+    """The chart once every window it draws holds the count the table holds (the page polls every 2 s)."""
     chart = _chart(browser)
     per_window = {}
     for (_, window), rides in chart.items():

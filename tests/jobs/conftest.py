@@ -56,20 +56,3 @@ def green_topic(local_stack, green_rides):
     assert produce.main(["--source", str(GREEN_FILE), "--topic", topic, "--quiet"]) == 0
     yield topic
     delete_topic(local_stack.kafka.bootstrap_servers, topic)
-
-
-@pytest.fixture()
-def results_schema(local_stack):
-    """A schema of the results database of its own for one test (the job creates its tables there), dropped
-    afterwards. The test process reads with the stack's logins, as `make query` does (PGPASSFILE)."""
-    import uuid
-
-    import psycopg
-
-    from tests.jobs.results_tables import use_stack_logins
-
-    use_stack_logins(local_stack)
-    schema = f"test_{uuid.uuid4().hex[:12]}"
-    yield schema
-    with psycopg.connect(local_stack.postgres.url, autocommit=True) as connection:
-        connection.execute(psycopg.sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(psycopg.sql.Identifier(schema)))

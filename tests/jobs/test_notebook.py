@@ -1,6 +1,6 @@
-"""notebooks/explore_results.ipynb run end to end with nbclient against the local stack: it reads a result topic
-written by a job on the cluster, with PySpark on the cluster, and draws its plot; its figures must equal a batch
-count of the same rides."""
+"""notebooks/explore_results.ipynb run end to end with nbclient against the local stack: it reads the results
+table a job on the cluster wrote, with a pull query, and draws its plot; its figures must equal a batch count of
+the same rides."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ NOTEBOOK = REPO_ROOT / "notebooks" / "explore_results.ipynb"
 RIDES, SEED = 3000, 21
 
 
-def test_the_notebook_explores_a_result_topic_and_plots_it(local_stack, topic_factory, tmp_path, monkeypatch):
-    rides_topic, counts_topic = topic_factory(prefix="notebook_rides"), topic_factory(prefix="notebook_counts")
+def test_the_notebook_explores_a_results_table_and_plots_it(
+    local_stack, topic_factory, tmp_path, monkeypatch, results_schema
+):
+    rides_topic = topic_factory(prefix="notebook_rides")
     assert (
         produce.main(
             [
@@ -51,11 +53,12 @@ def test_the_notebook_explores_a_result_topic_and_plots_it(local_stack, topic_fa
         tmp_path / "checkpoints",
         "--input-topics",
         rides_topic,
-        "--output-topic",
-        counts_topic,
+        "--results-schema",
+        results_schema,
+        sinks="postgres",
     )
 
-    monkeypatch.setenv("RESULT_TOPIC", counts_topic)
+    monkeypatch.setenv("RESULTS_SCHEMA", results_schema)
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     NotebookClient(
         notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}}
@@ -73,7 +76,7 @@ def test_the_notebook_explores_a_result_topic_and_plots_it(local_stack, topic_fa
 
     per_hour = Counter(ride["pickup_datetime"].hour for ride in rides)
     table = next(
-        output["data"]["text/plain"] for output in notebook.cells[4].outputs if output.output_type == "execute_result"
+        output["data"]["text/plain"] for output in notebook.cells[3].outputs if output.output_type == "execute_result"
     )
     shown = {
         int(hour): sum(map(int, counts))

@@ -9,7 +9,7 @@ import pytest
 from chispa import assert_column_equality
 
 from jobs.sql_statement import StatementError, parse_statement
-from jobs.stream_sql import record_key
+from jobs.stream_sql import load_statement_settings, record_key
 from tests.paths import REPO_ROOT
 
 NAMES = ["rides", "green_rides", "zones"]
@@ -102,3 +102,20 @@ def test_names_in_string_literals_and_comments_are_not_read():
         NAMES,
     )
     assert statement.names_used == ("zones",)
+
+
+def test_sinks_are_chosen_in_the_with_clause_and_unknown_ones_refused():
+    text = "CREATE TABLE t WITH (KEY = 'a', SINKS = 'Postgres, terminal') AS SELECT 1 AS a FROM rides"
+    assert parse_statement(text, "q.sql", NAMES).sinks == ("postgres", "terminal")
+    assert parse_statement("CREATE STREAM t AS SELECT * FROM rides", "q.sql", NAMES).sinks == ()
+    with pytest.raises(StatementError, match=r"q.sql: SINKS = 'kafka, mysql': expected .* kafka, postgres, terminal"):
+        parse_statement("CREATE STREAM t WITH (SINKS = 'kafka, mysql') AS SELECT * FROM rides", "q.sql", NAMES)
+
+
+def test_the_statement_s_sinks_win_over_conf_and_the_command_line_over_both(tmp_path):
+    query = tmp_path / "q.sql"
+    query.write_text("CREATE STREAM t WITH (SINKS = 'terminal') AS SELECT ride_id FROM rides")
+    assert load_statement_settings([str(query)]).sinks == ("terminal",)
+    assert load_statement_settings([str(query), "--sinks", "kafka,postgres"]).sinks == ("kafka", "postgres")
+    query.write_text("CREATE STREAM t AS SELECT ride_id FROM rides")
+    assert load_statement_settings([str(query)]).sinks == ("kafka", "postgres", "terminal")  # conf/jobs.yaml

@@ -1,5 +1,6 @@
 """SQL over streams end to end: each example query of queries/ runs on the standalone cluster over the real
-green file in Kafka, and its result topic equals an independent batch computation over the same rows."""
+green file in Kafka, and both its result topic and its results table equal an independent batch computation over
+the same rows."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.jobs.batch_answers import (
     zone_names,
 )
 from tests.jobs.cluster import latest_per_key, run_job, run_job_unchecked
+from tests.jobs.results_tables import iso, table_rows
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
@@ -25,7 +27,8 @@ QUERIES = REPO_ROOT / "queries"
 AIRPORTS = {1: "Newark", 132: "JFK", 138: "LaGuardia"}
 
 
-def _run_query(settings, query: str, green_topic: str, output: str, checkpoints) -> str:
+def _run_query(settings, query: str, green_topic: str, output: str, checkpoints, results_schema: str) -> str:
+    """The query over the green topic into its topic and its results table (in a schema of the test's own)."""
     return run_job(
         settings,
         "stream_sql",
@@ -35,16 +38,31 @@ def _run_query(settings, query: str, green_topic: str, output: str, checkpoints)
         f"rides={green_topic}",
         "--output-topic",
         output,
+        "--results-schema",
+        results_schema,
+        sinks="kafka,postgres",
     )
+
+
+def _windowed_rows(settings, schema: str, table: str, group: str) -> dict[str, dict[str, Any]]:
+    """A windowed results table keyed as the batch answers are ('<window start>|<group>'), its figures by name."""
+    return {
+        f"{iso(row.pop('window_start'))}|{row.pop(group)}": {
+            name: value for name, value in row.items() if name != "window_end"
+        }
+        for row in table_rows(settings, schema, f"SELECT * FROM {table}")
+    }
 
 
 def _add(total, value):
     return value if total is None else total if value is None else total + value
 
 
-def test_rides_per_zone_query_equals_a_batch_count(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+def test_rides_per_zone_query_equals_a_batch_count(
+    local_stack, green_topic, green_rides, topic_factory, tmp_path, results_schema
+):
     output = topic_factory(prefix="sql_zone_15m")
-    _run_query(local_stack, "rides_per_zone_15m.sql", green_topic, output, tmp_path)
+    _run_query(local_stack, "rides_per_zone_15m.sql", green_topic, output, tmp_path, results_schema)
 
     expected: defaultdict[str, dict[str, Any]] = defaultdict(lambda: {"rides": 0, "passengers": None, "revenue": None})
     for ride in filter(is_valid_ride, green_rides):
@@ -60,13 +78,15 @@ def test_rides_per_zone_query_equals_a_batch_count(local_stack, green_topic, gre
     }
     assert streamed == dict(expected)
     assert sum(figures["rides"] for figures in streamed.values()) > 90_000
+    tabled = _windowed_rows(local_stack, results_schema, "rides_per_zone_15m", "pu_location_id")
+    assert tabled == dict(expected), "the results table holds the latest row per key, each key once"
 
 
 def test_borough_query_joins_the_zone_lookup_like_a_batch_join(
-    local_stack, green_topic, green_rides, topic_factory, tmp_path
+    local_stack, green_topic, green_rides, topic_factory, tmp_path, results_schema
 ):
     output = topic_factory(prefix="sql_borough")
-    _run_query(local_stack, "borough_hourly.sql", green_topic, output, tmp_path)
+    _run_query(local_stack, "borough_hourly.sql", green_topic, output, tmp_path, results_schema)
 
     names = zone_names()
     expected: defaultdict[str, dict[str, Any]] = defaultdict(
@@ -85,11 +105,14 @@ def test_borough_query_joins_the_zone_lookup_like_a_batch_join(
     }
     assert streamed == dict(expected)
     assert {key.split("|")[1] for key in streamed} >= {"Manhattan", "Brooklyn", "Queens", "Bronx"}
+    assert _windowed_rows(local_stack, results_schema, "borough_hourly", "borough") == dict(expected)
 
 
-def test_airport_stream_appends_each_matching_ride_once(local_stack, green_topic, green_rides, topic_factory, tmp_path):
+def test_airport_stream_appends_each_matching_ride_once(
+    local_stack, green_topic, green_rides, topic_factory, tmp_path, results_schema
+):
     output = topic_factory(prefix="sql_airport")
-    _run_query(local_stack, "airport_dropoffs.sql", green_topic, output, tmp_path)
+    _run_query(local_stack, "airport_dropoffs.sql", green_topic, output, tmp_path, results_schema)
 
     expected = {
         ride["ride_id"]: {
@@ -111,6 +134,18 @@ def test_airport_stream_appends_each_matching_ride_once(local_stack, green_topic
     }
     assert streamed == expected
     assert len(expected) > 100
+    rows = table_rows(local_stack, results_schema, "SELECT * FROM airport_dropoffs")
+    assert len(rows) == len(expected)
+    tabled = {
+        row["ride_id"]: {
+            "airport": row["airport"],
+            "duration_s": row["duration_s"],
+            "total_amount": row["total_amount"],
+            "PULocationID": row["pu_location_id"],
+        }
+        for row in rows
+    }
+    assert tabled == expected
 
 
 def test_a_query_spark_cannot_run_is_refused_with_spark_s_reason(local_stack, green_topic, tmp_path):

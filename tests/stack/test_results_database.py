@@ -17,19 +17,11 @@ from pipeline_config.credentials import pgpass_path
 from results.database import ResultsDatabaseError, connect, migrate
 from results.pull import QueryRefusedError, pull
 from results.tables import TableSpec
+from results.writes import write_batch
 from stack.lifecycle import status
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture()
-def scratch_schema(local_stack):
-    os.environ.setdefault("PGPASSFILE", str(pgpass_path(local_stack)))
-    schema = f"scratch_{uuid.uuid4().hex[:10]}"
-    yield schema
-    with connect(local_stack.postgres.url, autocommit=True) as connection:
-        connection.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def test_the_server_is_healthy_runs_unprivileged_and_its_logins_are_private(local_stack):
@@ -41,34 +33,52 @@ def test_the_server_is_healthy_runs_unprivileged_and_its_logins_are_private(loca
     assert mode == 0o600
 
 
-def test_a_migration_creates_then_adds_a_column_and_refuses_a_changed_type(local_stack, scratch_schema):
+def test_a_migration_creates_then_adds_a_column_and_refuses_a_changed_type(local_stack, results_schema):
     table = TableSpec(name="t", job="j", write="upsert", key=("k",), columns={"k": "integer not null", "v": "bigint"})
     wider = table.model_copy(update={"columns": {**table.columns, "note": "text"}})
     retyped = table.model_copy(update={"columns": {"k": "integer not null", "v": "numeric(14,2)"}})
     with connect(local_stack.postgres.url) as connection:
-        assert migrate(connection, scratch_schema, [table]) == [f"created {scratch_schema}.t"]
-        assert migrate(connection, scratch_schema, [table]) == []  # idempotent
-        assert migrate(connection, scratch_schema, [wider]) == [f"added {scratch_schema}.t.note text"]
+        assert migrate(connection, results_schema, [table]) == [f"created {results_schema}.t"]
+        assert migrate(connection, results_schema, [table]) == []  # idempotent
+        assert migrate(connection, results_schema, [wider]) == [f"added {results_schema}.t.note text"]
         with pytest.raises(ResultsDatabaseError, match=r"t\.v is bigint in the database but numeric\(14,2\)"):
-            migrate(connection, scratch_schema, [retyped])
+            migrate(connection, results_schema, [retyped])
 
 
-def test_pull_queries_are_read_only_bounded_and_timed(local_stack, scratch_schema):
+def test_a_keyless_append_table_takes_each_batch_once(local_stack, results_schema):
+    table = TableSpec(name="events", job="j", write="append", columns={"n": "integer", "note": "text"})
+    lines = ["1,a", "1,a", ',""']  # duplicate rows are the result's own; a null and an empty string
+    with connect(local_stack.postgres.url) as connection:
+        migrate(connection, results_schema, [table])
+        first = write_batch(connection, results_schema, table, str(uuid.uuid4()), "q", 0, lines)
+        query_id = connection.execute(
+            sql.SQL("SELECT query_id FROM {}.committed_batches").format(sql.Identifier(results_schema))
+        ).fetchone()
+        assert query_id is not None
+        replay = write_batch(connection, results_schema, table, str(query_id[0]), "q", 0, ["9,z"])
+        rows = connection.execute(
+            sql.SQL("SELECT n, note FROM {}.events ORDER BY n").format(sql.Identifier(results_schema))
+        ).fetchall()
+    assert (first.rows, first.replayed, replay.replayed) == (3, False, True)
+    assert rows == [(1, "a"), (1, "a"), (None, "")]
+
+
+def test_pull_queries_are_read_only_bounded_and_timed(local_stack, results_schema):
     with connect(local_stack.postgres.url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(scratch_schema)))
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(results_schema)))
         connection.execute(
-            sql.SQL("CREATE TABLE {}.n AS SELECT generate_series(1, 50) AS i").format(sql.Identifier(scratch_schema))
+            sql.SQL("CREATE TABLE {}.n AS SELECT generate_series(1, 50) AS i").format(sql.Identifier(results_schema))
         )
     reader = local_stack.postgres.reader_url
-    result = pull(reader, "SELECT i FROM n ORDER BY i", max_rows=10, schema=scratch_schema)
+    result = pull(reader, "SELECT i FROM n ORDER BY i", max_rows=10, schema=results_schema)
     assert result.rows == [(i,) for i in range(1, 11)] and result.truncated
     with pytest.raises(QueryRefusedError, match="read-only transaction"):
-        pull(reader, "DELETE FROM n", schema=scratch_schema)
+        pull(reader, "DELETE FROM n", schema=results_schema)
     with pytest.raises(ResultsDatabaseError, match="statement timeout"):
-        pull(reader, "SELECT pg_sleep(3)", timeout_s=0.5, schema=scratch_schema)
+        pull(reader, "SELECT pg_sleep(3)", timeout_s=0.5, schema=results_schema)
     # The reader role itself is read-only, whatever a client asks.
     with psycopg.connect(reader, autocommit=True) as connection, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-        connection.execute(sql.SQL("DELETE FROM {}.n").format(sql.Identifier(scratch_schema)))
+        connection.execute(sql.SQL("DELETE FROM {}.n").format(sql.Identifier(results_schema)))
 
 
 def test_make_query_prints_a_table_and_refuses_bad_sql_with_exit_2(local_stack):
