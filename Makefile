@@ -18,7 +18,7 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume submit sql query psql test test-unit
+.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume replay-dead-letters submit sql query psql test test-unit
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -102,6 +102,9 @@ produce: venv ## produce rides: make produce ARGS="--source generator --limit 10
 
 consume: venv ## print messages: make consume ARGS="rides_green --max 5"
 	$(PY) -m producers.consume $(ARGS)
+
+replay-dead-letters: venv ## re-send dead letters to their topics: make replay-dead-letters ARGS="--reason ... --dry-run"
+	$(PY) -m cluster.dead_letter_replay $(ARGS)
 
 submit: venv jars ## spark-submit a job to the cluster: make submit JOB=vendor_counts ARGS=...
 	@test -n "$(JOB)" || { echo "usage: make submit JOB=<name of a module in jobs/> [ARGS=...]"; exit 2; }

@@ -1,6 +1,8 @@
-"""A topic's contents as they are now: every message up to each partition's end offset at the time of the call.
+"""A topic's contents as they are now: every message up to each partition's end offset at the time of the call,
+or the messages at given offsets.
 
-Used by the benchmarks and the tests to compare what a job wrote with what it should have written.
+Used by the benchmarks and the tests to compare what a job wrote with what it should have written, and by the
+dead-letter replay to find a dead letter's original record.
 """
 
 from __future__ import annotations
@@ -13,17 +15,22 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pipeline_config.credentials import client_auth
 
 
-def read_all(bootstrap: str, topic: str, timeout_s: float = 60, auth: dict[str, str] | None = None) -> list:
-    """Every message in the topic now: reads each partition up to its end offset at the time of the call (as the
-    caller's login, or `auth`)."""
-    consumer = Consumer(
+def _reader(bootstrap: str, auth: dict[str, str] | None) -> Consumer:
+    return Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"snapshot-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
+            "log_level": 0,
             **(client_auth() if auth is None else auth),
         }
     )
+
+
+def read_all(bootstrap: str, topic: str, timeout_s: float = 60, auth: dict[str, str] | None = None) -> list:
+    """Every message in the topic now: reads each partition up to its end offset at the time of the call (as the
+    caller's login, or `auth`)."""
+    consumer = _reader(bootstrap, auth)
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {}
@@ -47,6 +54,45 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60, auth: dict[str, 
         if len(done) < len(ends):
             raise TimeoutError(f"read {len(messages)} messages of {topic} but not to its end in {timeout_s:g} s")
         return messages
+    finally:
+        consumer.close()
+
+
+Place = tuple[str, int, int]  # topic, partition, offset
+
+
+def read_at(
+    bootstrap: str, places: set[Place], timeout_s: float = 60, auth: dict[str, str] | None = None
+) -> dict[Place, Message]:
+    """The messages at these offsets that are still there (retention may have deleted some): each partition read
+    from the first offset asked to the last, or to its end."""
+    wanted: dict[tuple[str, int], set[int]] = {}
+    for topic, partition, offset in places:
+        wanted.setdefault((topic, partition), set()).add(offset)
+    if not wanted:
+        return {}
+    consumer = _reader(bootstrap, auth)
+    found: dict[Place, Message] = {}
+    try:
+        last = {}
+        for (topic, partition), offsets in wanted.items():
+            _, high = _watermarks(consumer, TopicPartition(topic, partition), timeout_s)
+            last[(topic, partition)] = min(max(offsets), high - 1)
+        reading = {place for place, end in last.items() if end >= min(wanted[place])}
+        consumer.assign(
+            [TopicPartition(topic, partition, min(wanted[(topic, partition)])) for topic, partition in reading]
+        )
+        deadline = time.monotonic() + timeout_s
+        while reading and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=10_000, timeout=0.5):
+                name, number, at = message.topic(), message.partition(), message.offset()
+                if message.error() is not None or name is None or number is None or at is None:
+                    continue
+                if at in wanted[(name, number)]:
+                    found[(name, number, at)] = message
+                if at >= last[(name, number)]:
+                    reading.discard((name, number))
+        return found
     finally:
         consumer.close()
 

@@ -41,7 +41,7 @@ def read_kafka(spark: SparkSession, settings: JobSettings, topics: list[str]) ->
         spark.readStream.format("kafka")
         .options(**kafka_options(settings))
         .option("subscribe", ",".join(topics))
-        .option("startingOffsets", settings.starting_offsets)
+        .options(**settings.kafka_start())
         # Records deleted before the job read them fail the query, unless the loss was accepted: the job checked
         # before it started (jobs/data_loss.py) and said what would be skipped.
         .option("failOnDataLoss", "false" if settings.accept_data_loss else "true")

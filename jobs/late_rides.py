@@ -134,7 +134,7 @@ def read_offsets(spark: SparkSession, windowed: WindowedQuery, start: str | None
         spark.read.format("kafka")
         .options(**kafka_options(settings))
         .option("subscribe", ",".join(windowed.topics))
-        .option("startingOffsets", start or settings.starting_offsets)
+        .options(**({"startingOffsets": start} if start else settings.kafka_start()))
         .option("endingOffsets", end)
         .load()
     )

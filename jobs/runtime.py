@@ -15,6 +15,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from cluster.clients import command_line_logging
+from jobs.group_offsets import ConsumerGroupOffsets
 from jobs.late_rides import LateRideAuditor
 from jobs.progress_topic import ProgressPublisher
 from pipeline_config.errors import CannotRunError, PipelineError, report
@@ -154,6 +155,8 @@ def start_and_run(app_name: str, jobs) -> int:
         ProgressPublisher(first.bootstrap_servers, first.progress_topic, app_name) if first.progress_topic else None
     )
     spark, auditor = start_job(app_name, publisher)
+    if first.lag_group_prefix:
+        spark.streams.addListener(ConsumerGroupOffsets(first.bootstrap_servers, first.lag_group_prefix))
     try:
         queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
     except CannotRunError as exc:  # the registry, a schema refused, a query Spark refused, a missing file

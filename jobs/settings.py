@@ -6,7 +6,9 @@ Loaded once in a job's main() into a frozen object and passed down; a bad key is
 from __future__ import annotations
 
 import argparse
+import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar, get_args
 
@@ -62,7 +64,12 @@ class JobSettings(BaseModel):
     # working directory of the driver.
     checkpoint_root: str
     trigger: str
+    # Where a query with a fresh checkpoint starts (a checkpoint resumes where it stopped, whatever these say):
+    # earliest, latest, or Spark's offsets per partition {"rides_green": {"0": 42, "1": -2}} (-2 earliest, -1
+    # latest); a starting_timestamp (ISO-8601, or epoch milliseconds) wins: each partition from its first record at
+    # or after that time, its end when it has none.
     starting_offsets: str = "earliest"
+    starting_timestamp: str | None = None
     input_format: Literal["auto", "avro", "json"] = "auto"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
     accept_data_loss: bool = False  # skip records Kafka deleted before the job read them (and say how many)
@@ -72,6 +79,9 @@ class JobSettings(BaseModel):
     # A record larger than this is refused (dead letter): every sink can write what validation lets through.
     max_record_bytes: int = Field(131072, ge=1024)
     progress_topic: str | None = None  # where each query's progress goes for the web console; null: nowhere
+    # Each query's processed offsets are committed to the consumer group <prefix><query name> (jobs/group_offsets.py),
+    # so that Kafka's tools show its lag; null: none.
+    lag_group_prefix: str | None = "spark-job-"
     late_topic: str = "rides_late"  # rides a windowed query left out behind its watermark, bytes unchanged
     kafka_producer: dict[str, str | int] = Field(default_factory=dict)  # producer settings of every Kafka sink
     # Where results go: their Kafka topics, the results database (conf/results.yaml), the driver's terminal.
@@ -90,9 +100,40 @@ class JobSettings(BaseModel):
     @field_validator("starting_offsets")
     @classmethod
     def _offsets(cls, value: str) -> str:
-        if value not in ("earliest", "latest"):
-            raise ValueError(f"must be earliest or latest, got {value!r}")
+        if value in ("earliest", "latest"):
+            return value
+        try:
+            offsets = json.loads(value)
+        except ValueError:
+            offsets = None
+        if not isinstance(offsets, dict) or not offsets or not all(_partition_offsets(p) for p in offsets.values()):
+            raise ValueError(
+                f'must be earliest, latest or offsets per partition like {{"rides_green": {{"0": 42, "1": -2}}}}, '
+                f"got {value!r}"
+            )
         return value
+
+    @field_validator("starting_timestamp")
+    @classmethod
+    def _timestamp(cls, value: str | None) -> str | None:
+        """As epoch milliseconds, which Spark takes."""
+        if value is None or value.isdigit():
+            return value
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(
+                f"must be an ISO-8601 time (2020-10-01T06:00:00Z) or epoch milliseconds, got {value!r}"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)  # the pipeline's times are UTC
+        return str(int(moment.timestamp() * 1000))
+
+    def kafka_start(self) -> dict[str, str]:
+        """The Kafka source's options of where to start."""
+        if self.starting_timestamp is not None:
+            return {"startingTimestamp": self.starting_timestamp, "startingOffsetsByTimestampStrategy": "latest"}
+        return {"startingOffsets": self.starting_offsets}
 
     def input_topic_names(self) -> list[str]:
         """The topics the job reads; a job whose inputs are not `input_topics` says so by overriding this."""
@@ -181,7 +222,16 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint-root", help="folder or Hadoop filesystem URI holding one checkpoint folder per query"
     )
     parser.add_argument("--trigger", help="'5 seconds' style processing-time trigger, or 'available-now'")
-    parser.add_argument("--starting-offsets", choices=("earliest", "latest"))
+    parser.add_argument(
+        "--starting-offsets",
+        help='earliest, latest, or offsets per partition as JSON: \'{"rides_green": {"0": 42, "1": -2}}\' '
+        "(a fresh checkpoint only)",
+    )
+    parser.add_argument(
+        "--starting-timestamp",
+        help="start each partition at its first record at or after this time: 2020-10-01T06:00:00Z or epoch ms "
+        "(a fresh checkpoint only)",
+    )
     parser.add_argument(
         "--input-format",
         choices=INPUT_FORMATS,
@@ -205,6 +255,16 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results-schema", help="the schema of the results tables, e.g. a fresh one to reprocess into")
     parser.add_argument("--bootstrap-servers", help="Kafka as the cluster's executors reach it")
     parser.add_argument("--registry-url", help="the schema registry's Confluent API")
+
+
+def _partition_offsets(partitions: object) -> bool:
+    return (
+        isinstance(partitions, dict)
+        and bool(partitions)
+        and all(
+            str(number).isdigit() and isinstance(offset, int) and offset >= -2 for number, offset in partitions.items()
+        )
+    )
 
 
 def comma_list(value: str) -> tuple[str, ...]:

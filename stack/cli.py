@@ -219,10 +219,16 @@ def _print_topics(admin, bootstrap: str, auth: dict) -> None:
             f"{row['topic']:<28} {row['partitions']:>10} {row['replication_factor']:>3} {row['messages']:>10}  {config}"
         )
     lags = group_lags(admin, bootstrap, auth)
-    print(f"\n{'CONSUMER GROUP':<28} {'TOPIC':<28} {'PARTITION':>9} {'COMMITTED':>10} {'END':>10} {'LAG':>8}")
+    print(
+        f"\n{'CONSUMER GROUP':<32} {'TOPIC':<28} {'PARTITION':>9} {'COMMITTED':>10} {'END':>10} {'LAG':>8} "
+        f"{'BEHIND':>9}"
+    )
     for lag in lags:
         committed = "-" if lag.committed is None else str(lag.committed)
-        print(f"{lag.group:<28} {lag.topic:<28} {lag.partition:>9} {committed:>10} {lag.end:>10} {lag.lag:>8}")
+        behind = "-" if lag.behind_s is None else f"{lag.behind_s:.0f}s"
+        print(
+            f"{lag.group:<32} {lag.topic:<28} {lag.partition:>9} {committed:>10} {lag.end:>10} {lag.lag:>8} {behind:>9}"
+        )
     if not lags:
         print("(no consumer group has committed offsets yet)")
 

@@ -75,6 +75,7 @@ async function refreshGroups() {
       ["group", (g) => g.group], ["topic", (g) => g.topic], ["partition", (g) => g.partition, "num"],
       ["committed", (g) => number(g.committed), "num"], ["end", (g) => number(g.end), "num"],
       ["lag", (g) => number(g.lag), "num"],
+      ["behind", (g) => (g.behind_s === null ? "-" : `${Math.round(g.behind_s)} s`), "num"],
     ], await getJson("/api/groups"));
   } catch (error) { failed("groups-table", error); }
 }

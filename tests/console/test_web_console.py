@@ -14,8 +14,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from producers import produce
-from tests.jobs.cluster import start_job
+from tests.jobs.cluster import produce_generated, start_job
 from tests.jobs.results_tables import table_rows
 from tests.paths import REPO_ROOT
 from tests.waiting import wait_for
@@ -67,29 +66,6 @@ def _chart(driver) -> dict[tuple[str, str], int]:
     }
 
 
-def _produce(topic: str, seed: int, rides: int) -> None:
-    assert (
-        produce.main(
-            [
-                "--source",
-                "generator",
-                "--limit",
-                str(rides),
-                "--seed",
-                str(seed),
-                "--late-share",
-                "0",
-                "--out-of-order-share",
-                "0",
-                "--topic",
-                topic,
-                "--quiet",
-            ]
-        )
-        == 0
-    )
-
-
 def test_console_shows_the_stack_and_its_chart_follows_new_rides(
     local_stack, browser, topic_factory, tmp_path, results_schema
 ):
@@ -117,9 +93,9 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(
         sinks="kafka,postgres",
     )
     try:
-        _produce(rides_topic, seed=5, rides=300)
+        produce_generated(rides_topic, 5, 300)
         first = wait_for(lambda: sum(_chart(browser).values()) > 0 and _chart(browser), "the first windows", 180)
-        _produce(rides_topic, seed=6, rides=300)
+        produce_generated(rides_topic, 6, 300)
         second = wait_for(
             lambda: sum(_chart(browser).values()) > sum(first.values()) and _chart(browser),
             "the chart grow with the second rides",

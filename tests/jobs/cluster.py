@@ -8,6 +8,7 @@ from typing import Any
 from cluster.clients import registry_client
 from cluster.topic_snapshot import read_all
 from pipeline_config.settings import StackSettings
+from producers import produce
 from rides.messages import MessageDecoder
 from stack.submit import submit_command, submit_environment
 from tests.paths import REPO_ROOT
@@ -86,3 +87,9 @@ def latest_per_key(settings: StackSettings, topic: str, minimum: int = 1) -> dic
     latest = dict(read_decoded(settings, topic))
     assert len(latest) >= minimum, f"only {len(latest)} keys in {topic}"
     return latest
+
+
+def produce_generated(topic: str, seed: int, rides: int, *extra: str) -> None:
+    """The generator's rides in time order (no late or out-of-order share), produced to the topic."""
+    arguments = ["--source", "generator", "--limit", str(rides), "--seed", str(seed), "--topic", topic, "--quiet"]
+    assert produce.main([*arguments, "--late-share", "0", "--out-of-order-share", "0", *extra]) == 0

@@ -11,10 +11,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from producers import produce
 from producers.generator import GeneratorSettings, RideGenerator
 from tests.jobs.batch_answers import is_valid_ride
-from tests.jobs.cluster import run_job
+from tests.jobs.cluster import produce_generated, run_job
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
@@ -27,26 +26,7 @@ def test_the_notebook_explores_a_results_table_and_plots_it(
     local_stack, topic_factory, tmp_path, monkeypatch, results_schema
 ):
     rides_topic = topic_factory(prefix="notebook_rides")
-    assert (
-        produce.main(
-            [
-                "--source",
-                "generator",
-                "--limit",
-                str(RIDES),
-                "--seed",
-                str(SEED),
-                "--late-share",
-                "0",
-                "--out-of-order-share",
-                "0",
-                "--topic",
-                rides_topic,
-                "--quiet",
-            ]
-        )
-        == 0
-    )
+    produce_generated(rides_topic, SEED, RIDES)
     run_job(
         local_stack,
         "vendor_counts",
