@@ -13,12 +13,13 @@ MVN := mvn --batch-mode --quiet
 MVN_PROPS := -Dkafka.version=$(KAFKA_VERSION) -Dspark.version=$(SPARK_VERSION) \
 	-Dscala.binary.version=$(SCALA_BINARY_VERSION) -Dapicurio.version=$(APICURIO_VERSION) \
 	-Dlog4j.version=$(LOG4J_VERSION) -Dslf4j.version=$(SLF4J_VERSION)
+# (JMX_EXPORTER_VERSION, from conf/versions.env, names the Prometheus JMX exporter agent copied on its own below.)
 # What pyspark's own jars already hold; copying these too would put two versions on Spark's classpath.
 SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-lang.modules,org.slf4j,org.xerial.snappy,at.yawk.lz4,com.google.code.findbugs,org.tukaani \
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume replay-dead-letters submit sql query psql test test-unit
+.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume consumer-groups replay-dead-letters submit sql query psql test test-unit
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,7 +41,7 @@ lint: venv ## ruff (lint and format check) and mypy, as CI runs them
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-jars: $(LIB)/kafka/.resolved $(LIB)/kafka-connect/.resolved $(LIB)/spark-connectors/.resolved $(LIB)/apicurio/.resolved ## resolve the JVM artifacts from Maven Central (cached)
+jars: $(LIB)/kafka/.resolved $(LIB)/kafka-connect/.resolved $(LIB)/spark-connectors/.resolved $(LIB)/apicurio/.resolved $(LIB)/jmx-exporter/.resolved ## resolve the JVM artifacts from Maven Central (cached)
 
 $(LIB)/kafka/.resolved: conf/versions.env stack/jvm/kafka.pom.xml
 	@command -v mvn >/dev/null || { echo "Maven (mvn) is needed to resolve the JVM artifacts: apt-get install maven"; exit 1; }
@@ -57,6 +58,13 @@ $(LIB)/spark-connectors/.resolved: conf/versions.env stack/jvm/spark-connectors.
 	rm -rf $(LIB)/spark-connectors
 	$(MVN) -f stack/jvm/spark-connectors.pom.xml $(MVN_PROPS) dependency:copy-dependencies \
 		-DoutputDirectory=$(LIB)/spark-connectors $(SPARK_PROVIDED)
+	touch $@
+
+# The Prometheus JMX exporter, a Java agent jar of its own (shaded: no dependencies to resolve).
+$(LIB)/jmx-exporter/.resolved: conf/versions.env
+	rm -rf $(LIB)/jmx-exporter
+	$(MVN) dependency:copy -Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:$(JMX_EXPORTER_VERSION) \
+		-DoutputDirectory=$(LIB)/jmx-exporter -Dmdep.stripVersion=true
 	touch $@
 
 # Apicurio's runnable distribution (a Quarkus fast-jar); its parent pom is not on Maven Central, so the archive
@@ -102,6 +110,9 @@ produce: venv ## produce rides: make produce ARGS="--source generator --limit 10
 
 consume: venv ## print messages: make consume ARGS="rides_green --max 5"
 	$(PY) -m producers.consume $(ARGS)
+
+consumer-groups: venv jars ## Kafka's own kafka-consumer-groups: make consumer-groups ARGS="--describe --group spark-job-vendor_counts_tumbling"
+	@$(STACK) consumer-groups $(ARGS)
 
 replay-dead-letters: venv ## re-send dead letters to their topics: make replay-dead-letters ARGS="--reason ... --dry-run"
 	$(PY) -m cluster.dead_letter_replay $(ARGS)

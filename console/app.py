@@ -16,12 +16,16 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CollectorRegistry, make_asgi_app
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from cluster.clients import registry_client
+from cluster.groups import group_lags
 from console.charts import TOP_ZONES_SQL, VENDOR_WINDOWS_SQL, query_rows, top_zones, vendor_windows
 from console.feeds import TopicFeed
 from console.login import BasicLogin, web_login
+from console.metrics import PipelineCollector
+from console.operations import CHARTS, OperationsView, PrometheusUnavailableError
 from console.views import (
     KafkaView,
     RegistryView,
@@ -72,6 +76,7 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     feeds: list[TopicFeed] = []
     kafka = KafkaView(settings, auth)
     registry = RegistryView(settings.registry.url)
+    operations = OperationsView(settings)
     decoder = MessageDecoder("auto", registry_client(settings.registry.url))
     login = web_login(settings) if settings.kafka.secure else None
 
@@ -83,6 +88,14 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
 
     app = FastAPI(title="NYC taxi pipeline console", lifespan=lifespan)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    metrics = CollectorRegistry()
+    metrics.register(
+        PipelineCollector(
+            lambda: group_lags(kafka.admin, kafka.bootstrap, kafka.auth, in_time=False),
+            lambda: feeds[0].latest() if feeds else [],
+        )
+    )
+    app.mount("/metrics", make_asgi_app(metrics))
     if login is not None:
         app.add_middleware(BasicLogin, login=login)
     # Outermost: a request whose Host is not the console's own name (a DNS-rebinding page) is refused first.
@@ -117,6 +130,10 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     async def _registry_refused(_request: Request, exc: SchemaRegistryError):
         status = exc.http_status_code if 400 <= (exc.http_status_code or 0) < 500 else 502
         return JSONResponse({"detail": f"schema registry: {exc.error_message}"}, status_code=status)
+
+    @app.exception_handler(PrometheusUnavailableError)
+    async def _prometheus_failed(_request: Request, exc: PrometheusUnavailableError):
+        return JSONResponse({"detail": str(exc)}, status_code=502)
 
     @app.exception_handler(RegistryUnavailableError)
     async def _registry_failed(_request: Request, exc: RegistryUnavailableError):
@@ -176,6 +193,22 @@ def create_app(settings: StackSettings, env: Mapping[str, str] = os.environ) -> 
     def queries():
         feed = feeds[0]
         return {"topic": feed.topic, "error": feed.error, "queries": query_rows(feed.latest())}
+
+    @app.get("/api/alerts")
+    def alerts():
+        """The alerts Prometheus has active (conf/prometheus/alerts.yml), firing first."""
+        return operations.alerts()
+
+    @app.get("/api/operations/charts/{name}")
+    def operations_chart(name: str, minutes: int = Query(15, ge=1, le=1440)):
+        """Throughput, job lag or batch duration over the last minutes, from Prometheus."""
+        if name not in CHARTS:
+            raise HTTPException(404, f"no chart {name!r}; known: {', '.join(CHARTS)}")
+        return operations.chart(name, minutes)
+
+    @app.get("/api/web-uis")
+    def web_uis():
+        return operations.web_uis()
 
     @app.get("/api/spark")
     def spark():

@@ -17,7 +17,9 @@ from pipeline_config.credentials import CONSOLE_PASSWORD, stack_secrets
 from pipeline_config.settings import StackSettings
 
 CONSOLE_USER = "console"
-OPEN_PATHS = ("/api/health",)  # make up's health check asks without a login
+# make up's health check and Prometheus's scrape ask without a login (the console listens on 127.0.0.1 only, and
+# its metrics are names and numbers: no message, no secret).
+OPEN_PATHS = ("/api/health", "/metrics")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
+from urllib.parse import urlparse
 
 from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
@@ -19,6 +21,8 @@ from jobs.group_offsets import ConsumerGroupOffsets
 from jobs.late_rides import LateRideAuditor
 from jobs.progress_topic import ProgressPublisher
 from pipeline_config.errors import CannotRunError, PipelineError, report
+from pipeline_config.metrics_targets import register, unregister
+from pipeline_config.settings import load_settings
 
 log = logging.getLogger("jobs")
 
@@ -157,13 +161,25 @@ def start_and_run(app_name: str, jobs) -> int:
     spark, auditor = start_job(app_name, publisher)
     if first.lag_group_prefix:
         spark.streams.addListener(ConsumerGroupOffsets(first.bootstrap_servers, first.lag_group_prefix))
+    scraped = register_driver(spark, app_name)
     try:
-        queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
-    except CannotRunError as exc:  # the registry, a schema refused, a query Spark refused, a missing file
-        spark.stop()
-        return refuse(exc)
-    try:
+        try:
+            queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
+        except CannotRunError as exc:  # the registry, a schema refused, a query Spark refused, a missing file
+            spark.stop()
+            return refuse(exc)
         return run_until_done(spark, queries, auditor)
     finally:
+        unregister(scraped)
         if publisher:
             publisher.close()
+
+
+def register_driver(spark: SparkSession, app_name: str) -> Path | None:
+    """The driver's web UI as a target of the stack's Prometheus while the job runs (Spark's own metrics: its
+    streaming queries' rates and latency, its executors'); nothing when the stack runs no Prometheus here."""
+    ui = spark.sparkContext.uiWebUrl
+    if not ui:
+        return None
+    labels = {"application": app_name, "app_id": spark.sparkContext.applicationId}
+    return register(load_settings(), "drivers", urlparse(ui).netloc, labels)

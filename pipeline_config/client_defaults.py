@@ -31,6 +31,7 @@ class ProducerDefaults(_Frozen):
     flush_timeout_s: float = Field(60, gt=0)
     dead_letter_topic: str = "rides_dead_letter"
     dead_letter_original_max_bytes: int = Field(16384, ge=0)
+    metrics_port: int = Field(0, ge=-1, le=65535)
     started_topic: str = "ride_started"
     ended_topic: str = "ride_ended"
 

@@ -136,6 +136,23 @@ WRITER_ROLE = "pipeline"
 READER_ROLE = "pipeline_reader"
 
 
+class PrometheusSettings(_Frozen):
+    enabled: bool = True  # make up starts a Prometheus server scraping every service; PROMETHEUS=0 leaves it out
+    port: int = 9090
+    scrape_interval_s: int = Field(5, ge=1, le=300)  # also how often its alert rules are evaluated
+    retention: str = Field("2d", pattern=r"^\d+[hdw]$")  # of the samples kept
+    binary: str = "prometheus"  # Debian's package: /usr/bin/prometheus
+    kafka_metrics_port: int = 9404  # the JMX exporter of broker n listens on this + n - 1
+    connect_metrics_port: int = 9410  # the Connect worker's JMX exporter
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kafka_exporter_port(self, node_id: int) -> int:
+        return self.kafka_metrics_port + node_id - 1
+
+
 class PostgresSettings(_Frozen):
     enabled: bool = True  # make up starts the results database (PostgreSQL)
     host: str = "127.0.0.1"  # where clients reach it; POSTGRES_HOST=postgres inside compose
@@ -204,6 +221,7 @@ class StackSettings(_Frozen):
     connect: ConnectSettings = ConnectSettings()
     console: ConsoleSettings = ConsoleSettings()
     postgres: PostgresSettings = PostgresSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
     spark: SparkSettings = SparkSettings()
     versions: Mapping[str, str] = Field(default_factory=dict)
 
@@ -330,6 +348,8 @@ def load_settings(
             raw.setdefault("registry", {})["path"] = ""
     if env.get("POSTGRES", "").lower() in ("0", "false", "no"):
         raw.setdefault("postgres", {})["enabled"] = False
+    if env.get("PROMETHEUS", "").lower() in ("0", "false", "no"):
+        raw.setdefault("prometheus", {})["enabled"] = False
     if env.get("CONNECT", "").lower() in ("1", "true", "yes"):
         raw.setdefault("connect", {})["enabled"] = True
     if env.get("SECURE", "").lower() in ("1", "true", "yes"):

@@ -39,6 +39,7 @@ from pipeline_config.credentials import client_auth
 from pipeline_config.errors import CannotRunError, PipelineError, run_command
 from pipeline_config.settings import load_settings
 from producers.generator import GeneratorSettings, RideGenerator
+from producers.metrics import ProducerMetrics
 from producers.retention_check import TopicTimeLimits, topic_time_limits
 from producers.topic_check import NEW_TOPIC_SETTLE_S, topic_problems
 from rides.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter
@@ -320,6 +321,13 @@ def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
     kafka.add_argument("--bootstrap-servers", help="default: conf/stack.yaml or KAFKA_BOOTSTRAP_SERVERS")
     kafka.add_argument("--registry-url", help="default: conf/stack.yaml or SCHEMA_REGISTRY_URL")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=defaults.metrics_port,
+        help="serve Prometheus metrics on 127.0.0.1 at this port while producing (0: any free port; the stack's "
+        "Prometheus finds it); -1: none",
+    )
     return parser
 
 
@@ -418,14 +426,15 @@ def run(options: argparse.Namespace) -> int:
 
     report = ReadReport(source=options.source)
     events = _events(options, report)  # opens the file and checks its layout before anything is sent
-    producer = Producer(producer_config(bootstrap, options))
+    stats = DeliveryStats()
+    metrics = ProducerMetrics(stats)
+    producer = Producer({**producer_config(bootstrap, options), **metrics.librdkafka_config()})
     _check_kafka(producer, bootstrap, [*topics, options.dead_letter_topic])
     limits = _time_limits(bootstrap, topics)
     now_ms = int(time.time() * 1000)
     oldest_kept_ms = {topic: limit.oldest_kept_ms(now_ms) for topic, limit in limits.items()}
     encoders = _encoders(options, registry_url, topics)  # registers schemas: a refused one stops us here
 
-    stats = DeliveryStats()
     senders = {
         topic: Sender(
             producer,
@@ -450,6 +459,8 @@ def run(options: argparse.Namespace) -> int:
     last_progress = started
     bad_reported = 0
     try:
+        if options.metrics_port >= 0:
+            metrics.serve(settings, {"topic": ",".join(topics), "source": str(options.source)}, options.metrics_port)
         for message in messages:
             if interrupts.stop:
                 break
@@ -483,6 +494,7 @@ def run(options: argparse.Namespace) -> int:
         fatal = None
     finally:
         queued, flush_fatal = _flush(producer, options.flush_timeout)
+        metrics.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     fatal = fatal or flush_fatal

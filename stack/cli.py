@@ -20,6 +20,7 @@ from cluster.topics import apply_topics, describe_topics, load_topic_specs
 from pipeline_config.errors import EXIT_INTERRUPTED, PipelineError, report
 from pipeline_config.settings import load_settings
 from stack import compose, job_package, lifecycle, submit
+from stack.kafka_node import kafka_jvm
 from stack.processes import tail
 from stack.service import StackError, stack_admin_auth
 from stack.services import build_services
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("application", help="a job's name (vendor_counts, stream_sql...) or a .py file")
     submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the application")
     submit.add_argument("--print", action="store_true", help="print the spark-submit command instead of running it")
+    commands.add_parser(
+        "consumer-groups",
+        add_help=False,
+        help="Kafka's own kafka-consumer-groups tool against the stack (--list, --describe --group spark-job-...)",
+    )
     commands.add_parser("package", help="build the job package that submit ships to the executors")
     commands.add_parser(
         "stream", add_help=False, help="run the pipeline: jobs on the cluster, a producer, live results (stream --help)"
@@ -71,10 +77,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # `stream` has options of its own (see stack/stream.py); everything after the word goes to it.
+    # `stream` and `consumer-groups` have options of their own; everything after the word goes to them.
     args, extra = _parser().parse_known_args(argv)
-    if args.command == "stream":
-        args.args = extra
+    if args.command in ("stream", "consumer-groups"):
+        args.args = [*getattr(args, "args", []), *extra]
     elif extra:
         _parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
@@ -174,6 +180,8 @@ def _local(args: argparse.Namespace, settings) -> int:
     if args.command == "package":
         print(f"job package: {job_package.build(settings.job_package)}")
         return 0
+    if args.command == "consumer-groups":
+        return subprocess.call(consumer_groups_command(settings, args.args))
     if args.command == "submit":
         command = submit.submit_command(settings, submit.job_application(args.application), args.args)
         if args.print:
@@ -231,6 +239,19 @@ def _print_topics(admin, bootstrap: str, auth: dict) -> None:
         )
     if not lags:
         print("(no consumer group has committed offsets yet)")
+
+
+def consumer_groups_command(settings, arguments: list[str]) -> list[str]:
+    """Kafka's ConsumerGroupCommand (what kafka-consumer-groups.sh runs), from the brokers' own jars."""
+    return kafka_jvm(
+        settings,
+        "kafka",
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        settings.kafka.bootstrap_servers,
+        *arguments,
+        log_config="log4j2-tools.properties",
+    )
 
 
 def _logs(settings, args) -> int:

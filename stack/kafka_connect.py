@@ -18,7 +18,8 @@ class KafkaConnect(Service):
 
     @property
     def ports(self) -> list[int]:
-        return [self.settings.connect.port]
+        metrics = [self.settings.prometheus.connect_metrics_port] if self.settings.prometheus.enabled else []
+        return [self.settings.connect.port, *metrics]
 
     @property
     def address(self) -> str:
@@ -68,6 +69,7 @@ class KafkaConnect(Service):
             "org.apache.kafka.connect.cli.ConnectDistributed",
             str(self.config_path),
             heap=self.settings.connect.heap,
+            metrics=(self.settings.prometheus.connect_metrics_port, "connect-jmx.yml"),
         )
 
     def health(self) -> str | None:

@@ -14,7 +14,7 @@ from pipeline_config.credentials import (
     plain_jaas_config,
     stack_credentials,
 )
-from pipeline_config.settings import StackSettings
+from pipeline_config.settings import CONF_DIR, StackSettings
 from stack.kafka_storage import new_cluster_id, storage_format_args
 from stack.service import (
     JVM_DIR,
@@ -25,6 +25,8 @@ from stack.service import (
     stack_admin_auth,
 )
 from stack.tls import tls_material
+
+JMX_EXPORTER_JAR = "jmx_prometheus_javaagent.jar"  # as `make jars` copies it, without its version
 
 
 @dataclass
@@ -39,7 +41,10 @@ class KafkaNode(Service):
 
     @property
     def ports(self) -> list[int]:
-        return [self.kafka.broker_port(self.node_id), self.kafka.controller_port(self.node_id)]
+        ports = [self.kafka.broker_port(self.node_id), self.kafka.controller_port(self.node_id)]
+        if self.settings.prometheus.enabled:
+            ports.append(self.settings.prometheus.kafka_exporter_port(self.node_id))
+        return ports
 
     @property
     def address(self) -> str:
@@ -170,7 +175,10 @@ class KafkaNode(Service):
             raise StackError(f"formatting the storage of {self.name} failed:\n{problem}")
 
     def command(self) -> list[str]:
-        return self._java("kafka.Kafka", str(self.config_path), heap=self.kafka.heap)
+        metrics = (self.settings.prometheus.kafka_exporter_port(self.node_id), "kafka-jmx.yml")
+        return kafka_jvm(
+            self.settings, "kafka", "kafka.Kafka", str(self.config_path), heap=self.kafka.heap, metrics=metrics
+        )
 
     def health(self) -> str | None:
         try:
@@ -185,16 +193,29 @@ class KafkaNode(Service):
         return None
 
 
-def kafka_jvm(settings: StackSettings, jars: str, main_class: str, *args: str, heap: str | None = None) -> list[str]:
-    """A java command line for one of Kafka's main classes, with the jars `make jars` put in lib/<jars>."""
+def kafka_jvm(
+    settings: StackSettings,
+    jars: str,
+    main_class: str,
+    *args: str,
+    heap: str | None = None,
+    metrics: tuple[int, str] | None = None,
+    log_config: str = "log4j2.properties",
+) -> list[str]:
+    """A java command line for one of Kafka's main classes, with the jars `make jars` put in lib/<jars>; with
+    `metrics` (port, rules file of conf/prometheus/), the Prometheus JMX exporter agent serving /metrics there."""
     classpath = str(require_dir(settings.lib_dir / jars, f"The {jars} jars")) + "/*"
     command = [find_java(), "-cp", classpath]
     if heap:
         command += [f"-Xmx{heap}", "-Xms128m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+    if metrics is not None and settings.prometheus.enabled:
+        port, rules = metrics
+        agent = require_dir(settings.lib_dir / "jmx-exporter", "The Prometheus JMX exporter") / JMX_EXPORTER_JAR
+        command.append(f"-javaagent:{agent}={settings.bind_host}:{port}:{CONF_DIR / 'prometheus' / rules}")
     return [
         *command,
         "-Djava.awt.headless=true",
-        f"-Dlog4j2.configurationFile={JVM_DIR / 'log4j2.properties'}",
+        f"-Dlog4j2.configurationFile={JVM_DIR / log_config}",
         f"-Dkafka.logs.dir={settings.log_dir}",
         main_class,
         *args,

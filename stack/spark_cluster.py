@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 
 from cluster.spark_master import master_state
-from pipeline_config.settings import StackSettings
+from pipeline_config.settings import CONF_DIR, StackSettings
 from stack.service import Service, spark_home
 
 
@@ -23,6 +23,8 @@ def spark_environment(settings: StackSettings) -> dict[str, str]:
             "SPARK_LOCAL_IP": settings.bind_host,  # binds RPC and web UI to loopback only
             "SPARK_DAEMON_MEMORY": settings.spark.daemon_memory,
             "SPARK_LOG_DIR": str(settings.log_dir),
+            # Spark's own Prometheus endpoints on the master's and workers' web UIs.
+            "SPARK_DAEMON_JAVA_OPTS": f"-Dspark.metrics.conf={CONF_DIR / 'spark-metrics.properties'}",
         }
     )
     return env

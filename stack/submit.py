@@ -79,6 +79,8 @@ def submit_command(
         f"spark.pyspark.python={settings.executor_python}",
         "--conf",
         f"spark.pyspark.driver.python={sys.executable}",
+        "--conf",
+        f"spark.metrics.conf={CONF_DIR / 'spark-metrics.properties'}",
         "--driver-java-options",
         f"-Dlog4j2.configurationFile=file:{CONF_DIR / 'log4j2-driver.properties'}",
     ]

@@ -36,9 +36,9 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 60)
     return messages
 
 
-def create_topic(bootstrap: str, partitions: int = 3, prefix: str = "test") -> str:
+def create_topic(bootstrap: str, partitions: int = 3, prefix: str = "test", name: str | None = None) -> str:
     admin = admin_client(bootstrap)
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    name = name or f"{prefix}_{uuid.uuid4().hex[:10]}"
     # Size-based retention, as the ride topics: tests write 2020 event times as Kafka timestamps.
     config = {"retention.ms": "-1", "retention.bytes": "1073741824"}
     admin.create_topics([NewTopic(name, num_partitions=partitions, config=config)])[name].result(30)

@@ -180,6 +180,31 @@ async function refreshCharts() {
   } catch (error) { document.getElementById("zones-source").textContent = error.message; }
 }
 
+async function refreshOperations() {
+  try {
+    table("alerts-table", [
+      ["alert", (a) => a.alert], ["severity", (a) => a.severity], ["state", (a) => state(a.state)],
+      ["since", (a) => a.since], ["summary", (a) => a.summary],
+    ], await getJson("/api/alerts"));
+    if (!document.querySelector("#alerts-table td")) failed("alerts-table", new Error("no alert active"));
+  } catch (error) { failed("alerts-table", error); }
+  for (const name of ["throughput", "lag", "batch_duration"]) {
+    try {
+      const c = await getJson(`/api/operations/charts/${name}`);
+      const traces = c.series.map((s) => ({ type: "scatter", mode: "lines", name: s.name, x: s.x, y: s.y }));
+      Plotly.react(`${name}-chart`, traces, chartLayout({}), { displayModeBar: false });
+    } catch (error) { document.getElementById(`${name}-chart`).textContent = error.message; }
+  }
+}
+
+async function refreshWebUis() {
+  try {
+    const links = await getJson("/api/web-uis");
+    document.getElementById("web-uis").replaceChildren(
+      "Web UIs: ", ...links.flatMap((l, i) => [i ? " · " : "", el("a", { href: l.url, target: "_blank" }, l.name)]));
+  } catch (error) { document.getElementById("web-uis").textContent = error.message; }
+}
+
 let resultQueries = [];
 
 async function loadResultQueries() {
@@ -220,6 +245,8 @@ loadResultQueries();
 refreshOverview();
 every(2000, refreshCharts);
 every(3000, refreshQueries);
+every(10000, refreshOperations);
+every(10000, refreshWebUis);
 every(5000, refreshTopics);
 every(5000, refreshGroups);
 every(15000, refreshSubjects);

@@ -142,6 +142,10 @@ def test_console_shows_the_stack_and_its_chart_follows_new_rides(
     )
     assert len(shares.splitlines()) > 1
 
+    # The operations panel: the alerts Prometheus has active (or says none is), and links to the web UIs.
+    assert wait_for(lambda: _text(browser, "alerts-table"), "the alerts table")
+    assert "Spark master" in wait_for(lambda: _text(browser, "web-uis"), "the web UIs' links")
+
     ARTIFACTS.mkdir(exist_ok=True)
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(ARTIFACTS / "web-console.png"))

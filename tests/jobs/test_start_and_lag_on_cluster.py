@@ -4,6 +4,7 @@ Kafka's tools report is what arrived since."""
 
 from __future__ import annotations
 
+import subprocess
 from datetime import UTC
 
 import pytest
@@ -13,6 +14,7 @@ from cluster.groups import group_lags
 from cluster.topic_snapshot import read_all
 from jobs.data_loss import checkpointed_positions
 from producers.generator import GeneratorSettings, RideGenerator
+from stack.cli import consumer_groups_command
 from tests.jobs.batch_answers import is_valid_ride
 from tests.jobs.cluster import produce_generated, run_job
 from tests.jobs.results_tables import table_rows
@@ -20,6 +22,18 @@ from tests.jobs.results_tables import table_rows
 pytestmark = pytest.mark.stack
 
 RIDES, AFTER = 700, 250  # rides before the run (the job starts in their midst), and after it
+
+
+def _lag_in_kafkas_tool(settings, group: str, topic: str) -> int:
+    """The lag Kafka's own kafka-consumer-groups --describe reports for the group on the topic (LAG column)."""
+    out = subprocess.run(
+        consumer_groups_command(settings, ["--describe", "--group", group]),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    return sum(int(line.split()[5]) for line in out.splitlines() if line.split()[1:2] == [topic])
 
 
 def _pickup_ms(ride: dict) -> int:
@@ -64,6 +78,7 @@ def test_a_job_started_at_a_time_reads_from_there_and_its_lag_shows_as_consumer_
         rows = [lag for lag in lags if lag.group == group]
         assert {(topic, lag.partition): lag.committed for lag in rows} == processed, group
         assert sum(lag.lag for lag in rows) == AFTER, f"{group}: the lag is what arrived after the run"
+        assert _lag_in_kafkas_tool(local_stack, group, topic) == AFTER, f"{group}: kafka-consumer-groups says so too"
         for lag in rows:  # in time: from the first record not processed to the partition's last (pickup times)
             unprocessed = [
                 m.timestamp()[1] for m in messages if m.partition() == lag.partition and m.offset() >= lag.committed
