@@ -1,7 +1,7 @@
 """The web console's /metrics for Prometheus: what it knows that no other service exports.
 
 - Each consumer group's lag per topic (the jobs' groups spark-job-<query> too: jobs/group_offsets.py), read from
-  Kafka at each scrape, as a Kafka lag exporter would.
+  Kafka as a Kafka lag exporter would, at most every LAGS_CACHED_S.
 - Each streaming query's state and figures from the jobs' progress events (the topic the console follows): up
   (running or idle) or not, failed, input and processing rates, batch duration, rows of state. A query's driver
   exports Spark's own metrics too, but only while it runs; these say what became of it afterwards.
@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily
@@ -17,11 +18,28 @@ from prometheus_client.registry import Collector
 from cluster.groups import PartitionLag
 from console.charts import query_rows
 
+# Reading every group's offsets and every partition's end is a few hundred requests on a busy cluster: done at
+# most this often, however often Prometheus (or anybody) asks.
+LAGS_CACHED_S = 20.0
+
 
 class PipelineCollector(Collector):
-    def __init__(self, lags: Callable[[], list[PartitionLag]], progress_events: Callable[[], list[dict]]):
-        self.lags = lags
+    def __init__(
+        self,
+        lags: Callable[[], list[PartitionLag]],
+        progress_events: Callable[[], list[dict]],
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._read_lags = lags
         self.progress_events = progress_events
+        self.clock = clock
+        self._lags: tuple[float, list[PartitionLag]] | None = None
+
+    def lags(self) -> list[PartitionLag]:
+        now = self.clock()
+        if self._lags is None or now - self._lags[0] > LAGS_CACHED_S:
+            self._lags = (now, self._read_lags())
+        return self._lags[1]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._group_lags()

@@ -4,7 +4,8 @@ ends. Prometheus notices a new or removed file within seconds, so a job is scrap
 afterwards, without a reload.
 
 A file is named after the process that wrote it; one whose process is gone (killed before it could clean up) is
-removed by `prune`, which `make up` calls when it writes Prometheus's configuration.
+removed when the next target of its kind registers, and by `prune`, which `make up` calls when it writes
+Prometheus's configuration.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def register(settings: StackSettings, kind: str, address: str, labels: dict[str,
     folder = targets_dir(settings, kind)
     if not settings.prometheus.enabled or not folder.is_dir():
         return None
+    _remove_stale(folder)  # a driver killed before it could clean up left its file, maybe naming this very port
     path = folder / f"{os.getpid()}.json"
     scratch = path.with_suffix(".tmp")
     scratch.write_text(json.dumps([{"targets": [address], "labels": {**labels, "pid": str(os.getpid())}}]))
@@ -45,9 +47,13 @@ def prune(settings: StackSettings) -> None:
     for kind in KINDS:
         folder = targets_dir(settings, kind)
         folder.mkdir(parents=True, exist_ok=True)
-        for path in folder.glob("*.json"):
-            if path.stem.isdigit() and not _alive(int(path.stem)):
-                path.unlink(missing_ok=True)
+        _remove_stale(folder)
+
+
+def _remove_stale(folder: Path) -> None:
+    for path in folder.glob("*.json"):
+        if path.stem.isdigit() and not _alive(int(path.stem)):
+            path.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

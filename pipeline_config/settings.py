@@ -139,7 +139,7 @@ READER_ROLE = "pipeline_reader"
 class PrometheusSettings(_Frozen):
     enabled: bool = True  # make up starts a Prometheus server scraping every service; PROMETHEUS=0 leaves it out
     port: int = 9090
-    scrape_interval_s: int = Field(5, ge=1, le=300)  # also how often its alert rules are evaluated
+    scrape_interval_s: int = Field(15, ge=1, le=300)  # also how often its alert rules are evaluated
     retention: str = Field("2d", pattern=r"^\d+[hdw]$")  # of the samples kept
     binary: str = "prometheus"  # Debian's package: /usr/bin/prometheus
     kafka_metrics_port: int = 9404  # the JMX exporter of broker n listens on this + n - 1

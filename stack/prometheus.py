@@ -68,7 +68,11 @@ def scrape_configuration(settings: StackSettings) -> dict[str, Any]:
     if settings.console.enabled:
         jobs.append(_static("console", [f"{host}:{settings.console.port}"]))
     return {
-        "global": {"scrape_interval": interval, "evaluation_interval": interval, "scrape_timeout": interval},
+        "global": {
+            "scrape_interval": interval,
+            "evaluation_interval": interval,
+            "scrape_timeout": f"{min(settings.prometheus.scrape_interval_s, 10)}s",
+        },
         "rule_files": [str(ALERT_RULES)],
         "scrape_configs": jobs,
     }

@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 import requests
+from confluent_kafka import Consumer, TopicPartition
 
 from pipeline_config.metrics_targets import targets_dir
 from tests.jobs.cluster import produce_generated, start_job
@@ -35,7 +36,7 @@ def _targets(settings) -> list[dict]:
     return _api(settings, "targets", state="active")["activeTargets"]
 
 
-def test_every_service_is_scraped_with_its_own_metrics(local_stack):
+def test_every_service_is_scraped_with_its_own_metrics(local_stack, fresh_topic):
     expected = {
         "prometheus",
         "kafka",
@@ -58,13 +59,30 @@ def test_every_service_is_scraped_with_its_own_metrics(local_stack):
     assert [w["value"][1] for w in workers] == [str(local_stack.spark.workers)]
     assert _query(local_stack, 'metrics_worker_coresFree_Value{job="spark-worker"}')
     assert _query(local_stack, 'jvm_memory_used_bytes{job="schema-registry"}')
-    assert _query(local_stack, 'pipeline_consumer_group_lag{job="console"}')
+
+    # The console exports each consumer group's lag: a group that committed 3 of 10 records is 7 behind.
+    produce_generated(fresh_topic, 3, 10)
+    group = f"lagging-{uuid.uuid4().hex[:6]}"
+    consumer = Consumer({"bootstrap.servers": local_stack.kafka.bootstrap_servers, "group.id": group})
+    try:
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(fresh_topic, p), timeout=10)[1] for p in range(3)}
+        committed = {p: min(end, 1) for p, end in ends.items()}
+        consumer.commit(offsets=[TopicPartition(fresh_topic, p, o) for p, o in committed.items()], asynchronous=False)
+    finally:
+        consumer.close()
+    behind = sum(ends.values()) - sum(committed.values())
+    lag = wait_for(
+        lambda: _query(local_stack, f'pipeline_consumer_group_lag{{job="console", group="{group}"}}'),
+        "the console to export the group's lag",
+        timeout_s=120,
+    )
+    assert lag[0]["metric"]["topic"] == fresh_topic and lag[0]["value"][1] == str(behind)
 
 
 def test_a_job_s_driver_and_a_producer_are_scraped_while_they_run(local_stack, topic_factory, tmp_path):
     topic = topic_factory(prefix="scraped_rides")
     producing = subprocess.Popen(
-        [sys.executable, "-m", "producers.produce", "--source", "generator", "--limit", "600", "--rate", "30",
+        [sys.executable, "-m", "producers.produce", "--source", "generator", "--limit", "4000", "--rate", "40",
          "--topic", topic, "--quiet"],
         cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -74,24 +92,27 @@ def test_a_job_s_driver_and_a_producer_are_scraped_while_they_run(local_stack, t
         def scraped(kind: str) -> list[dict]:
             return [t for t in _targets(local_stack) if t["labels"]["job"] == kind and t["health"] == "up"]
 
-        driver = wait_for(lambda: scraped("spark-driver"), "the driver to be scraped", timeout_s=180)
-        assert driver[0]["labels"]["application"] == "vendor_counts"
-        assert wait_for(lambda: scraped("spark-executors"), "the executors to be scraped", timeout_s=60)
+        def scraped_driver() -> list[dict]:
+            return [t for t in scraped("spark-driver") if t["labels"]["application"] == "vendor_counts"]
+
         assert wait_for(lambda: scraped("producer"), "the producer to be scraped", timeout_s=60)
-        # Spark's own streaming metrics of each query (spark.sql.streaming.metricsEnabled), and librdkafka's.
+        delivered = wait_for(
+            lambda: _query(local_stack, 'producer_records_delivered_total{job="producer"} > 0'), "deliveries counted"
+        )
+        assert delivered[0]["metric"]["topic"] == topic
+        assert wait_for(scraped_driver, "the job's driver to be scraped", timeout_s=180)
+        assert wait_for(lambda: scraped("spark-executors"), "the executors to be scraped", timeout_s=60)
+        # Spark's own streaming metrics of each query (spark.sql.streaming.metricsEnabled).
         rates = wait_for(
             lambda: _query(local_stack, '{job="spark-driver", __name__=~".*vendor_counts_tumbling_inputRate.*"}'),
             "the tumbling query's input rate",
             timeout_s=120,
         )
         assert rates
-        delivered = wait_for(
-            lambda: _query(local_stack, 'producer_records_delivered_total{job="producer"} > 0'), "deliveries counted"
-        )
-        assert delivered[0]["metric"]["topic"] == topic
     finally:
         job.terminate()
         job.wait(60)
+        producing.terminate()  # it stops sending, flushes and ends cleanly
         producing.wait(120)
     assert not list(targets_dir(local_stack, "drivers").glob("*.json")), "a job that ended is no target"
     assert not list(targets_dir(local_stack, "producers").glob("*.json")), "nor a producer that ended"
