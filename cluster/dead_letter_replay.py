@@ -138,12 +138,10 @@ def place_text(place: Place) -> str:
 
 
 def replayed_before(bootstrap: str, dead_letter_topic: str, auth: dict | None = None) -> set[str]:
-    """The dead letters (topic/partition/offset) earlier runs re-sent, from the ledger topic (made when missing)."""
+    """The dead letters (topic/partition/offset) earlier runs re-sent, from the ledger topic (none before the first)."""
     ledger = ledger_topic(dead_letter_topic)
-    apply_topics(
-        admin_client(bootstrap, auth),
-        [TopicSpec(name=ledger, partitions=1, config={"cleanup.policy": "compact"})],
-    )
+    if ledger not in admin_client(bootstrap, auth).list_topics(timeout=10).topics:
+        return set()
     return {message.key().decode() for message in read_all(bootstrap, ledger, auth=auth) if message.key()}
 
 
@@ -162,29 +160,23 @@ def plan_replay(bootstrap: str, dead_letter_topic: str, chosen: LetterFilter, au
         if place_text(letter.place) in done:
             plan.left[REPLAYED_BEFORE] += 1
             continue
-        replayed_from = place_text(letter.place).encode()
         original = originals.get(letter.source)
+        key: bytes | None = None
+        headers: list[tuple[str, str | bytes | None]] = []
         if original is not None:
             kept = original.headers() or []
             headers = list(kept.items()) if isinstance(kept, dict) else list(kept)
             if any(name == REPLAYED_HEADER for name, _ in headers):
                 plan.left[FAILED_AFTER_REPLAY] += 1
                 continue
-            resend = Resend(letter, letter.source[0], original.key(), original.value() or b"", headers)
+            key, value = original.key(), original.value() or b""
         elif letter.original is not None:
-            resend = Resend(letter, letter.source[0], None, letter.original, [])
+            value = letter.original
         else:
             plan.left[ONLY_PART_KEPT] += 1
             continue
-        plan.resends.append(
-            Resend(
-                resend.letter,
-                resend.topic,
-                resend.key,
-                resend.value,
-                [*resend.headers, (REPLAYED_HEADER, replayed_from)],
-            )
-        )
+        headers.append((REPLAYED_HEADER, place_text(letter.place).encode()))
+        plan.resends.append(Resend(letter, letter.source[0], key, value, headers))
     return plan
 
 
@@ -214,6 +206,10 @@ def send(bootstrap: str, dead_letter_topic: str, resends: list[Resend], auth: di
         raise CannotRunError(
             f"{len(failures) + unsent} of {len(resends)} records were not re-sent ({'; '.join(failures[:3]) or 'timed out'})"
         )
+    ledger = ledger_topic(dead_letter_topic)
+    apply_topics(
+        admin_client(bootstrap, auth), [TopicSpec(name=ledger, partitions=1, config={"cleanup.policy": "compact"})]
+    )
     replayed_at = datetime.now(UTC).isoformat(timespec="seconds")
     for resend in resends:
         record = {"to": resend.topic, "reason": resend.letter.reason, "replayed_at": replayed_at}
