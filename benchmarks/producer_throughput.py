@@ -3,24 +3,25 @@
   .venv/bin/python -m benchmarks.producer_throughput [--file PATH] [--repeat 3]
 
 Measures rides per second into one fresh topic (3 partitions) for:
-  ceiling   the bare confluent-kafka loop producing pre-serialized Avro bytes of the same rides
-  json      our producer (python -m producers.produce --format json) reading the file
-  avro      our producer (--format avro, Confluent wire format through the registry) reading the file
-All three use the same producer settings (conf/clients.yaml: acks=all, idempotence, lz4, linger). Each is
-run --repeat times; the best run counts. Needs the stack (make up).
+  ceiling              the bare confluent-kafka loop producing pre-serialized Avro bytes of the same rides
+  ours, json / avro    our producer (python -m producers.produce) reading the file: the bulk path (pyarrow columns,
+                       encoded in columns), as users run it
+  row by row           the same with --row-by-row: the per-row path (csv module, fastavro / json.dumps per ride)
+All use the same producer settings (conf/clients.yaml: acks=all, idempotence, lz4, linger). The runs are
+interleaved (each round runs every variant once) so that the machine's drift touches all alike; the best round of
+each counts, and every run is printed. Needs the stack (make up).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-import uuid
 from pathlib import Path
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import NewTopic
 
-from cluster.clients import QUIET_CLIENT_LOG, admin_client, registry_client
+from benchmarks.side_by_side import delete_topic, interleaved_runs, print_rates, ride_topic
+from cluster.clients import QUIET_CLIENT_LOG, registry_client
 from pipeline_config.client_defaults import load_client_defaults
 from pipeline_config.settings import load_settings
 from producers import produce
@@ -60,9 +61,9 @@ def ceiling(bootstrap: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> 
     return len(payloads) / (time.perf_counter() - started)
 
 
-def ours(topic: str, fmt: str, path: str, rows: int) -> float:
+def ours(topic: str, fmt: str, path: str, rows: int, *extra: str) -> float:
     started = time.perf_counter()
-    assert produce.main(["--source", path, "--topic", topic, "--format", fmt, "--quiet"]) == 0
+    assert produce.main(["--source", path, "--topic", topic, "--format", fmt, "--quiet", *extra]) == 0
     return rows / (time.perf_counter() - started)
 
 
@@ -74,33 +75,24 @@ def main(argv=None) -> int:
 
     settings = load_settings()
     bootstrap = settings.kafka.bootstrap_servers
-    topic = f"bench_producer_{uuid.uuid4().hex[:8]}"
-    admin = admin_client(bootstrap)
-    # Size-based retention, as the ride topics: the rides' Kafka timestamps are of 2020 (the producer refuses a topic
-    # whose time retention would delete them on arrival).
-    config = {"retention.ms": "-1", "retention.bytes": "1073741824"}
-    admin.create_topics([NewTopic(topic, num_partitions=3, config=config)])[topic].result(30)
-    time.sleep(1)
+    topic = ride_topic(bootstrap, "bench_producer")
     try:
         events = list(read_rides(options.file))
         key_serializer, value_serializer = avro_serializers(registry_client(settings.registry.url), topic)
         payloads = [(key_serializer(e["ride_id"]), value_serializer(e)) for e in events]
         mean_size = sum(len(v) for _, v in payloads) / len(payloads)
-        results = {
-            "ceiling (pre-serialized)": max(ceiling(bootstrap, topic, payloads) for _ in range(options.repeat)),
-            "ours, json": max(ours(topic, "json", options.file, len(events)) for _ in range(options.repeat)),
-            "ours, avro": max(ours(topic, "avro", options.file, len(events)) for _ in range(options.repeat)),
+        variants = {
+            "ceiling (pre-serialized)": lambda: ceiling(bootstrap, topic, payloads),
+            "ours, json": lambda: ours(topic, "json", options.file, len(events)),
+            "ours, avro": lambda: ours(topic, "avro", options.file, len(events)),
+            "ours, json, row by row": lambda: ours(topic, "json", options.file, len(events), "--row-by-row"),
+            "ours, avro, row by row": lambda: ours(topic, "avro", options.file, len(events), "--row-by-row"),
         }
+        runs = interleaved_runs(variants, options.repeat)
     finally:
-        admin.delete_topics([topic])[topic].result(30)
-
-    top = results["ceiling (pre-serialized)"]
-    print(
-        f"\n{len(events):,} rides from {options.file}, Avro value {mean_size:.0f} bytes on average, best of {options.repeat}"
-    )
-    print(f"{'':<26} {'rides/s':>10} {'of ceiling':>11}")
-    for name, rate in results.items():
-        print(f"{name:<26} {rate:>10,.0f} {rate / top:>10.2f}x")
+        delete_topic(bootstrap, topic)
+    title = f"{len(events):,} rides from {options.file}, Avro value {mean_size:.0f} bytes on average, best of {options.repeat}"
+    print_rates(title, runs, "ceiling (pre-serialized)", "of ceiling")
     return 0
 
 

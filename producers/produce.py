@@ -38,24 +38,29 @@ from pipeline_config.client_defaults import ProducerDefaults, load_client_defaul
 from pipeline_config.credentials import client_auth
 from pipeline_config.errors import CannotRunError, PipelineError, run_command
 from pipeline_config.settings import load_settings
+from producers.bulk import Batch, BlockEncoder, generated_blocks
 from producers.generator import GeneratorSettings, RideGenerator
 from producers.metrics import ProducerMetrics
 from producers.retention_check import TopicTimeLimits, topic_time_limits
 from producers.topic_check import NEW_TOPIC_SETTLE_S, topic_problems
+from rides.bulk_encoding import BulkUnsupportedError
 from rides.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, dead_letter
 from rides.events import RIDE_EVENT_SCHEMA, RIDE_TYPES, event_time_millis, field_names, pickup_millis
 from rides.serialization import (
     RegistryUnavailableError,
     SerializationError,
     avro_serializers,
+    encode_ride,
     key_bytes,
     to_json,
 )
 from rides.tlc import ReadReport, read_rides
+from rides.tlc_bulk import RideBlock, read_ride_blocks
 
 log = logging.getLogger("producers.produce")
 PROGRESS_EVERY_S = 5.0
 BUFFER_FULL_RETRIES = 100
+POLL_EVERY = 1_000  # messages between two serves of the delivery reports on the bulk path
 
 
 class ProducerError(CannotRunError):
@@ -115,6 +120,10 @@ class Pacer:
         self.started = clock()
         self.sent = 0
         self.first_event_ms: int | None = None
+
+    @property
+    def paced(self) -> bool:
+        return bool(self.rate or self.replay_speed)
 
     def wait(self, event_time_ms: int) -> None:
         if self.rate:
@@ -219,22 +228,40 @@ class Sender:
     def send(self, message: Message) -> None:
         event = message.event
         try:
-            value = self.encode_value(event)
-            key_value = event.get(self.key_field)
-            key = None if key_value is None else self.encode_key(str(key_value))
+            key, value = encode_ride(event, self.encode_key, self.encode_value, self.key_field)
         except SerializationError as exc:
             self.send_dead_letter(str(exc), f"ride {event.get('ride_id')}", repr(event))
             return
+        self.send_encoded(message.topic, key, value, message.timestamp_ms, event.get("ride_id"))
+
+    def send_encoded(self, topic: str, key: bytes | None, value: bytes, timestamp_ms: int, ride_id) -> None:
         try:
-            self._produce(message.topic, value, key, message.timestamp_ms)
+            self._produce(topic, value, key, timestamp_ms)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.MSG_SIZE_TOO_LARGE:
                 raise  # the producer's trouble (a fatal error), not the ride's
             self.send_dead_letter(
-                f"Kafka refused the message of {len(value):,} bytes: {exc.args[0].str()}",
-                f"ride {event.get('ride_id')}",
-                value,
+                f"Kafka refused the message of {len(value):,} bytes: {exc.args[0].str()}", f"ride {ride_id}", value
             )
+
+    def send_batch(self, topic: str, batch: Batch, first: int, last: int, stop: _Interrupts) -> int:
+        """Messages first..last-1 of a batch, as fast as the client takes them; the index it stopped before (last,
+        or earlier on an interrupt). The quick way through is produce() itself; a full queue, a refused message
+        and the delivery reports are handled as send_encoded does."""
+        produce, on_delivery, stats = self.producer.produce, self.stats.on_delivery, self.stats
+        keys, values, timestamps = batch.keys, batch.values, batch.timestamps
+        for index in range(first, last):
+            if stop.stop:
+                return index
+            try:
+                produce(topic, values[index], keys[index], timestamp=timestamps[index], on_delivery=on_delivery)
+                stats.sent += 1
+            except (BufferError, KafkaException):
+                self.send_encoded(topic, keys[index], values[index], timestamps[index], batch.ride_ids[index])
+            if not index % POLL_EVERY:
+                self.producer.poll(0)
+        self.producer.poll(0)  # a paced run sends one message a call: its deliveries are counted as they come
+        return last
 
     def send_dead_letter(self, reason: str, source: str, original: bytes | str) -> None:
         """A dead letter always fits: the original is cut to dead_letter_original_max_bytes (its length and
@@ -322,6 +349,12 @@ def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
     kafka.add_argument("--registry-url", help="default: conf/stack.yaml or SCHEMA_REGISTRY_URL")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
+        "--row-by-row",
+        action="store_true",
+        help="read, check and encode one ride at a time (the bulk path, the default, does it a block of columns at a "
+        "time and sends the same bytes; --lifecycle always goes row by row)",
+    )
+    parser.add_argument(
         "--metrics-port",
         type=int,
         default=defaults.metrics_port,
@@ -341,6 +374,15 @@ def _events(options, report: ReadReport) -> Iterator[dict]:
     if options.limit is not None:
         return (event for _, event in zip(range(options.limit), events, strict=False))
     return events
+
+
+def _blocks(options, report: ReadReport) -> Iterator[RideBlock] | None:
+    """The rides a block at a time for the bulk path, or None for the per-row path (--row-by-row, --lifecycle)."""
+    if options.row_by_row or options.lifecycle:
+        return None
+    if options.source == "generator":
+        return generated_blocks(_events(options, report))
+    return read_ride_blocks(options.source, options.kind, report, options.month_check, options.limit)
 
 
 def _check_kafka(producer: Producer, bootstrap: str, topics: list[str]) -> None:
@@ -414,6 +456,103 @@ class _Interrupts:
         log.warning("stopping: flushing what is queued (interrupt again to abort)")
 
 
+def _messages(options, events: Iterator[dict]) -> Iterator[Message]:
+    if options.lifecycle:
+        return lifecycle_messages(events, options.started_topic, options.ended_topic)
+    return single_messages(events, options.topic)
+
+
+def _encoded_batches(options, blocks: Iterator[RideBlock], encoders) -> Iterator[Batch] | None:
+    """The blocks encoded for the topic; None when the value schema has what the bulk encoders do not write
+    (then the per-row path sends)."""
+    key_encoder, value_encoder = encoders[options.topic]
+    try:
+        encoder = BlockEncoder(key_encoder, value_encoder, options.key_field, options.schema, options.source)
+    except BulkUnsupportedError as exc:
+        log.info("sending row by row: %s", exc)
+        return None
+    return (encoder.batch(block) for block in blocks)
+
+
+class _Sending:
+    """The send loop's state: where each message goes, the topics' time limits, the pace, progress lines."""
+
+    def __init__(self, senders: dict[str, Sender], limits, now_ms: int, pacer: Pacer, interrupts, stats, quiet: bool):
+        self.senders, self.limits, self.now_ms, self.pacer = senders, limits, now_ms, pacer
+        self.oldest_kept_ms = {topic: limit.oldest_kept_ms(now_ms) for topic, limit in limits.items()}
+        self.interrupts, self.stats, self.quiet = interrupts, stats, quiet
+        self.started = self.last_progress = time.monotonic()
+
+    def check_kept(self, topic: str, timestamp_ms: int) -> None:
+        """The first ride Kafka would not keep stops the run, before it is sent."""
+        if timestamp_ms < self.oldest_kept_ms[topic]:
+            problem = self.limits[topic].problem(timestamp_ms, self.now_ms)
+            if problem:
+                raise ProducerError(f"{problem}. Stopped before sending it ({self.stats.sent:,} sent before)")
+
+    def progress(self) -> None:
+        now = time.monotonic()
+        if not self.quiet and now - self.last_progress >= PROGRESS_EVERY_S:
+            self.last_progress = now
+            stats = self.stats
+            rate = stats.sent / (now - self.started)
+            log.info("sent %d, delivered %d, failed %d, %.0f msg/s", stats.sent, stats.delivered, stats.failed, rate)
+
+    def one_by_one(self, messages: Iterator[Message], report: ReadReport, dead_letter_topic_of: str) -> None:
+        """The per-row path: each ride encoded and sent in turn; the file's unreadable rows after the ride they
+        precede."""
+        bad_reported = 0
+        letters = self.senders[dead_letter_topic_of]
+        for message in messages:
+            if self.interrupts.stop:
+                break
+            self.check_kept(message.topic, message.timestamp_ms)
+            self.pacer.wait(message.timestamp_ms)
+            self.senders[message.topic].send(message)
+            while bad_reported < len(report.bad_rows):
+                bad = report.bad_rows[bad_reported]
+                letters.send_dead_letter(bad.reason, f"{report.source}:{bad.line}", bad.raw)
+                bad_reported += 1
+            self.progress()
+        while bad_reported < len(report.bad_rows):  # rows after the last good one
+            bad = report.bad_rows[bad_reported]
+            letters.send_dead_letter(bad.reason, f"{report.source}:{bad.line}", bad.raw)
+            bad_reported += 1
+
+    def batches(self, topic: str, batches: Iterator[Batch]) -> None:
+        """The bulk path: each batch's messages in order, its dead letters at their places among them."""
+        sender = self.senders[topic]
+        for batch in batches:
+            done = 0
+            for position, letter in [*batch.dead_letters, (len(batch.values), None)]:
+                if self._send(topic, sender, batch, done, position) < position:
+                    return  # interrupted
+                done = position
+                if letter is not None:
+                    sender.send_dead_letter(*letter)
+            self.progress()
+
+    def _send(self, topic: str, sender: Sender, batch: Batch, first: int, last: int) -> int:
+        """Messages first..last-1; the index it stopped before."""
+        if self.pacer.paced:
+            for index in range(first, last):
+                self.check_kept(topic, batch.timestamps[index])
+                self.pacer.wait(batch.timestamps[index])
+                if sender.send_batch(topic, batch, index, index + 1, self.interrupts) == index:
+                    return index
+                self.progress()
+            return last
+        stamps = batch.timestamps[first:last]
+        if stamps and min(stamps) < self.oldest_kept_ms[topic]:
+            for index in range(first, last):  # up to the first one Kafka would not keep
+                try:
+                    self.check_kept(topic, batch.timestamps[index])
+                except ProducerError:
+                    sender.send_batch(topic, batch, first, index, self.interrupts)
+                    raise
+        return sender.send_batch(topic, batch, first, last, self.interrupts)
+
+
 def run(options: argparse.Namespace) -> int:
     settings = load_settings()
     bootstrap = options.bootstrap_servers or settings.kafka.bootstrap_servers
@@ -425,14 +564,15 @@ def run(options: argparse.Namespace) -> int:
         )
 
     report = ReadReport(source=options.source)
-    events = _events(options, report)  # opens the file and checks its layout before anything is sent
+    # Opens the file and checks its layout before anything is sent (the per-row path's, when it is used).
+    blocks = _blocks(options, report)
+    events = _events(options, report) if blocks is None else None
     stats = DeliveryStats()
     metrics = ProducerMetrics(stats)
     producer = Producer({**producer_config(bootstrap, options), **metrics.librdkafka_config()})
     _check_kafka(producer, bootstrap, [*topics, options.dead_letter_topic])
     limits = _time_limits(bootstrap, topics)
     now_ms = int(time.time() * 1000)
-    oldest_kept_ms = {topic: limit.oldest_kept_ms(now_ms) for topic, limit in limits.items()}
     encoders = _encoders(options, registry_url, topics)  # registers schemas: a refused one stops us here
 
     senders = {
@@ -447,47 +587,20 @@ def run(options: argparse.Namespace) -> int:
         )
         for topic, (key_enc, value_enc) in encoders.items()
     }
-    messages = (
-        lifecycle_messages(events, options.started_topic, options.ended_topic)
-        if options.lifecycle
-        else single_messages(events, options.topic)
-    )
-    pacer = Pacer(options.rate, options.replay_speed)
+    batches = _encoded_batches(options, blocks, encoders) if blocks is not None else None
     interrupts = _Interrupts()
     previous = {sig: signal.signal(sig, interrupts) for sig in (signal.SIGINT, signal.SIGTERM)}
-    started = time.monotonic()
-    last_progress = started
-    bad_reported = 0
+    sending = _Sending(
+        senders, limits, now_ms, Pacer(options.rate, options.replay_speed), interrupts, stats, options.quiet
+    )
     try:
         if options.metrics_port >= 0:
             metrics.serve(settings, {"topic": ",".join(topics), "source": str(options.source)}, options.metrics_port)
-        for message in messages:
-            if interrupts.stop:
-                break
-            if message.timestamp_ms < oldest_kept_ms[message.topic]:
-                problem = limits[message.topic].problem(message.timestamp_ms, now_ms)
-                if problem:  # the first ride Kafka would not keep stops the run, before it is sent
-                    raise ProducerError(f"{problem}. Stopped before sending it ({stats.sent:,} sent before)")
-            pacer.wait(message.timestamp_ms)
-            senders[message.topic].send(message)
-            while bad_reported < len(report.bad_rows):
-                bad = report.bad_rows[bad_reported]
-                senders[topics[0]].send_dead_letter(bad.reason, f"{report.source}:{bad.line}", bad.raw)
-                bad_reported += 1
-            now = time.monotonic()
-            if not options.quiet and now - last_progress >= PROGRESS_EVERY_S:
-                last_progress = now
-                log.info(
-                    "sent %d, delivered %d, failed %d, %.0f msg/s",
-                    stats.sent,
-                    stats.delivered,
-                    stats.failed,
-                    stats.sent / (now - started),
-                )
-        while bad_reported < len(report.bad_rows):  # rows after the last good one
-            bad = report.bad_rows[bad_reported]
-            senders[topics[0]].send_dead_letter(bad.reason, f"{report.source}:{bad.line}", bad.raw)
-            bad_reported += 1
+        if batches is not None:
+            sending.batches(options.topic, batches)
+        else:
+            assert events is not None
+            sending.one_by_one(_messages(options, events), report, topics[0])
     except KafkaException as exc:  # a fatal error of the producer (librdkafka gives up on it): stop sending
         fatal = exc.args[0]
     else:
@@ -498,7 +611,7 @@ def run(options: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     fatal = fatal or flush_fatal
-    elapsed = time.monotonic() - started
+    elapsed = time.monotonic() - sending.started
     _print_summary(options, report, stats, queued, elapsed, interrupted=interrupts.stop)
     if fatal is not None:
         user = client_auth().get("sasl.username", "(anonymous)")

@@ -78,8 +78,18 @@ def empty_event(ride_type: str) -> Ride:
 
 def make_ride_id(ride_type: str, source: str, line: int) -> str:
     """Deterministic: the same file replayed twice gives the same ids, so downstream can deduplicate."""
-    digest = hashlib.blake2b(f"{ride_type}|{source}|{line}".encode(), digest_size=8).hexdigest()
-    return f"{ride_type}-{digest}"
+    return make_ride_ids(ride_type, source, [line])[0]
+
+
+def make_ride_ids(ride_type: str, source: str, lines: list[int]) -> list[str]:
+    """The ids of many lines of one file: the hash of the file's part is worked out once, and copied for each."""
+    common = hashlib.blake2b(f"{ride_type}|{source}|".encode(), digest_size=8)
+    ids = []
+    for line in lines:
+        digest = common.copy()
+        digest.update(b"%d" % line)
+        ids.append(f"{ride_type}-{digest.hexdigest()}")
+    return ids
 
 
 def to_epoch_millis(moment: datetime) -> int:

@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,7 +59,8 @@ class RegistryUnavailableError(CannotRunError):
 # ---- JSON ----------------------------------------------------------------------------------------------------
 
 
-def _json_default(value: object) -> str:
+def json_default(value: object) -> str:
+    """How to_json writes what JSON lacks: a time as ISO-8601 UTC with milliseconds (a naive time is UTC)."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
@@ -68,7 +70,7 @@ def _json_default(value: object) -> str:
 
 def to_json(event: Ride) -> bytes:
     try:
-        return json.dumps(event, default=_json_default, separators=(",", ":")).encode()
+        return json.dumps(event, default=json_default, separators=(",", ":")).encode()
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"event {event.get('ride_id')} cannot be written as JSON: {exc}") from None
 
@@ -78,8 +80,18 @@ def key_bytes(value: object) -> bytes | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return _json_default(value).encode()
+        return json_default(value).encode()
     return str(value).encode()
+
+
+def encode_ride(
+    event: Ride, encode_key: Callable[[str], bytes | None], encode_value: Callable[[Ride], bytes], key_field: str
+) -> tuple[bytes | None, bytes]:
+    """A ride as a message's key and value: the value encoded whole, the key from the key field's text (a null
+    field is a null key). Raises SerializationError."""
+    value = encode_value(event)
+    key_value = event.get(key_field)
+    return (None if key_value is None else encode_key(str(key_value))), value
 
 
 # ---- Avro, Confluent wire format ------------------------------------------------------------------------------

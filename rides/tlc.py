@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import gzip
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -373,11 +373,11 @@ def _open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
-def _checked_lines(handle: IO[bytes], refused: list[tuple[int, str, bytes]]) -> Iterator[str]:
-    """The file's lines as text for the csv module. A line that is not UTF-8, or longer than MAX_LINE_BYTES, is
-    set aside in `refused` with its number and reason, and an empty line takes its place (which csv skips), so
-    that one bad line costs that line and not the file."""
-    for number, raw in enumerate(handle, start=1):
+def _checked_lines(lines: Iterable[bytes], refused: list[tuple[int, str, bytes]], first_line: int) -> Iterator[str]:
+    """The lines as text for the csv module. A line that is not UTF-8, or longer than MAX_LINE_BYTES, is set aside
+    in `refused` with its number and reason, and an empty line takes its place (which csv skips), so that one bad
+    line costs that line and not the file."""
+    for number, raw in enumerate(lines, start=first_line):
         if len(raw) > MAX_LINE_BYTES:
             refused.append((number, f"line of {len(raw):,} bytes is longer than any TLC row ({MAX_LINE_BYTES:,})", raw))
         else:
@@ -390,47 +390,62 @@ def _checked_lines(handle: IO[bytes], refused: list[tuple[int, str, bytes]]) -> 
         yield "\n"
 
 
-def _csv_rows(path: Path) -> tuple[list[str], Iterator[NumberedRow]]:
+def open_csv(path: Path) -> tuple[IO[bytes], list[str]]:
+    """The file open past its header line, and the header's column names."""
     handle = _open_binary(path)
-    refused: list[tuple[int, str, bytes]] = []
-    reader = csv.reader(_checked_lines(handle, refused))
-    try:
-        header = next(reader)
-    except StopIteration:
+    first = handle.readline()
+    if not first:
         handle.close()
-        raise LayoutError(f"{path} is empty: no header row") from None
+        raise LayoutError(f"{path} is empty: no header row")
+    refused: list[tuple[int, str, bytes]] = []
+    try:
+        header = next(csv.reader(_checked_lines([first], refused, 1)))
     except csv.Error as exc:
         handle.close()
         raise LayoutError(f"{path}: the header row is not CSV ({exc})") from None
     if refused:
         handle.close()
         raise LayoutError(f"{path}: the header row cannot be read ({refused[0][1]})")
-    header = [column.strip().lstrip("\ufeff") for column in header]
+    return handle, [column.strip().lstrip("\ufeff") for column in header]
+
+
+def csv_rows(lines: Iterable[bytes], header: list[str], first_line: int) -> Iterator[NumberedRow]:
+    """The rows of CSV lines (bytes, each with its newline) that follow the header, numbered from first_line. A row
+    that cannot be read carries ROW_ERROR and its reason."""
+    refused: list[tuple[int, str, bytes]] = []
+    reader = csv.reader(_checked_lines(lines, refused, first_line))
+    before = first_line - 1  # the reader counts the lines it has read from 1
 
     def set_aside() -> Iterator[NumberedRow]:
         while refused:
             line, reason, raw = refused.pop(0)
             yield line, {ROW_ERROR: reason}, raw
 
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a quote never closed: that line is reported, the read goes on
+            yield from set_aside()
+            yield before + reader.line_num, {ROW_ERROR: f"not a CSV row: {exc}"}, b""
+            continue
+        yield from set_aside()
+        if not values:
+            continue
+        row = dict(zip(header, values, strict=False))
+        if len(values) != len(header):
+            row[ROW_ERROR] = f"{len(values)} fields where the header has {len(header)}"
+        yield before + reader.line_num, row, ",".join(values)
+    yield from set_aside()
+
+
+def _csv_rows(path: Path) -> tuple[list[str], Iterator[NumberedRow]]:
+    handle, header = open_csv(path)
+
     def rows() -> Iterator[NumberedRow]:
         with handle:
-            while True:
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:  # e.g. a quote never closed: that line is reported, the read goes on
-                    yield from set_aside()
-                    yield reader.line_num, {ROW_ERROR: f"not a CSV row: {exc}"}, b""
-                    continue
-                yield from set_aside()
-                if not values:
-                    continue
-                row = dict(zip(header, values, strict=False))
-                if len(values) != len(header):
-                    row[ROW_ERROR] = f"{len(values)} fields where the header has {len(header)}"
-                yield reader.line_num, row, ",".join(values)
-            yield from set_aside()
+            yield from csv_rows(handle, header, 2)
 
     return header, rows()
 
@@ -482,6 +497,18 @@ def read_rides(
     return _events(layout, parse_plan(layout, header), rows, path.name, report, month)
 
 
+def read_row(layout: Layout, plan: Plan, numbered: NumberedRow, source: str, month: FileMonth | None) -> Ride | BadRow:
+    """One numbered row as a ride event, or as a bad row with its line and reason."""
+    line, row, raw = numbered
+    row_error = row.pop(ROW_ERROR, None)
+    try:
+        if row_error:
+            raise RowError(row_error)
+        return row_to_event(layout, plan, row, source, line, month)
+    except RowError as exc:
+        return BadRow(line=line, reason=str(exc), raw=raw)
+
+
 def _events(
     layout: Layout,
     plan: Plan,
@@ -490,15 +517,11 @@ def _events(
     report: ReadReport,
     month: FileMonth | None,
 ) -> Iterator[Ride]:
-    for line, row, raw in rows:
+    for numbered in rows:
         report.rows += 1
-        row_error = row.pop(ROW_ERROR, None)
-        try:
-            if row_error:
-                raise RowError(row_error)
-            event = row_to_event(layout, plan, row, source, line, month)
-        except RowError as exc:
-            report.bad_rows.append(BadRow(line=line, reason=str(exc), raw=raw))
+        event = read_row(layout, plan, numbered, source, month)
+        if isinstance(event, BadRow):
+            report.bad_rows.append(event)
             continue
         report.events += 1
         yield event

@@ -1,0 +1,46 @@
+"""What the benchmarks share: interleaved rounds of every variant, a table of rates side by side, and a topic to
+produce into."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+
+from confluent_kafka.admin import NewTopic
+
+from cluster.clients import admin_client
+
+
+def interleaved_runs(variants: Mapping[str, Callable[[], float]], repeat: int) -> dict[str, list[float]]:
+    """Each variant's rate in each round; a round runs every variant once, so that the machine's drift touches all
+    alike."""
+    runs: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeat):
+        for name, run in variants.items():
+            runs[name].append(run())
+    return runs
+
+
+def print_rates(title: str, runs: dict[str, list[float]], baseline: str, against: str) -> None:
+    """The best run of each variant, its ratio to the baseline's best, and every run."""
+    best = {name: max(rates) for name, rates in runs.items()}
+    print(f"\n{title}")
+    print(f"{'':<28} {'rides/s':>10} {against:>11}   all runs (rides/s)")
+    for name, rate in best.items():
+        every = " ".join(f"{run:,.0f}" for run in runs[name])
+        print(f"{name:<28} {rate:>10,.0f} {rate / best[baseline]:>10.2f}x   {every}")
+
+
+def ride_topic(bootstrap: str, prefix: str) -> str:
+    """A fresh 3-partition topic with size-based retention, as the ride topics: the rides' Kafka timestamps are of
+    2020 (the producer refuses a topic whose time retention would delete them on arrival)."""
+    topic = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    config = {"retention.ms": "-1", "retention.bytes": "1073741824"}
+    admin_client(bootstrap).create_topics([NewTopic(topic, num_partitions=3, config=config)])[topic].result(30)
+    time.sleep(1)  # every broker hears of it
+    return topic
+
+
+def delete_topic(bootstrap: str, topic: str) -> None:
+    admin_client(bootstrap).delete_topics([topic])[topic].result(30)
