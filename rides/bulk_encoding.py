@@ -1,9 +1,9 @@
 """Ride events to message bytes a column at a time: the Avro wire format and JSON, byte for byte what the per-row
 serializers of rides/serialization.py write for the same rides, without a Python call per field.
 
-Each field of the schema becomes a binary Arrow array of its encoded bytes (built with numpy: zig-zag varints,
-little-endian doubles, length-prefixed strings, union branches), and Arrow's binary_join_element_wise concatenates
-a row's fields in C. Ours because no library encodes Arrow columns to Avro or to Python's json.dumps text: fastavro
+Each field of the schema becomes binary Arrow arrays of its encoded bytes (built with numpy: zig-zag varints,
+little-endian doubles, length-prefixed strings, union branches; or Arrow's own text of numbers and times for JSON),
+and Arrow's binary_join_element_wise concatenates a row's parts in C. Ours because no library encodes Arrow columns to Avro or to Python's json.dumps text: fastavro
 and json are one record at a time, which is most of what the per-row producer spends.
 
 A row a bulk encoder cannot write exactly as the per-row serializer would (an int outside the schema's range, a
@@ -14,7 +14,7 @@ so it meets the per-row serializer's own error, and the dead-letter topic gets t
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -35,8 +35,6 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "enum": pa.string(),
 }
 _INT32 = (-(2**31), 2**31 - 1)
-# Rows assembled at a time: their grid (a few hundred bytes a row) stays in the processor's cache.
-_ASSEMBLY_ROWS = 4096
 # Python writes a float in fixed notation inside this range and with an exponent outside it (repr); Arrow's cast
 # agrees on the digits (both the shortest that round-trip) but not on where the exponent starts.
 _FIXED_NOTATION = (1e-4, 1e16)
@@ -79,71 +77,48 @@ def arrow_schema(schema_file: SchemaFile = RIDE_EVENT_SCHEMA) -> pa.Schema:
 
 # ---- rows from parts ------------------------------------------------------------------------------------------
 
-# A part of every row, as a grid: row i's bytes are the first widths[i] cells of row i of an (n, w) uint8 matrix.
-# Or bytes that every row has.
-Part = tuple[np.ndarray, np.ndarray] | bytes
+# A part of every row: a binary array without nulls (row i's bytes), or bytes every row has.
+Part: TypeAlias = "pa.Array | bytes"
 
 
-def _assemble(n: int, parts: list[Part]) -> list[bytes]:
-    """Row i is the concatenation of each part's bytes of row i. The parts' grids side by side make one grid of
-    every row with its unused cells masked out; one boolean compaction turns it into the rows one after another,
-    which are then cut into one bytes object each (numpy's passes over the grid, no Python per field). A few
-    thousand rows at a time, so that the grid stays in the processor's cache."""
-    columns = [len(part) if isinstance(part, bytes) else part[0].shape[1] for part in parts]
-    edges = np.concatenate(([0], np.cumsum(columns))).tolist()
-    rows: list[bytes] = []
-    for first in range(0, n, _ASSEMBLY_ROWS):
-        last = min(n, first + _ASSEMBLY_ROWS)
-        grid = np.empty((last - first, edges[-1]), dtype=np.uint8)
-        used = np.ones((last - first, edges[-1]), dtype=bool)
-        for part, left, right in zip(parts, edges, edges[1:], strict=False):
-            if isinstance(part, bytes):
-                grid[:, left:right] = np.frombuffer(part, dtype=np.uint8)
-            else:
-                cells, widths = part
-                grid[:, left:right] = cells[first:last]
-                used[:, left:right] = np.arange(right - left)[None, :] < widths[first:last, None]
-        buffer = grid[used].tobytes()
-        bounds = np.concatenate(([0], np.cumsum(used.sum(axis=1)))).tolist()
-        rows.extend([buffer[bounds[i] : bounds[i + 1]] for i in range(last - first)])
+def _assemble(parts: list[Part]) -> list[bytes]:
+    """Row i is the concatenation of each part's bytes of row i, joined by Arrow in C."""
+    arguments = [pa.scalar(part, pa.binary()) if isinstance(part, bytes) else part for part in parts]
+    rows: list[bytes] = pc.binary_join_element_wise(*arguments, b"").to_pylist()
     return rows
 
 
-def _arrow_part(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """A string or binary array without nulls as a part: each value's bytes gathered into a grid as wide as the
-    longest."""
-    array = array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int32)[array.offset : array.offset + len(array) + 1]
-    data = array.buffers()[2]
-    flat = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
-    starts, widths = offsets[:-1].astype(np.int64), np.diff(offsets).astype(np.int64)
-    most = int(widths.max()) if len(widths) else 0
-    if most == 0:
-        return np.zeros((len(widths), 0), dtype=np.uint8), widths
-    padded = np.concatenate((flat, np.zeros(most, dtype=np.uint8)))  # room to read past the last value
-    return padded[starts[:, None] + np.arange(most)], widths
+def _from_grid(grid: np.ndarray, widths: np.ndarray) -> pa.Array:
+    """A binary array whose row i is the first widths[i] bytes of row i of an (n, w) uint8 grid."""
+    used = np.arange(grid.shape[1])[None, :] < widths[:, None]
+    offsets = np.zeros(len(widths) + 1, dtype=np.int32)
+    np.cumsum(widths, out=offsets[1:])
+    flat = np.ascontiguousarray(grid)[used]
+    return pa.Array.from_buffers(pa.binary(), len(widths), [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
 
 
-def _where(rows: np.ndarray, data: bytes) -> tuple[np.ndarray, np.ndarray]:
+def _text(array: pa.Array) -> pa.Array:
+    """A string array, nulls written as JSON's null, as binary."""
+    return pc.fill_null(array, "null").cast(pa.binary())
+
+
+def _where(rows: np.ndarray, data: bytes) -> pa.Array:
     """data in the rows marked, nothing in the others."""
-    grid = np.broadcast_to(np.frombuffer(data, dtype=np.uint8), (len(rows), len(data)))
-    return grid, rows.astype(np.int64) * len(data)
+    return pc.if_else(pa.array(rows), pa.scalar(data, pa.binary()), pa.scalar(b"", pa.binary()))
 
 
-def _varints(unsigned: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The values' base-128 varints, as Avro writes them, as a part."""
+def _varints(unsigned: np.ndarray, valid: np.ndarray | None = None) -> pa.Array:
+    """The values' base-128 varints, as Avro writes them (nothing where not valid)."""
     unsigned = unsigned.astype(np.uint64, copy=False)
     top = int(unsigned.max()) if len(unsigned) else 0
     most = max(1, (top.bit_length() + 6) // 7)
-    if most == 1:
-        return unsigned.astype(np.uint8)[:, None], np.ones(len(unsigned), dtype=np.int64)
     widths = np.ones(len(unsigned), dtype=np.int64)
     for step in range(1, most):
         widths += unsigned >= np.uint64(1 << (7 * step))
     shifts = np.arange(most, dtype=np.uint64) * np.uint64(7)
     groups = ((unsigned[:, None] >> shifts) & np.uint64(0x7F)).astype(np.uint8)
     groups[np.arange(most)[None, :] < widths[:, None] - 1] |= 0x80
-    return groups, widths
+    return _from_grid(groups, widths if valid is None else np.where(valid, widths, 0))
 
 
 def epoch_millis(column: pa.Array) -> np.ndarray:
@@ -156,12 +131,6 @@ def epoch_millis(column: pa.Array) -> np.ndarray:
 def _zigzag(values: np.ndarray) -> np.ndarray:
     signed = values.astype(np.int64, copy=False)
     return ((signed << 1) ^ (signed >> 63)).view(np.uint64)
-
-
-def _only(valid: np.ndarray, part: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """A part in the valid rows only: a null writes nothing."""
-    grid, widths = part
-    return grid, np.where(valid, widths, 0)
 
 
 # ---- Avro ---------------------------------------------------------------------------------------------------
@@ -200,7 +169,7 @@ class AvroBulkEncoder:
             field_parts, field_fits = _avro_values(column, valid, kind, symbols)
             fits &= field_fits
             parts.extend(field_parts)
-        encoded = _assemble(n, parts)
+        encoded = _assemble(parts)
         if fits.all():
             return list(encoded)
         return [value if ok else None for value, ok in zip(encoded, fits.tolist(), strict=True)]
@@ -212,25 +181,26 @@ def _avro_values(
     """The bytes of a column's non-null values (a null writes nothing past its branch), and which rows fit."""
     fits = np.ones(len(column), dtype=bool)
     if kind == "string":
-        data = _arrow_part(pc.fill_null(column.cast(pa.binary()), b""))
-        return [_only(valid, _varints(_zigzag(data[1]))), data], fits
+        data = pc.fill_null(column.cast(pa.binary()), b"")
+        lengths = np.asarray(pc.binary_length(data), dtype=np.int64)
+        return [_varints(_zigzag(lengths), valid), data], fits
     if kind == "enum":
         indices = pc.index_in(column, value_set=pa.array(symbols))
         fits &= ~(np.asarray(indices.is_null(), dtype=bool) & valid)
         numbers = np.asarray(pc.fill_null(indices, 0), dtype=np.int64)
     elif kind == "double":
         numbers = np.asarray(pc.fill_null(column, 0.0), dtype="<f8")
-        return [(numbers.view(np.uint8).reshape(-1, 8), np.where(valid, 8, 0))], fits
+        return [_from_grid(numbers.view(np.uint8).reshape(-1, 8), np.where(valid, 8, 0))], fits
     elif kind == "boolean":
         flags = np.asarray(pc.fill_null(column, False), dtype=np.uint8)
-        return [(flags[:, None], valid.astype(np.int64))], fits
+        return [_from_grid(flags[:, None], valid.astype(np.int64))], fits
     elif kind == "timestamp-millis":
         numbers = epoch_millis(column)
     else:  # int, long
         numbers = np.asarray(pc.fill_null(column.cast(pa.int64()), 0), dtype=np.int64)
         if kind == "int":
             fits &= (numbers >= _INT32[0]) & (numbers <= _INT32[1])
-    return [_only(valid, _varints(_zigzag(numbers)))], fits
+    return [_varints(_zigzag(numbers), valid)], fits
 
 
 # ---- JSON ---------------------------------------------------------------------------------------------------
@@ -249,7 +219,7 @@ class JsonBulkEncoder:
             parts.append((("{" if position == 0 else ",") + json.dumps(name) + ":").encode())
             parts.extend(_json_values(table.column(name).combine_chunks()))
         parts.append(b"}")
-        return list(_assemble(table.num_rows, parts))
+        return list(_assemble(parts))
 
 
 def _json_values(column: pa.Array) -> list[Part]:
@@ -260,9 +230,9 @@ def _json_values(column: pa.Array) -> list[Part]:
         plain = np.asarray(pc.fill_null(pc.match_substring_regex(column, _PLAIN_JSON_TEXT), True), dtype=bool)
         if plain.all():
             quote = _where(valid, b'"')
-            return [quote, _arrow_part(pc.fill_null(column, "null")), quote]
+            return [quote, _text(column), quote]
         quoted = pc.binary_join_element_wise('"', column, '"', "")
-        return [_arrow_part(pc.fill_null(_with_python_text(quoted, column, ~plain), "null"))]
+        return [_text(_with_python_text(quoted, column, ~plain))]
     if pa.types.is_floating(kind):
         return _float_text(column, valid)
     if pa.types.is_timestamp(kind):
@@ -273,11 +243,11 @@ def _json_values(column: pa.Array) -> list[Part]:
         early = np.asarray(pc.fill_null(pc.year(column), 2000)) < 1970
         if early.any():
             quoted = pc.binary_join_element_wise('"', text, 'Z"', "")
-            return [_arrow_part(pc.fill_null(_with_python_text(quoted, column, early), "null"))]
-        return [_where(valid, b'"'), _arrow_part(pc.fill_null(text, "null")), _where(valid, b'Z"')]
+            return [_text(_with_python_text(quoted, column, early))]
+        return [_where(valid, b'"'), _text(text), _where(valid, b'Z"')]
     if pa.types.is_boolean(kind):
-        return [_arrow_part(pc.fill_null(pc.if_else(column, "true", "false"), "null"))]
-    return [_arrow_part(pc.fill_null(column.cast(pa.string()), "null"))]
+        return [_text(pc.if_else(column, "true", "false"))]
+    return [_text(column.cast(pa.string()))]
 
 
 def _float_text(column: pa.Array, valid: np.ndarray) -> list[Part]:
@@ -292,7 +262,7 @@ def _float_text(column: pa.Array, valid: np.ndarray) -> list[Part]:
     odd |= np.asarray(pc.match_substring(text, "e"), dtype=bool)  # Arrow's exponents start sooner (1.2e+14)
     with np.errstate(invalid="ignore"):
         whole = valid & ~odd & (numbers == np.floor(numbers))
-    return [_arrow_part(_with_python_text(text, column, odd)), _where(whole, b".0")]
+    return [_text(_with_python_text(text, column, odd)), _where(whole, b".0")]
 
 
 def _python_json(value: Any) -> str:
