@@ -17,6 +17,7 @@ from pipeline_config.credentials import (
     write_pgpass,
 )
 from pipeline_config.settings import CONF_DIR, SettingsError, StackSettings
+from stack.prometheus import compose_addresses, compose_configuration_path, write_configuration
 from stack.security import declared_roles, load_security_spec
 from stack.service import CHECKOUT_DIR, StackError
 
@@ -60,6 +61,8 @@ def compose_environment(settings: StackSettings) -> dict[str, str]:
         env["KAFKA_REPLICATION_FACTOR"] = str(settings.kafka.replication_factor)
         env["KAFKA_MIN_INSYNC_REPLICAS"] = str(settings.kafka.min_insync_replicas)
     env["COMPOSE_PROFILES"] = ",".join(dict.fromkeys(profiles))
+    # Prometheus's scrape configuration, from the same code as the local stack's, with the compose services' names.
+    write_configuration(settings, compose_configuration_path(settings), compose_addresses(settings))
     # The results database's passwords, as the official image and the init service take them.
     passwords = database_passwords(settings, env)
     write_pgpass(settings, passwords)

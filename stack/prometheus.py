@@ -40,42 +40,105 @@ def _discovered(job: str, kind: str, path: str, settings: StackSettings) -> dict
     }
 
 
-def scrape_configuration(settings: StackSettings) -> dict[str, Any]:
+@dataclass(frozen=True)
+class ScrapeAddresses:
+    """Where Prometheus finds each service: host:port, as it sees them."""
+
+    prometheus: str
+    brokers: list[str]
+    registry: str
+    spark_master: str
+    spark_workers: list[str]
+    console: str | None
+    connect: str | None
+    rule_file: str
+    discovery: bool  # drivers and producers through file-based discovery (they run beside the local stack)
+
+
+def local_addresses(settings: StackSettings) -> ScrapeAddresses:
+    host, prometheus, spark = "127.0.0.1", settings.prometheus, settings.spark
+    return ScrapeAddresses(
+        prometheus=f"{host}:{prometheus.port}",
+        brokers=[f"{host}:{prometheus.kafka_exporter_port(n)}" for n in range(1, settings.kafka.brokers + 1)],
+        registry=f"{host}:{settings.registry.port}",
+        spark_master=f"{host}:{spark.master_ui_port}",
+        spark_workers=[f"{host}:{port}" for port in spark.worker_ui_ports[: spark.workers]],
+        console=f"{host}:{settings.console.port}" if settings.console.enabled else None,
+        connect=f"{host}:{prometheus.connect_metrics_port}" if settings.connect.enabled else None,
+        rule_file=str(ALERT_RULES),
+        discovery=True,
+    )
+
+
+# docker-compose.yml's services, by name, on the ports their containers listen on; the brokers' JMX exporter
+# agents listen on COMPOSE_EXPORTER_PORT (KAFKA_OPTS in docker-compose.yml).
+COMPOSE_BROKERS = ("kafka", "kafka-2", "kafka-3")
+COMPOSE_EXPORTER_PORT = 9404
+COMPOSE_RULE_FILE = "/etc/prometheus/alerts.yml"
+
+
+def compose_addresses(settings: StackSettings) -> ScrapeAddresses:
+    """The compose stack as its Prometheus container sees it. Redpanda's profile has no JMX exporter: no broker
+    target then. Jobs' drivers and producers are not discovered (they run on the host, beyond the network)."""
+    brokers = [] if settings.broker == "redpanda" else list(COMPOSE_BROKERS[: settings.kafka.brokers])
+    return ScrapeAddresses(
+        prometheus="localhost:9090",
+        brokers=[f"{broker}:{COMPOSE_EXPORTER_PORT}" for broker in brokers],
+        registry="schema-registry:8080",
+        spark_master="spark-master:8080",
+        spark_workers=["spark-worker-1:8082", "spark-worker-2:8084"],
+        console=f"console:{settings.console.port}",
+        connect=None,
+        rule_file=COMPOSE_RULE_FILE,
+        discovery=False,
+    )
+
+
+def scrape_configuration(settings: StackSettings, where: ScrapeAddresses | None = None) -> dict[str, Any]:
     """prometheus.yml for this stack: one scrape job per kind of service, with the targets that run."""
+    where = where or local_addresses(settings)
     interval = f"{settings.prometheus.scrape_interval_s}s"
-    host = "127.0.0.1"
-    spark = settings.spark
     jobs = [
-        _static("prometheus", [f"{host}:{settings.prometheus.port}"]),
-        *[
-            _static("kafka", [f"{host}:{settings.prometheus.kafka_exporter_port(n)}"], labels={"broker": str(n)})
-            for n in range(1, settings.kafka.brokers + 1)
-        ],
-        _static("schema-registry", [f"{host}:{settings.registry.port}"]),
-        _static("spark-master", [f"{host}:{spark.master_ui_port}"], "/metrics/master/prometheus"),
-        _static("spark-applications", [f"{host}:{spark.master_ui_port}"], "/metrics/applications/prometheus"),
-        _static(
-            "spark-worker",
-            [f"{host}:{port}" for port in spark.worker_ui_ports[: spark.workers]],
-            "/metrics/prometheus",
-        ),
-        _discovered("spark-driver", "drivers", "/metrics/prometheus", settings),
-        _discovered("spark-executors", "drivers", "/metrics/executors/prometheus", settings),
-        _discovered("producer", "producers", "/metrics", settings),
+        _static("prometheus", [where.prometheus]),
+        *[_static("kafka", [target], labels={"broker": str(n)}) for n, target in enumerate(where.brokers, start=1)],
+        _static("schema-registry", [where.registry]),
+        _static("spark-master", [where.spark_master], "/metrics/master/prometheus"),
+        _static("spark-applications", [where.spark_master], "/metrics/applications/prometheus"),
+        _static("spark-worker", where.spark_workers, "/metrics/prometheus"),
     ]
-    if settings.connect.enabled:
-        jobs.append(_static("kafka-connect", [f"{host}:{settings.prometheus.connect_metrics_port}"]))
-    if settings.console.enabled:
-        jobs.append(_static("console", [f"{host}:{settings.console.port}"]))
+    if where.discovery:
+        jobs += [
+            _discovered("spark-driver", "drivers", "/metrics/prometheus", settings),
+            _discovered("spark-executors", "drivers", "/metrics/executors/prometheus", settings),
+            _discovered("producer", "producers", "/metrics", settings),
+        ]
+    if where.connect:
+        jobs.append(_static("kafka-connect", [where.connect]))
+    if where.console:
+        jobs.append(_static("console", [where.console]))
     return {
         "global": {
             "scrape_interval": interval,
             "evaluation_interval": interval,
             "scrape_timeout": f"{min(settings.prometheus.scrape_interval_s, 10)}s",
         },
-        "rule_files": [str(ALERT_RULES)],
+        "rule_files": [where.rule_file],
         "scrape_configs": jobs,
     }
+
+
+def write_configuration(settings: StackSettings, path: Path, where: ScrapeAddresses | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by `python -m stack` from conf/stack.yaml on every start; edit that file instead.\n"
+        + yaml.safe_dump(scrape_configuration(settings, where), sort_keys=False)
+    )
+    return path
+
+
+def compose_configuration_path(settings: StackSettings) -> Path:
+    """Where `make up` on Docker writes the Prometheus container's configuration (docker-compose.yml mounts it)."""
+    return settings.state_dir / "compose" / "prometheus.yml"
 
 
 @dataclass
@@ -108,11 +171,7 @@ class PrometheusServer(Service):
     def prepare(self) -> None:
         self._binary()
         prune(self.settings)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            "# Written by `python -m stack` from conf/stack.yaml on every start; edit that file instead.\n"
-            + yaml.safe_dump(scrape_configuration(self.settings), sort_keys=False)
-        )
+        write_configuration(self.settings, self.config_path)
 
     def command(self) -> list[str]:
         prometheus = self.settings.prometheus

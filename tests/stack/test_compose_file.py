@@ -235,3 +235,53 @@ def test_the_spark_image_installs_the_runtime_and_console_but_no_test_tools():
     assert {"confluent-kafka", "fastavro", "pydantic", "fastapi"} <= names
     assert not names & {"pytest", "pytest-timeout", "chispa", "selenium", "ruff", "mypy", "pyspark"}
     assert "[dev]" not in dockerfile and "[tests]" not in dockerfile
+
+
+def _listening_port(name: str, port: int) -> bool:
+    """Whether the compose service listens on the port inside its network (its command, environment or image)."""
+    service = SERVICES[name]
+    text = yaml.safe_dump({key: service.get(key) for key in ("command", "environment", "healthcheck", "ports")})
+    return str(port) in text
+
+
+def test_prometheus_on_compose_scrapes_the_services_by_name_with_the_local_stacks_code_and_rules(tmp_path):
+    from stack.compose import compose_environment
+    from stack.prometheus import COMPOSE_RULE_FILE, compose_configuration_path
+
+    prometheus = SERVICES["prometheus"]
+    assert _resolve(prometheus["image"]) == VERSIONS["PROMETHEUS_IMAGE"]
+    assert "./conf/prometheus/alerts.yml:" + COMPOSE_RULE_FILE + ":ro" in prometheus["volumes"]
+    settings = load_settings(env={"STACK_HOME": str(tmp_path), "BROKERS": "3"})
+    compose_environment(settings)  # what `make up` runs first on Docker: it writes the configuration
+    written = compose_configuration_path(settings)
+    mounted = [volume for volume in prometheus["volumes"] if volume.endswith(":/etc/prometheus/prometheus.yml:ro")]
+    assert mounted == [f"./.stack/compose/{written.name}:/etc/prometheus/prometheus.yml:ro"]
+    configuration = yaml.safe_load(written.read_text())
+    assert configuration["rule_files"] == [COMPOSE_RULE_FILE]
+    jobs = {job["job_name"]: job for job in configuration["scrape_configs"]}
+    assert {"kafka", "schema-registry", "spark-master", "spark-worker", "console"} <= set(jobs)
+    for job in configuration["scrape_configs"]:
+        for target in (target for group in job["static_configs"] for target in group["targets"]):
+            host, port = target.rsplit(":", 1)
+            if job["job_name"] == "prometheus":
+                continue
+            assert host in SERVICES, f"{job['job_name']} scrapes {host}, not a compose service"
+            assert _listening_port(host, int(port)), f"{host} does not listen on {port}"
+    assert len([job for job in configuration["scrape_configs"] if job["job_name"] == "kafka"]) == 3
+
+
+def test_compose_brokers_and_spark_daemons_carry_the_local_stacks_metrics_settings():
+    from stack.kafka_node import JMX_EXPORTER_JAR
+
+    jar, listen = COMPOSE["x-kafka-env"]["KAFKA_OPTS"].removeprefix("-javaagent:").split("=")
+    port, rules = listen.split(":")
+    assert jar == f"/opt/jmx-exporter/{JMX_EXPORTER_JAR}" and port == "9404"  # the jar `make jars` copies
+    assert rules.startswith("/opt/pipeline-conf/prometheus/")
+    assert (REPO_ROOT / "conf" / "prometheus" / rules.rsplit("/", 1)[1]).is_file()
+    for broker in ("kafka", "kafka-2", "kafka-3"):
+        volumes = SERVICES[broker]["volumes"]
+        assert "./.stack/lib/jmx-exporter:/opt/jmx-exporter:ro" in volumes, broker
+        assert "./conf/prometheus:/opt/pipeline-conf/prometheus:ro" in volumes, broker
+    metrics_conf = COMPOSE["x-spark"]["environment"]["SPARK_DAEMON_JAVA_OPTS"].split("=", 1)[1]
+    assert (REPO_ROOT / metrics_conf.removeprefix("/opt/pipeline/")).is_file()
+    assert all("./:/opt/pipeline" in SERVICES[name]["volumes"] for name in ("spark-master", "spark-worker-1"))
