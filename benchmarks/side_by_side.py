@@ -37,10 +37,12 @@ def ride_topic(bootstrap: str, prefix: str) -> str:
     2020 (the producer refuses a topic whose time retention would delete them on arrival)."""
     topic = f"{prefix}_{uuid.uuid4().hex[:8]}"
     config = {"retention.ms": "-1", "retention.bytes": "1073741824"}
-    admin_client(bootstrap).create_topics([NewTopic(topic, num_partitions=3, config=config)])[topic].result(30)
+    admin = admin_client(bootstrap)  # held until the answer: a client dropped meanwhile abandons its requests
+    admin.create_topics([NewTopic(topic, num_partitions=3, config=config)])[topic].result(30)
     time.sleep(1)  # every broker hears of it
     return topic
 
 
 def delete_topic(bootstrap: str, topic: str) -> None:
-    admin_client(bootstrap).delete_topics([topic])[topic].result(30)
+    admin = admin_client(bootstrap)
+    admin.delete_topics([topic])[topic].result(30)

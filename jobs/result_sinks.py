@@ -146,6 +146,9 @@ def result_handler(settings: JobSettings, query: str, sinks: ResultSinks) -> Cal
                 written = writer.write(sinks.to_rows(enriched_df), batch_id)
                 if written.replayed:
                     log.warning("%s batch %s was already in %s: not written again", query, batch_id, written.table)
+                    # The batch still runs in full, into nothing: its state stores commit it, which Spark checks
+                    # before the next batch (STATE_STORE_COMMIT_VALIDATION_FAILED otherwise).
+                    enriched_df.write.format("noop").mode("overwrite").save()
             if settings.writes_to("terminal") and sinks.printed:
                 _print_batch(settings, sinks, enriched_df, batch_id)
         finally:

@@ -87,7 +87,9 @@ class ProducerMetrics(Collector):
         return served
 
     def close(self) -> None:
+        """Forget the target at once; the server stops on its own thread: shutdown() waits for the serving loop's
+        next turn (half a second), which the run's end has no reason to wait for."""
         unregister(self._target)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        server, self._server = self._server, None
+        if server is not None:
+            threading.Thread(target=lambda: (server.shutdown(), server.server_close()), daemon=True).start()

@@ -82,8 +82,15 @@ Part: TypeAlias = "pa.Array | bytes"
 
 
 def _assemble(parts: list[Part]) -> list[bytes]:
-    """Row i is the concatenation of each part's bytes of row i, joined by Arrow in C."""
-    arguments = [pa.scalar(part, pa.binary()) if isinstance(part, bytes) else part for part in parts]
+    """Row i is the concatenation of each part's bytes of row i, joined by Arrow in C. Bytes every row has are
+    merged with their neighbours first: the join's cost grows with its arguments."""
+    merged: list[Part] = []
+    for part in parts:
+        if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += part
+        elif not (isinstance(part, bytes) and not part):
+            merged.append(part)
+    arguments = [pa.scalar(part, pa.binary()) if isinstance(part, bytes) else part for part in merged]
     rows: list[bytes] = pc.binary_join_element_wise(*arguments, b"").to_pylist()
     return rows
 
@@ -102,8 +109,12 @@ def _text(array: pa.Array) -> pa.Array:
     return pc.fill_null(array, "null").cast(pa.binary())
 
 
-def _where(rows: np.ndarray, data: bytes) -> pa.Array:
-    """data in the rows marked, nothing in the others."""
+def _where(rows: np.ndarray, data: bytes) -> Part:
+    """data in the rows marked, nothing in the others (bytes when that is every row or none)."""
+    if rows.all():
+        return data
+    if not rows.any():
+        return b""
     return pc.if_else(pa.array(rows), pa.scalar(data, pa.binary()), pa.scalar(b"", pa.binary()))
 
 
@@ -126,6 +137,13 @@ def epoch_millis(column: pa.Array) -> np.ndarray:
     times 1000, cut to an int (0 for a null)."""
     micros = np.asarray(pc.fill_null(column.cast(pa.timestamp("us")).cast(pa.int64()), 0), dtype=np.int64)
     return np.trunc((micros / 1_000_000) * 1000).astype(np.int64)
+
+
+def _constant(numbers: np.ndarray) -> bytes | None:
+    """The varint of a column of one small number (0 to 63), or None."""
+    if len(numbers) and numbers.min() == numbers.max() and 0 <= numbers[0] < 64:
+        return bytes([int(numbers[0]) * 2])
+    return None
 
 
 def _zigzag(values: np.ndarray) -> np.ndarray:
@@ -164,8 +182,11 @@ class AvroBulkEncoder:
             valid = np.asarray(column.is_valid(), dtype=bool)
             if null_index is None:
                 fits &= valid
-            else:  # the union's branch: the index of null, or of the other type
-                parts.append(_varints(_zigzag(np.where(valid, 1 - null_index, null_index))))
+            else:  # the union's branch: the index of null, or of the other type (bytes when all rows agree)
+                branch = np.where(valid, 1 - null_index, null_index)
+                parts.append(_constant(branch) or _varints(_zigzag(branch)))
+                if not valid.any():
+                    continue  # every row null: nothing past the branch
             field_parts, field_fits = _avro_values(column, valid, kind, symbols)
             fits &= field_fits
             parts.extend(field_parts)
