@@ -165,7 +165,8 @@ def _per_row_messages(events, fmt: str, key_field: str = "ride_id") -> tuple[lis
 
 
 def _bulk_messages(blocks, fmt: str, key_field: str = "ride_id") -> tuple[list, list]:
-    encoder = BlockEncoder(*_serializers(fmt), key_field, RIDE_EVENT_SCHEMA, "a file")
+    encode_key, encode_value = _serializers(fmt)
+    encoder = BlockEncoder(encode_key, encode_value, key_field, RIDE_EVENT_SCHEMA, "a file")
     messages, dead = [], []
     for block in blocks:
         batch = encoder.batch(block)
