@@ -597,6 +597,8 @@ def run(options: argparse.Namespace) -> int:
         for topic, (key_enc, value_enc) in encoders.items()
     }
     batches = _encoded_batches(options, blocks, encoders) if blocks is not None else None
+    if batches is None and events is None:  # a value schema the bulk encoders do not write: row by row after all
+        events = _events(options, report)
     interrupts = _Interrupts()
     previous = {sig: signal.signal(sig, interrupts) for sig in (signal.SIGINT, signal.SIGTERM)}
     sending = _Sending(

@@ -4,6 +4,7 @@ the generator, Parquet, and a file of every kind of trouble, at several block si
 
 from __future__ import annotations
 
+import json
 from itertools import islice
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pyarrow import csv as arrow_csv
 from producers.bulk import BlockEncoder, generated_blocks
 from producers.generator import GeneratorSettings, RideGenerator
 from rides import tlc_bulk
-from rides.bulk_encoding import AvroBulkEncoder, JsonBulkEncoder, arrow_schema
+from rides.bulk_encoding import AvroBulkEncoder, BulkUnsupportedError, JsonBulkEncoder, arrow_schema
 from rides.events import RIDE_EVENT_SCHEMA, RIDE_KEY_SCHEMA, pickup_millis
 from rides.serialization import AvroWireSerializer, SerializationError, encode_ride, key_bytes, to_json
 from rides.tlc import GREEN, BadRow, ReadReport, read_rides
@@ -208,3 +209,12 @@ def test_odd_values_are_written_as_python_writes_them():
     assert JsonBulkEncoder().encode(table) == [to_json(event) for event in events]
     avro = AvroWireSerializer(3)
     assert AvroBulkEncoder(3).encode(table) == [avro(event) for event in events]
+
+
+def test_a_schema_the_bulk_encoders_do_not_write_is_refused_so_the_producer_goes_row_by_row(tmp_path):
+    schema = json.loads(RIDE_EVENT_SCHEMA.read_text())
+    schema["fields"].append({"name": "tip_share", "type": ["null", "float"], "default": None})
+    path = tmp_path / "ride_event_float.avsc"
+    path.write_text(json.dumps(schema))
+    with pytest.raises(BulkUnsupportedError, match="float"):
+        BlockEncoder(AvroWireSerializer(1, RIDE_KEY_SCHEMA), AvroWireSerializer(2, path), "ride_id", path, "a file")
