@@ -2,22 +2,18 @@
 
 Each record's format is detected from its bytes: the Confluent Avro wire format (magic byte 0 and a schema
 id; decoded with that writer's schema from the registry and resolved to rides/schemas/ride_event.avsc, so v1 and
-v2 messages both decode), JSON (a value starting with '{'), or the seed's CSV line (the TLC columns of the
+v2 messages both decode; an id registered while the job runs is looked up: jobs/writer_schemas.py), JSON (a value starting with '{'), or the seed's CSV line (the TLC columns of the
 topic's layout, comma-separated). A record that fails gets a `dead_letter_reason`; nothing becomes a
 silent row of nulls.
 """
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
-
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame
 from pyspark.sql.avro.functions import from_avro
 from pyspark.sql.types import StructType
 
-from cluster.clients import registry_client
 from jobs.ride_schema import (
     REQUIRED_RIDE_FIELDS,
     RIDE_FIELDS,
@@ -26,8 +22,7 @@ from jobs.ride_schema import (
     csv_layout_schema,
     csv_to_ride_columns,
 )
-from rides.events import RIDE_EVENT_SCHEMA
-from rides.serialization import RegistryUnavailableError, SchemaRefusedError, avro_versions, register
+from jobs.writer_schemas import NEWER_SCHEMA_ID, KnownWriters, WriterSchema
 
 REASON = "dead_letter_reason"
 KAFKA_METADATA = ("topic", "partition", "offset", "timestamp")
@@ -39,38 +34,6 @@ ZONE_RANGE = (1, 265)
 # years ahead (or hold it back) and every windowed job would drop the good rides that follow as late.
 EARLIEST_PICKUP = "2009-01-01 00:00:00"
 LATEST_PICKUP_AHEAD = "1 day"
-
-
-@dataclass(frozen=True)
-class WriterSchema:
-    schema_id: int
-    schema_json: str
-
-
-def registered_writer_schemas(registry_url: str, topics: list[str]) -> list[WriterSchema]:
-    """Every schema registered under <topic>-value for the topics, by id, fetched once at job start through
-    confluent-kafka's registry client.
-
-    The project's own ride schema is registered first (idempotent: the registry returns the existing id), so a
-    job started before any producer, on a fresh registry, still knows the id its producers will use. A schema
-    registered after the job started is unknown to it: its records go to the dead-letter topic with
-    'unknown schema id', and a restart of the job picks the new schema up.
-    """
-    client = registry_client(registry_url)
-    found: dict[int, str] = {}
-    try:
-        for topic in topics:
-            subject = f"{topic}-value"
-            # A refusal (the subject evolved incompatibly) is fine: its versions are read below all the same.
-            with contextlib.suppress(SchemaRefusedError):
-                register(client, subject, RIDE_EVENT_SCHEMA)
-            found.update(avro_versions(client, subject))
-    except RegistryUnavailableError as exc:
-        raise RegistryUnavailableError(
-            f"cannot reach the schema registry at {registry_url} to read the writer schemas of "
-            f"{', '.join(topics)} ({exc}); is the stack up? (make up)"
-        ) from None
-    return [WriterSchema(schema_id, text) for schema_id, text in sorted(found.items())]
 
 
 def _detected_format(value: Column) -> Column:
@@ -226,7 +189,7 @@ def _too_large(max_record_bytes: int) -> Column:
     )
 
 
-def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema], max_record_bytes: int) -> Column:
+def _decode_error(formats: tuple[str, ...], writers: KnownWriters, max_record_bytes: int) -> Column:
     """Why the record could not be decoded, or null: too large, a format the job does not read, text that is not
     UTF-8, an unknown schema id, corrupt Avro, malformed JSON, a CSV line of the wrong width or with a field that
     does not parse."""
@@ -243,12 +206,23 @@ def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema], max_rec
     error = error.when(not_utf8, F.concat(F.lit("not valid UTF-8 "), detected))
     if "avro" in formats:
         schema_id = F.col("_schema_id").cast("string")
-        known_ids = [writer.schema_id for writer in writers]
-        unknown_schema_id = ~F.col("_schema_id").isin(known_ids) if known_ids else F.lit(True)
+        unknown_schema_id = ~F.col("_schema_id").isin(writers.ids) if writers.ids else F.lit(True)
+        is_avro = detected == "avro"
+        if writers.lookup_range is not None:
+            # A schema registered after the job started: the batch fails naming the id, the runner looks it up and
+            # starts the queries again from their checkpoints (jobs/writer_schemas.py).
+            first, last = writers.lookup_range
+            newer = F.col("_schema_id").between(first, last)
+            if writers.absent:  # looked up already, and not in the registry: dead letters
+                newer = newer & ~F.col("_schema_id").isin(*sorted(writers.absent))
+            message = NEWER_SCHEMA_ID.split("{}")
+            error = error.when(
+                is_avro & unknown_schema_id & newer,
+                F.raise_error(F.concat(F.lit(message[0]), schema_id, F.lit(message[1]))).cast("string"),
+            )
         # from_avro in PERMISSIVE mode may hand back a half-read record rather than null: a record without its
         # required fields (required in every version of the schema) was not Avro of that schema.
         corrupt = F.col("_avro").isNull() | F.col("_avro.ride_id").isNull() | F.col("_avro.pickup_datetime").isNull()
-        is_avro = detected == "avro"
         error = error.when(is_avro & unknown_schema_id, F.concat(F.lit("unknown schema id "), schema_id)).when(
             is_avro & corrupt, F.concat(F.lit("corrupt Avro for schema id "), schema_id)
         )
@@ -267,7 +241,7 @@ def _decode_error(formats: tuple[str, ...], writers: list[WriterSchema], max_rec
 
 def decode_rides(
     raw_df: DataFrame,
-    writers: list[WriterSchema],
+    writers: KnownWriters | list[WriterSchema],
     input_format: str = "auto",
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
 ) -> DataFrame:
@@ -278,10 +252,14 @@ def decode_rides(
     column of one projection that runs only on the records of its format. The ride and the reason are computed
     from those columns in the projection after it; Spark does not merge the two (a decoder's result is used
     more than once there, and Spark will not copy an expensive expression into each use), so each record is
-    decoded once. A record over max_record_bytes is a dead letter whatever it holds. input_format "auto" reads Avro, JSON and the seed's CSV lines; "avro" or "json" reads that
-    format only, and records of any other format go to the dead-letter topic saying what was expected.
+    decoded once. A record over max_record_bytes is a dead letter whatever it holds. input_format "auto" reads
+    Avro, JSON and the seed's CSV lines; "avro" or "json" reads that format only, and records of any other format
+    go to the dead-letter topic saying what was expected. An Avro record of a writer schema id not in `writers` is
+    a dead letter, unless `writers` has a lookup range that holds the id: then it fails the batch, naming the id
+    (jobs/writer_schemas.py).
     """
     formats = ("avro", "json", "csv") if input_format == "auto" else (input_format,)
+    known = writers if isinstance(writers, KnownWriters) else KnownWriters(writers)
     framed_df = raw_df.select(
         "key",
         "value",
@@ -290,10 +268,10 @@ def decode_rides(
         _ride_type_of_topic(F.col("topic")).alias("_kind"),
     )
     parsed_df = framed_df.select(
-        "*", _schema_id(F.col("value")).alias("_schema_id"), *_parsed_columns(formats, writers)
+        "*", _schema_id(F.col("value")).alias("_schema_id"), *_parsed_columns(formats, known.schemas)
     )
     return _with_reason(
-        _with_ride(parsed_df, _ride_of_parsed(formats), _decode_error(formats, writers, max_record_bytes))
+        _with_ride(parsed_df, _ride_of_parsed(formats), _decode_error(formats, known, max_record_bytes))
     )
 
 

@@ -10,8 +10,9 @@ import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from jobs.decode import REASON, bad_records, decode_rides, registered_writer_schemas
+from jobs.decode import REASON, bad_records, decode_rides
 from jobs.settings import JobSettings
+from jobs.writer_schemas import BOOK
 from pipeline_config.credentials import spark_kafka_auth
 from rides.dead_letter import DEFAULT_ORIGINAL_MAX_BYTES, REASON_MAX_CHARS
 
@@ -53,7 +54,7 @@ def read_kafka(spark: SparkSession, settings: JobSettings, topics: list[str]) ->
 
 def read_rides(spark: SparkSession, settings: JobSettings, topics: list[str]) -> DataFrame:
     """Decoded ride records of the topics, good and bad, with `dead_letter_reason` set on the bad ones."""
-    writers = registered_writer_schemas(settings.registry_url, topics)
+    writers = BOOK.writers(settings.registry_url, topics, settings.new_schema_id_lookahead)
     return decode_rides(read_kafka(spark, settings, topics), writers, settings.input_format, settings.max_record_bytes)
 
 

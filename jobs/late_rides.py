@@ -22,10 +22,11 @@ from datetime import datetime
 import pyspark.sql.functions as F
 from pyspark.sql import Column, DataFrame, SparkSession
 
-from jobs.decode import KAFKA_METADATA, REASON, decode_rides, registered_writer_schemas
+from jobs.decode import KAFKA_METADATA, REASON, decode_rides
 from jobs.io import kafka_options, kafka_sink_options
 from jobs.progress_topic import ProgressPublisher
 from jobs.settings import JobSettings
+from jobs.writer_schemas import BOOK
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def late_rides(raw_df: DataFrame, windowed: WindowedQuery, watermark_iso: str) -
     """The good rides of the records that fall in a window ending at or before the watermark: those Spark drops.
     One row per ride (a ride of a sliding window may be late for one of its windows only: it counts once)."""
     settings = windowed.settings
-    writers = registered_writer_schemas(settings.registry_url, list(windowed.topics))
+    writers = BOOK.writers(settings.registry_url, list(windowed.topics))  # what the queries learned too
     decoded_df = decode_rides(raw_df, writers, settings.input_format, settings.max_record_bytes)
     watermark = F.lit(datetime.fromisoformat(watermark_iso.replace("Z", "+00:00"))).cast("timestamp")
     windows = F.window("pickup_datetime", windowed.window_length, windowed.slide)

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +21,7 @@ from cluster.clients import command_line_logging
 from jobs.group_offsets import ConsumerGroupOffsets
 from jobs.late_rides import LateRideAuditor
 from jobs.progress_topic import ProgressPublisher
+from jobs.writer_schemas import BOOK, newer_schema_ids
 from pipeline_config.errors import CannotRunError, PipelineError, report
 from pipeline_config.metrics_targets import register, unregister
 from pipeline_config.settings import load_settings
@@ -93,19 +95,40 @@ class ProgressReporter(StreamingQueryListener):
             print(f"query {event.id} failed: {event.exception.splitlines()[0]}", file=sys.stderr, flush=True)
 
 
-def run_until_done(spark: SparkSession, queries: list[StreamingQuery], auditor: LateRideAuditor | None = None) -> int:
+def run_until_done(
+    spark: SparkSession,
+    queries: list[StreamingQuery],
+    auditor: LateRideAuditor | None,
+    restart: Callable[[set[int]], list[StreamingQuery]],
+) -> int:
     """Wait until every query has ended (available-now), one has failed, or Ctrl-C/SIGTERM, then stop them
-    cleanly, and let the late-ride audits of the last batches finish.
+    cleanly, and let the late-ride audits of the last batches finish. Queries that failed on writer schema ids
+    registered after they started are stopped and handed to `restart` with the ids, which starts them again.
 
     Returns 0 when every query ended without an exception.
     """
     stopping = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.append(True))
-    # A query that failed stops the job (exit 1): half a job running on would look alive while a result stays
-    # behind; stopped, its supervisor (or a person) restarts it and it resumes from its checkpoints.
-    while not stopping and any(query.isActive for query in queries) and not _any_failed(queries):
-        time.sleep(0.5)
+    looked_up: set[int] = set()
+    restart_failed = False
+    while True:
+        # A query that failed stops the job (exit 1): half a job running on would look alive while a result stays
+        # behind; stopped, its supervisor (or a person) restarts it and it resumes from its checkpoints.
+        while not stopping and any(query.isActive for query in queries) and not _any_failed(queries):
+            time.sleep(0.5)
+        newer = set() if stopping else _newer_schema_ids(queries) - looked_up
+        if not newer:
+            break
+        for query in queries:
+            _stop_between_batches(query)
+        looked_up |= newer
+        try:
+            queries = restart(newer)
+        except CannotRunError as exc:  # the registry did not answer, or a query was refused on the way back
+            print(f"error: {exc}", file=sys.stderr)
+            queries, restart_failed = [], True
+            break
     for query in queries:
         _stop_between_batches(query)
     failed = [query for query in queries if query.exception() is not None]
@@ -114,7 +137,14 @@ def run_until_done(spark: SparkSession, queries: list[StreamingQuery], auditor: 
     if auditor is not None:
         auditor.drain()
     spark.stop()
-    return 1 if failed else 0
+    return 1 if failed or restart_failed else 0
+
+
+def _newer_schema_ids(queries: list[StreamingQuery]) -> set[int]:
+    """The writer schema ids the failed queries met, when each failed on such an id (and on nothing else)."""
+    failures = [str(query.exception()) for query in queries if not query.isActive and query.exception() is not None]
+    found = [newer_schema_ids(failure) for failure in failures]
+    return set().union(*found) if found and all(found) else set()
 
 
 def _any_failed(queries: list[StreamingQuery]) -> bool:
@@ -162,13 +192,24 @@ def start_and_run(app_name: str, jobs) -> int:
     if first.lag_group_prefix:
         spark.streams.addListener(ConsumerGroupOffsets(first.bootstrap_servers, first.lag_group_prefix))
     scraped = register_driver(spark, app_name)
+
+    def start_all() -> list[StreamingQuery]:
+        return [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
+
+    def learn_and_start_again(schema_ids: set[int]) -> list[StreamingQuery]:
+        for schema_id in sorted(schema_ids):
+            found = BOOK.learn(first.registry_url, schema_id)
+            print(f"[{app_name}] writer schema id {schema_id} registered since the start: {found}", flush=True)
+        print(f"[{app_name}] starting the queries again from their checkpoints", flush=True)
+        return start_all()
+
     try:
         try:
-            queries = [query for settings, start_queries in jobs for query in start_queries(spark, settings)]
+            queries = start_all()
         except CannotRunError as exc:  # the registry, a schema refused, a query Spark refused, a missing file
             spark.stop()
             return refuse(exc)
-        return run_until_done(spark, queries, auditor)
+        return run_until_done(spark, queries, auditor, learn_and_start_again)
     finally:
         unregister(scraped)
         if publisher:

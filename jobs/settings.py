@@ -78,6 +78,9 @@ class JobSettings(BaseModel):
     dead_letter_original_max_bytes: int = Field(16384, ge=0)
     # A record larger than this is refused (dead letter): every sink can write what validation lets through.
     max_record_bytes: int = Field(131072, ge=1024)
+    # An Avro record of a schema id the job does not know, at most this far above the registry's highest id at
+    # start, is looked up and the queries restart with it (jobs/writer_schemas.py); 0: a dead letter at once.
+    new_schema_id_lookahead: int = Field(1000, ge=0)
     progress_topic: str | None = None  # where each query's progress goes for the web console; null: nowhere
     # Each query's processed offsets are committed to the consumer group <prefix><query name> (jobs/group_offsets.py),
     # so that Kafka's tools show its lag; null: none.

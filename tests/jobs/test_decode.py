@@ -11,6 +11,7 @@ from chispa import assert_df_equality
 
 from jobs.decode import REASON, WriterSchema, bad_records, decode_rides, good_rides
 from jobs.io import dead_letter_records
+from jobs.writer_schemas import NEWER_SCHEMA_ID, KnownWriters, newer_schema_ids
 from producers.generator import RideGenerator
 from rides.events import SCHEMA_DIR, schema_text
 from rides.serialization import AvroWireSerializer, to_json
@@ -109,6 +110,33 @@ def test_dead_letters_carry_reason_source_and_original_bytes(spark):
     assert record["stage"] == "vendor_counts"
     assert record["original"] == "base64:AAAAAAlqdW5r"
     assert {h.key: bytes(h.value).decode() for h in letter.headers}["dlq.reason"] == "unknown schema id 9"
+
+
+def test_a_newer_schema_id_fails_the_batch_naming_it_and_an_absent_or_far_one_is_a_dead_letter(spark):
+    newer = AvroWireSerializer(7)(next(RideGenerator().rides(1)))  # the registry gave id 7 after the job started
+    looking = KnownWriters(WRITERS, lookup_range=(3, 1002), absent=frozenset({5}))
+    with pytest.raises(Exception) as failure:
+        decode_rides(_raw(spark, [GREEN_LINE, newer]), looking).collect()
+    assert newer_schema_ids(str(failure.value)) == {7}
+
+    absent = b"\x00\x00\x00\x00\x05" + newer[5:]  # looked up already: not in the registry
+    far = b"\x00\x00\x00\x10\x00" + newer[5:]  # 4096: beyond the lookahead, random bytes rather than a schema
+    below = b"\x00\x00\x00\x00\x00" + newer[5:]  # 0: under the highest known, never issued since
+    rows = decode_rides(_raw(spark, [absent, far, below, GREEN_LINE]), looking).select("offset", REASON).collect()
+    assert {row.offset: row[REASON] for row in rows} == {
+        0: "unknown schema id 5",
+        1: "unknown schema id 4096",
+        2: "unknown schema id 0",
+        3: None,
+    }
+    learned = KnownWriters([*WRITERS, WriterSchema(7, schema_text())], lookup_range=(8, 1002))
+    assert decode_rides(_raw(spark, [newer]), learned).select(REASON).collect() == [(None,)]
+
+
+def test_only_failures_on_a_newer_schema_id_name_one():
+    message = "Job aborted: [USER_RAISED_EXCEPTION] " + NEWER_SCHEMA_ID.format(12) + " SQLSTATE: P0001"
+    assert newer_schema_ids(message) == {12}
+    assert newer_schema_ids("[KAFKA_DATA_LOSS] Some data may have been lost") == set()
 
 
 def test_good_rides_keep_exactly_the_ride_columns_and_the_kafka_timestamp(spark):
