@@ -256,6 +256,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--results-database", help="the results database as a libpq URL (password in PGPASSFILE)")
     parser.add_argument("--results-schema", help="the schema of the results tables, e.g. a fresh one to reprocess into")
+    parser.add_argument(
+        "--lag-group-prefix",
+        help="each query's processed offsets go to the consumer group <prefix><query> (default spark-job-); "
+        "a reprocessing run takes its own, so that the running job's lag stays its own",
+    )
     parser.add_argument("--bootstrap-servers", help="Kafka as the cluster's executors reach it")
     parser.add_argument("--registry-url", help="the schema registry's Confluent API")
 

@@ -32,6 +32,12 @@ def _static(job: str, targets: list[str], path: str = "/metrics", labels: dict |
     return {"job_name": job, "metrics_path": path, "static_configs": [group]}
 
 
+def _brokers(targets: list[str]) -> dict[str, Any]:
+    """One job for every broker (Prometheus refuses two jobs of one name), each target labelled with its node id."""
+    groups = [{"targets": [target], "labels": {"broker": str(n)}} for n, target in enumerate(targets, start=1)]
+    return {"job_name": "kafka", "metrics_path": "/metrics", "static_configs": groups}
+
+
 def _discovered(job: str, kind: str, path: str, settings: StackSettings) -> dict[str, Any]:
     return {
         "job_name": job,
@@ -100,7 +106,7 @@ def scrape_configuration(settings: StackSettings, where: ScrapeAddresses | None 
     interval = f"{settings.prometheus.scrape_interval_s}s"
     jobs = [
         _static("prometheus", [where.prometheus]),
-        *[_static("kafka", [target], labels={"broker": str(n)}) for n, target in enumerate(where.brokers, start=1)],
+        _brokers(where.brokers),
         _static("schema-registry", [where.registry]),
         _static("spark-master", [where.spark_master], "/metrics/master/prometheus"),
         _static("spark-applications", [where.spark_master], "/metrics/applications/prometheus"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from typing import Any
 
 from cluster.clients import registry_client
@@ -62,6 +63,16 @@ def start_job(
         text=True,
         start_new_session=True,
     )
+
+
+def collect_output(job: subprocess.Popen) -> list[str]:
+    """The job's output lines, filled as they come by a thread of their own (a pipe left unread would stop the
+    driver once full)."""
+    lines: list[str] = []
+    output = job.stdout
+    assert output is not None, "start_job pipes the job's output"
+    threading.Thread(target=lambda: lines.extend(output), daemon=True).start()
+    return lines
 
 
 def read_until(job: subprocess.Popen, text: str) -> list[str]:

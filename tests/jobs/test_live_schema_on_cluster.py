@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 
 import pytest
 
@@ -16,7 +15,7 @@ from cluster.topic_snapshot import read_all
 from producers.generator import GeneratorSettings, RideGenerator
 from rides.events import RIDE_EVENT_SCHEMA, schema_text
 from tests.jobs.batch_answers import is_valid_ride
-from tests.jobs.cluster import produce_generated, start_job
+from tests.jobs.cluster import collect_output, produce_generated, start_job
 from tests.jobs.results_tables import table_rows
 from tests.waiting import wait_for
 
@@ -36,13 +35,6 @@ def _next_version(tmp_path):
     path = tmp_path / "ride_event_next.avsc"
     path.write_text(json.dumps(schema))
     return path
-
-
-def _collect_lines(job, lines: list[str]) -> threading.Thread:
-    """The job's output, read as it comes (a pipe left unread would stop the driver once full)."""
-    reader = threading.Thread(target=lambda: lines.extend(job.stdout), daemon=True)
-    reader.start()
-    return reader
 
 
 def test_a_schema_registered_while_a_job_runs_is_looked_up_and_its_rides_counted(
@@ -68,8 +60,7 @@ def test_a_schema_registered_while_a_job_runs_is_looked_up_and_its_rides_counted
         *("--trigger", "2 seconds"),
         sinks="postgres",
     )
-    lines: list[str] = []
-    _collect_lines(job, lines)
+    lines = collect_output(job)
     try:
         valid_before = sum(map(is_valid_ride, first))
         wait_for(lambda: rides_counted() == valid_before, "the rides sent before the new version", 240)

@@ -27,6 +27,8 @@ from cluster.topic_snapshot import read_all
 from producers.generator import GeneratorSettings, RideGenerator
 from stack import lifecycle
 from tests.paths import REPO_ROOT
+from tests.quick_prometheus import firing, query, quick_prometheus
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.stack, pytest.mark.stack_lifecycle]
 
@@ -298,3 +300,27 @@ def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(
         f"\nleader kills {killed}: {rides} rides, all in rides_all ({duplicates} duplicates from retried writes), "
         f"vendor counts equal to the batch computation"
     )
+
+
+def test_a_broker_down_fires_service_down_and_under_replicated_partitions_until_it_is_back(
+    three_broker_cluster, tmp_path
+):
+    """The alert rules on the brokers' own JMX exporters, with durations scaled down (tests/quick_prometheus.py)."""
+    cluster = three_broker_cluster
+    _replicated_topic(cluster)  # three partitions with a replica on every broker
+    with quick_prometheus(cluster, tmp_path) as prometheus:
+        wait_for(lambda: query(prometheus, 'count(up{job="kafka"} == 1) == 3'), "three brokers scraped", 60)
+        assert not firing(prometheus, "UnderReplicatedPartitions")
+        node = lifecycle.select_services(cluster, ("kafka-3",))[0]
+        proc = node.pid_file.alive()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+        try:
+            down = wait_for(lambda: firing(prometheus, "ServiceDown", job="kafka", broker="3"), "ServiceDown", 60)
+            under = wait_for(lambda: firing(prometheus, "UnderReplicatedPartitions"), "UnderReplicated", 90)
+        finally:
+            lifecycle.up(cluster, say=lambda line: None, only=(node.name,))
+        assert down[0]["labels"]["severity"] == "critical"
+        assert float(under[0]["value"]) >= 3, "at least the test topic's three partitions lack a replica"
+        wait_for(lambda: not firing(prometheus, "UnderReplicatedPartitions"), "the alert to clear", 120)
+        assert not firing(prometheus, "ServiceDown", job="kafka")

@@ -1,15 +1,18 @@
 """The alert rules of conf/prometheus/alerts.yml under Prometheus's own rule engine (promtool test rules): each
 fires on the series that mean trouble, after its `for`, and stays quiet on healthy ones. The live stack's
-Prometheus loads the same file (tests/stack/test_prometheus.py)."""
+Prometheus loads the same file (tests/stack/test_prometheus.py), and they fire live on real trouble
+(tests/stack/test_alerts_live.py, tests/reliability/test_broker_failover.py)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 
 import pytest
 import yaml
 
+from pipeline_config.settings import load_settings
 from stack.prometheus import ALERT_RULES, scrape_configuration
 
 PROMTOOL = shutil.which("promtool")
@@ -130,9 +133,11 @@ def test_each_alert_fires_on_trouble_after_its_delay_and_not_otherwise(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_generated_configuration_and_the_rules_are_valid_for_prometheus(tmp_path, stack_settings):
+@pytest.mark.parametrize("brokers", ["1", "3"])
+def test_the_generated_configuration_and_the_rules_are_valid_for_prometheus(tmp_path, brokers):
+    settings = load_settings(env={**os.environ, "STACK_HOME": str(tmp_path), "BROKERS": brokers, "WORKERS": "2"})
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_configuration(stack_settings)))
+    config.write_text(yaml.safe_dump(scrape_configuration(settings)))
     result = _promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 rules found" in result.stdout

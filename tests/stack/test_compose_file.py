@@ -267,7 +267,8 @@ def test_prometheus_on_compose_scrapes_the_services_by_name_with_the_local_stack
                 continue
             assert host in SERVICES, f"{job['job_name']} scrapes {host}, not a compose service"
             assert _listening_port(host, int(port)), f"{host} does not listen on {port}"
-    assert len([job for job in configuration["scrape_configs"] if job["job_name"] == "kafka"]) == 3
+    brokers = [group["labels"]["broker"] for group in jobs["kafka"]["static_configs"]]
+    assert brokers == ["1", "2", "3"], "one kafka job, each broker a labelled target (Prometheus refuses two jobs)"
 
 
 def test_compose_brokers_and_spark_daemons_carry_the_local_stacks_metrics_settings():
