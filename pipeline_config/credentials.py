@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline_config.settings import READER_ROLE, WRITER_ROLE, SettingsError, StackSettings, read_env_file
+from pipeline_config.settings import METRICS_ROLE, READER_ROLE, WRITER_ROLE, SettingsError, StackSettings, read_env_file
 
 ADMIN_ROLE = "admin"  # the brokers' own user; the other roles are those conf/security.yaml declares
 CONSOLE_ROLE = "console"  # the web console's read-only login (declared in conf/security.yaml like the others)
@@ -49,11 +49,12 @@ class ClientLogin:
 TLS_PASSWORD = "KAFKA_TLS_PASSWORD"  # of the broker's key store (stack/tls.py)
 TLS_CA_PASSWORD = "KAFKA_TLS_CA_PASSWORD"  # of the certificate authority's key store, a secret of its own
 CONSOLE_PASSWORD = "CONSOLE_PASSWORD"  # of the web console's own login on the secured stack (console/login.py)
-# The results database's superuser (the stack's own), writer and reader roles.
+# The results database's superuser (the stack's own), writer, reader and metrics roles.
 DATABASE_PASSWORDS = {
     "postgres": "POSTGRES_PASSWORD",
     WRITER_ROLE: "RESULTS_WRITER_PASSWORD",
     READER_ROLE: "RESULTS_READER_PASSWORD",
+    METRICS_ROLE: "RESULTS_METRICS_PASSWORD",
 }
 
 
@@ -79,7 +80,7 @@ def stored_secrets(settings: StackSettings, keys: list[str], env: Mapping[str, s
     values = {key: env.get(key) or stored.get(key) or secrets.token_urlsafe(24) for key in keys}
     merged = {**stored, **values}
     if merged != stored:
-        _write_private(path, "".join(f"{key}={value}\n" for key, value in merged.items()))
+        write_private(path, "".join(f"{key}={value}\n" for key, value in merged.items()))
     else:
         _make_private(path)  # a secret file made or loosened by hand is made private again
     return values
@@ -97,7 +98,7 @@ def write_client_files(settings: StackSettings, credentials: dict[str, Credentia
     """<STACK_HOME>/secrets/<role>.env for each role, what KAFKA_CREDENTIALS_FILE points a client at; without a
     CA certificate (the Docker stack) the login goes over SASL_PLAINTEXT."""
     for credential in credentials.values():
-        _write_private(secrets_dir(settings) / f"{credential.username}.env", client_file_text(credential, ca_pem))
+        write_private(secrets_dir(settings) / f"{credential.username}.env", client_file_text(credential, ca_pem))
 
 
 def client_file_text(credential: Credential, ca_pem: Path | None) -> str:
@@ -126,7 +127,7 @@ def _make_private(path: Path) -> None:
         path.chmod(0o600)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """A secret file, 0600 whether it existed or not (os.open's mode applies only to a file it creates)."""
     private_dir(path.parent)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -238,5 +239,5 @@ def write_pgpass(settings: StackSettings, passwords: Mapping[str, str]) -> Path:
     # Any host name (127.0.0.1, localhost, a tunnel), this port and any database.
     lines = [f"*:{postgres.port}:*:{role}:{password}\n" for role, password in passwords.items()]
     path = pgpass_path(settings)
-    _write_private(path, "".join(lines))
+    write_private(path, "".join(lines))
     return path

@@ -134,6 +134,7 @@ class ConsoleSettings(_Frozen):
 # The results database's roles: jobs write as the first, pull queries and the console read as the second.
 WRITER_ROLE = "pipeline"
 READER_ROLE = "pipeline_reader"
+METRICS_ROLE = "pipeline_metrics"  # the PostgreSQL exporter's login: PostgreSQL's pg_monitor role, nothing more
 
 
 class PrometheusSettings(_Frozen):
@@ -144,6 +145,8 @@ class PrometheusSettings(_Frozen):
     binary: str = "prometheus"  # Debian's package: /usr/bin/prometheus
     kafka_metrics_port: int = 9404  # the JMX exporter of broker n listens on this + n - 1
     connect_metrics_port: int = 9410  # the Connect worker's JMX exporter
+    postgres_exporter_port: int = 9187  # the results database's exporter (Debian's prometheus-postgres-exporter)
+    postgres_exporter_binary: str = "prometheus-postgres-exporter"
 
     @property
     def url(self) -> str:

@@ -193,12 +193,12 @@ def _local(args: argparse.Namespace, settings) -> int:
 
 def _print_status(settings) -> list:
     rows = lifecycle.status(settings)
-    header = f"{'SERVICE':<16} {'PID':>7} {'MEM MiB':>8}  {'ADDRESS':<38} {'WEB UI':<52} HEALTH"
+    header = f"{'SERVICE':<18} {'PID':>7} {'MEM MiB':>8}  {'ADDRESS':<38} {'WEB UI':<52} HEALTH"
     print(header)
     for row in rows:
         pid = str(row.pid) if row.pid else "-"
         memory = f"{row.rss_mib:.0f}" if row.rss_mib is not None else "-"
-        print(f"{row.name:<16} {pid:>7} {memory:>8}  {row.address:<38} {row.web_ui:<52} {row.health}")
+        print(f"{row.name:<18} {pid:>7} {memory:>8}  {row.address:<38} {row.web_ui:<52} {row.health}")
     if any(row.name == "kafka-connect" and row.health == "healthy" for row in rows):
         print()
         _print_connectors(settings)

@@ -50,8 +50,11 @@ def _check_ports_free(service: Service) -> None:
             )
 
 
-def _named(service: Service, names: tuple[str, ...]) -> bool:
-    return any(service.name == n or service.name.startswith(f"{n}-") for n in names)
+def _chosen(services: list[Service], names: tuple[str, ...]) -> list[Service]:
+    """`kafka` names every Kafka node (kafka-1, kafka-2); `postgres`, the name of a service, names that one only
+    (not postgres-exporter)."""
+    exact = {s.name for s in services} & set(names)
+    return [s for s in services if any(s.name == n or (n not in exact and s.name.startswith(f"{n}-")) for n in names)]
 
 
 def select_services(settings: StackSettings, names: tuple[str, ...] = ()) -> list[Service]:
@@ -59,7 +62,7 @@ def select_services(settings: StackSettings, names: tuple[str, ...] = ()) -> lis
     services = build_services(settings)
     if not names:
         return services
-    chosen = [s for s in services if _named(s, names)]
+    chosen = _chosen(services, names)
     if not chosen:
         known = ", ".join(s.name for s in services)
         raise StackError(f"no service matches {', '.join(names)}; known: {known} (or a prefix such as kafka, spark)")
@@ -93,13 +96,14 @@ def up(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> list[S
     deadline = time.monotonic() + settings.startup_timeout_s
     for service in services:
         _wait_healthy(service, deadline, say)
+        if isinstance(service, PostgresServer):  # its roles before the exporter, which logs in as one, is waited on
+            initialize(settings, say, topics=False, registry=False, results_database=True)
 
     initialize(
         settings,
         say,
         topics=any(isinstance(s, KafkaNode) for s in services),
         registry=any(isinstance(s, SchemaRegistry) for s in services),
-        results_database=any(isinstance(s, PostgresServer) for s in services),
     )
     return started
 
@@ -157,7 +161,7 @@ def down(settings: StackSettings, say=print, only: tuple[str, ...] = ()) -> int:
     stopped = 0
     services = build_services_for_stop(settings)
     if only:
-        services = [s for s in services if _named(s, only)]
+        services = _chosen(services, only)
     for service in reversed(services):
         if stop(service.pid_file, sig=service.stop_signal):
             say(f"  {service.name:<16} stopped")

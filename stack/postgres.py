@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from pipeline_config.credentials import database_passwords, write_pgpass
-from pipeline_config.settings import READER_ROLE, WRITER_ROLE, StackSettings
+from pipeline_config.settings import METRICS_ROLE, READER_ROLE, WRITER_ROLE, StackSettings
 from stack.service import Service, StackError
 
 SUPERUSER = "postgres"
@@ -154,17 +154,19 @@ class PostgresServer(Service):
         return None
 
     def initialize(self) -> str:  # also run by the compose stack's one-shot init (`python -m stack init`)
-        """The results database, its writer and read-only roles with the stack's passwords (set again on every
+        """The results database, its writer, read-only and statistics roles with the stack's passwords (set again on every
         start, so that a password changed in credentials.env takes effect); what the reader may see."""
         passwords = database_passwords(self.settings)
         database = self.settings.postgres.database
         with self._superuser_connection() as connection:
-            for role in (WRITER_ROLE, READER_ROLE):
+            for role in (WRITER_ROLE, READER_ROLE, METRICS_ROLE):
                 if connection.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
                     connection.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
                 connection.execute(
                     sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(passwords[role]))
                 )
+            # The exporter reads PostgreSQL's statistics views (pg_monitor), none of the results.
+            connection.execute(sql.SQL("GRANT pg_monitor TO {}").format(sql.Identifier(METRICS_ROLE)))
             # The reader's sessions are read-only and bounded, whatever the client asks.
             connection.execute(
                 sql.SQL("ALTER ROLE {} SET default_transaction_read_only = on").format(sql.Identifier(READER_ROLE))
@@ -190,4 +192,4 @@ class PostgresServer(Service):
                         sql.Identifier(WRITER_ROLE), sql.SQL(privilege), sql.SQL(objects), sql.Identifier(READER_ROLE)
                     )
                 )
-        return f"database {database}, roles {WRITER_ROLE} (writes) and {READER_ROLE} (reads)"
+        return f"database {database}, roles {WRITER_ROLE} (writes), {READER_ROLE} (reads), {METRICS_ROLE} (statistics)"

@@ -2,7 +2,7 @@
 
 Its configuration is written on every start from the settings, so it scrapes whatever brokers, workers and
 services this stack runs: the brokers' and the Connect worker's JMX exporter agents (conf/prometheus/*-jmx.yml),
-the registry's own /metrics, the Spark master's and workers' PrometheusServlet (conf/spark-metrics.properties), the
+the registry's own /metrics, the results database's exporter (stack/postgres_exporter.py), the Spark master's and workers' PrometheusServlet (conf/spark-metrics.properties), the
 web console's /metrics, and, through file-based discovery, each job's driver and each producer run while they
 live (pipeline_config/metrics_targets.py). The alert rules are conf/prometheus/alerts.yml. Samples are kept in
 `<state>/data/prometheus/tsdb` for `prometheus.retention`.
@@ -10,7 +10,6 @@ live (pipeline_config/metrics_targets.py). The alert rules are conf/prometheus/a
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import yaml
 
 from pipeline_config.metrics_targets import prune, targets_dir
 from pipeline_config.settings import CONF_DIR, StackSettings
-from stack.service import Service, StackError
+from stack.service import Service, find_program
 
 ALERT_RULES = CONF_DIR / "prometheus" / "alerts.yml"
 
@@ -57,6 +56,7 @@ class ScrapeAddresses:
     spark_workers: list[str]
     console: str | None
     connect: str | None
+    postgres: str | None  # the results database's exporter
     rule_file: str
     discovery: bool  # drivers and producers through file-based discovery (they run beside the local stack)
 
@@ -71,6 +71,7 @@ def local_addresses(settings: StackSettings) -> ScrapeAddresses:
         spark_workers=[f"{host}:{port}" for port in spark.worker_ui_ports[: spark.workers]],
         console=f"{host}:{settings.console.port}" if settings.console.enabled else None,
         connect=f"{host}:{prometheus.connect_metrics_port}" if settings.connect.enabled else None,
+        postgres=f"{host}:{prometheus.postgres_exporter_port}" if settings.postgres.enabled else None,
         rule_file=str(ALERT_RULES),
         discovery=True,
     )
@@ -95,6 +96,7 @@ def compose_addresses(settings: StackSettings) -> ScrapeAddresses:
         spark_workers=["spark-worker-1:8082", "spark-worker-2:8084"],
         console=f"console:{settings.console.port}",
         connect=None,
+        postgres="postgres-exporter:9187",
         rule_file=COMPOSE_RULE_FILE,
         discovery=False,
     )
@@ -122,6 +124,8 @@ def scrape_configuration(settings: StackSettings, where: ScrapeAddresses | None 
         jobs.append(_static("kafka-connect", [where.connect]))
     if where.console:
         jobs.append(_static("console", [where.console]))
+    if where.postgres:
+        jobs.append(_static("postgres", [where.postgres]))
     return {
         "global": {
             "scrape_interval": interval,
@@ -166,13 +170,12 @@ class PrometheusServer(Service):
         return self.data_dir / "prometheus.yml"
 
     def _binary(self) -> str:
-        found = shutil.which(self.settings.prometheus.binary)
-        if not found:
-            raise StackError(
-                f"Prometheus ({self.settings.prometheus.binary}) was not found: install it (Debian: apt-get install "
-                f"prometheus), or set prometheus.binary in conf/stack.yaml, or PROMETHEUS=0 make up to run without it"
-            )
-        return found
+        return find_program(
+            self.settings.prometheus.binary,
+            "Prometheus",
+            "install it (Debian: apt-get install prometheus), or set prometheus.binary in conf/stack.yaml, or "
+            "PROMETHEUS=0 make up to run without it",
+        )
 
     def prepare(self) -> None:
         self._binary()

@@ -50,6 +50,14 @@ def find_java(minimum_major: int = 17) -> str:
     return java
 
 
+def find_program(wanted: str, what: str, remedy: str) -> str:
+    """The executable on the PATH (or at the path given), or a StackError that says how to get it."""
+    found = shutil.which(wanted)
+    if not found:
+        raise StackError(f"{what} ({wanted}) was not found: {remedy}")
+    return found
+
+
 def spark_home() -> Path:
     import pyspark
 

@@ -6,6 +6,7 @@ from pipeline_config.settings import StackSettings
 from stack.kafka_connect import KafkaConnect
 from stack.kafka_node import KafkaNode
 from stack.postgres import PostgresServer
+from stack.postgres_exporter import PostgresExporter
 from stack.prometheus import PrometheusServer
 from stack.schema_registry import SchemaRegistry
 from stack.service import Service
@@ -30,6 +31,8 @@ def build_services(settings: StackSettings) -> list[Service]:
         services.append(KafkaConnect(name="kafka-connect", settings=settings))
     if settings.console.enabled:
         services.append(WebConsole(name="console", settings=settings))
+    if settings.prometheus.enabled and settings.postgres.enabled:
+        services.append(PostgresExporter(name="postgres-exporter", settings=settings))
     if settings.prometheus.enabled:  # last: it scrapes everything above
         services.append(PrometheusServer(name="prometheus", settings=settings))
     return services

@@ -54,6 +54,7 @@ CASES = {
                  "values": "0 0 0 0 0 4 4 4 4 4 4 4"},
                 {"series": 'up{job="kafka",instance="127.0.0.1:9406"}', "values": "1 1 1 1 1 1 0 0 0 0 0 0"},
                 {"series": 'up{job="spark-driver",instance="127.0.0.1:4040"}', "values": "1 0 0 0 0 0 0 0 0 0 0 0"},
+                {"series": 'pg_up{job="postgres",instance="127.0.0.1:9187"}', "values": "1 1 0 0 0 1 1 1 1 1 1 1"},
             ],
             "alert_rule_test": [
                 _alert("JobLagGrowing", "4m"),  # not yet 5 minutes
@@ -92,6 +93,14 @@ CASES = {
                     {"severity": "critical", "job": "kafka", "instance": "127.0.0.1:9406"},
                     "kafka at 127.0.0.1:9406 does not answer Prometheus",
                 ),
+                _alert("ResultsDatabaseDown", "2m"),  # for 1m
+                _alert(
+                    "ResultsDatabaseDown",
+                    "4m",
+                    {"severity": "critical", "job": "postgres", "instance": "127.0.0.1:9187"},
+                    "the results database does not answer its exporter at 127.0.0.1:9187",
+                ),
+                _alert("ResultsDatabaseDown", "6m"),  # back
             ],
         },
         {
@@ -140,4 +149,4 @@ def test_the_generated_configuration_and_the_rules_are_valid_for_prometheus(tmp_
     config.write_text(yaml.safe_dump(scrape_configuration(settings)))
     result = _promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 rules found" in result.stdout
+    assert "7 rules found" in result.stdout

@@ -1,6 +1,6 @@
 """The alert rules fire on real trouble, made to happen: a job's driver killed while rides keep arriving (its lag
 grows: JobLagGrowing; it stops reporting: StreamingQuerySilent) and a query that fails at run time
-(StreamingQueryFailed). Seen through a Prometheus API on the stack's targets and rules, with the rules' durations
+(StreamingQueryFailed); the results database stopped (ResultsDatabaseDown, through its exporter). Seen through a Prometheus API on the stack's targets and rules, with the rules' durations
 scaled down (tests/quick_prometheus.py); the dead-letter alert fires on the stack's own Prometheus
 (test_prometheus.py), and a broker down fires ServiceDown and UnderReplicatedPartitions on the three-broker
 cluster (tests/reliability/test_broker_failover.py)."""
@@ -15,9 +15,10 @@ import uuid
 
 import pytest
 
+from stack import lifecycle
 from tests.jobs.cluster import collect_output, produce_generated, run_job_unchecked, start_job
 from tests.paths import REPO_ROOT
-from tests.quick_prometheus import firing, quick_prometheus
+from tests.quick_prometheus import firing, query, quick_prometheus
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.stack
@@ -80,3 +81,15 @@ def test_a_killed_job_and_a_failed_query_fire_their_alerts(local_stack, topic_fa
     assert failed[0]["labels"]["severity"] == "critical" and casting in failed[0]["annotations"]["summary"]
     assert float(lagging[0]["value"]) > 0 and copying in lagging[0]["annotations"]["summary"]
     assert silent[0]["labels"]["application"] == f"sql_{copying}"
+
+
+def test_the_results_database_stopped_fires_its_alert_until_it_is_back(local_stack, tmp_path):
+    with quick_prometheus(local_stack, tmp_path) as prometheus:
+        wait_for(lambda: query(prometheus, 'pg_up{job="postgres"} == 1'), "the exporter to reach the database", 60)
+        lifecycle.down(local_stack, say=lambda line: None, only=("postgres",))
+        try:
+            down = wait_for(lambda: firing(prometheus, "ResultsDatabaseDown"), "ResultsDatabaseDown", 60)
+        finally:
+            lifecycle.up(local_stack, say=lambda line: None, only=("postgres",))
+        assert down[0]["labels"]["job"] == "postgres" and not firing(prometheus, "ServiceDown", job="postgres")
+        wait_for(lambda: not firing(prometheus, "ResultsDatabaseDown"), "the alert to clear", 60)

@@ -39,6 +39,7 @@ def test_every_service_reports_healthy(local_stack):
         "spark-master",
         "spark-worker-1",
         "console",
+        "postgres-exporter",
         "prometheus",
     ]
     assert all(row.health == "healthy" for row in rows), rows

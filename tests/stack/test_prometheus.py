@@ -45,6 +45,7 @@ def test_every_service_is_scraped_with_its_own_metrics(local_stack, fresh_topic)
         "spark-applications",
         "spark-worker",
         "console",
+        "postgres",
     }
 
     def all_up():
@@ -59,6 +60,10 @@ def test_every_service_is_scraped_with_its_own_metrics(local_stack, fresh_topic)
     assert [w["value"][1] for w in workers] == [str(local_stack.spark.workers)]
     assert _query(local_stack, 'metrics_worker_coresFree_Value{job="spark-worker"}')
     assert _query(local_stack, 'jvm_memory_used_bytes{job="schema-registry"}')
+    connected = 'pg_up{job="postgres"} == 1'  # the exporter reaches the database (a test may just have restarted it)
+    wait_for(lambda: _query(local_stack, connected), "the exporter to reach the results database", timeout_s=60)
+    database = local_stack.postgres.database
+    assert _query(local_stack, f'pg_stat_database_xact_commit{{job="postgres", datname="{database}"}}')
 
     # The console exports each consumer group's lag: a group that committed 3 of 10 records is 7 behind.
     produce_generated(fresh_topic, 3, 10)
