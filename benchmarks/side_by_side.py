@@ -32,13 +32,13 @@ def print_rates(title: str, runs: dict[str, list[float]], baseline: str, against
         print(f"{name:<28} {rate:>10,.0f} {rate / best[baseline]:>10.2f}x   {every}")
 
 
-def ride_topic(bootstrap: str, prefix: str) -> str:
-    """A fresh 3-partition topic with size-based retention, as the ride topics: the rides' Kafka timestamps are of
-    2020 (the producer refuses a topic whose time retention would delete them on arrival)."""
+def ride_topic(bootstrap: str, prefix: str, partitions: int = 3) -> str:
+    """A fresh topic (3 partitions, as the ride topics) with size-based retention: the rides' Kafka timestamps are
+    of 2020 (the producer refuses a topic whose time retention would delete them on arrival)."""
     topic = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    config = {"retention.ms": "-1", "retention.bytes": "1073741824"}
+    config = {"retention.ms": "-1", "retention.bytes": str(4 << 30)}
     admin = admin_client(bootstrap)  # held until the answer: a client dropped meanwhile abandons its requests
-    admin.create_topics([NewTopic(topic, num_partitions=3, config=config)])[topic].result(30)
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, config=config)])[topic].result(30)
     time.sleep(1)  # every broker hears of it
     return topic
 

@@ -18,7 +18,10 @@ DECLARED: tuple[Job[Any], ...] = (
     Job(
         "vendor_counts",
         VendorCountsSettings,
-        extra_arguments=(("--watermark", "how late a ride may arrive, e.g. '30 minutes'"),),
+        extra_arguments=(
+            ("--watermark", "how late a ride may arrive, e.g. '30 minutes'"),
+            ("--window-kinds", "the window queries to run, comma-separated: sliding,tumbling (default both)"),
+        ),
     ),
     Job(
         "zone_popularity",

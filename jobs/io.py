@@ -49,6 +49,8 @@ def read_kafka(spark: SparkSession, settings: JobSettings, topics: list[str]) ->
     )
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)
+    if settings.min_partitions:
+        reader = reader.option("minPartitions", settings.min_partitions)
     return reader.load()
 
 

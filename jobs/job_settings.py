@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, field_validator
+
 from jobs.settings import Duration, JobSettings, first_existing_location
 
 ZONE_LOOKUP_HINT = "`make data` downloads the taxi zone lookup"
@@ -17,6 +19,13 @@ class VendorCountsSettings(JobSettings):
     sliding_slide: Duration
     tumbling_window: Duration
     watermark: Duration
+    # Which window queries run (each its own query, state and checkpoint); "tumbling" alone on the command line.
+    window_kinds: list[Literal["sliding", "tumbling"]] = Field(["sliding", "tumbling"], min_length=1)
+
+    @field_validator("window_kinds", mode="before")
+    @classmethod
+    def _kinds(cls, value: object) -> object:
+        return [kind.strip() for kind in value.split(",") if kind.strip()] if isinstance(value, str) else value
 
 
 class ZonePopularitySettings(JobSettings):

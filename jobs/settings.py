@@ -72,6 +72,9 @@ class JobSettings(BaseModel):
     starting_timestamp: str | None = None
     input_format: Literal["auto", "avro", "json"] = "auto"
     max_offsets_per_trigger: int | None = Field(None, ge=1)
+    # Spark's minPartitions: a batch's offsets split into at least this many tasks, so that a topic of fewer
+    # partitions than cores is still read and decoded on every core (null: one task per Kafka partition).
+    min_partitions: int | None = Field(None, ge=1)
     accept_data_loss: bool = False  # skip records Kafka deleted before the job read them (and say how many)
     dead_letter_topic: str
     # A bad record's bytes kept in its dead letter (its full length and SHA-256 are kept whatever its size).
@@ -242,6 +245,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         "only and sends records of any other to the dead-letter topic",
     )
     parser.add_argument("--max-offsets-per-trigger", type=int)
+    parser.add_argument("--min-partitions", type=int, help="read each batch in at least this many tasks")
     parser.add_argument(
         "--accept-data-loss",
         action="store_true",

@@ -77,10 +77,11 @@ def to_vendor_count_records(counts_df: DataFrame) -> DataFrame:
 def start_queries(spark: SparkSession, settings: VendorCountsSettings) -> list[StreamingQuery]:
     decoded_df = read_rides(spark, settings, settings.input_topics)
     rides_df = good_rides(decoded_df)
-    windows = {
+    shapes = {
         "sliding": (settings.sliding_window, settings.sliding_slide),
         "tumbling": (settings.tumbling_window, settings.tumbling_window),
     }
+    windows = {kind: shapes[kind] for kind in dict.fromkeys(settings.window_kinds)}
     queries = [start_dead_letter_query(decoded_df, settings)]
     for kind, (length, slide) in windows.items():
         counts_df = windowed_vendor_counts(rides_df, length, slide, settings.watermark, kind)

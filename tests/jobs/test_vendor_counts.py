@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
+import pytest
 from chispa import assert_df_equality
 
 from jobs.vendor_counts import to_vendor_count_records, windowed_vendor_counts
@@ -142,3 +143,16 @@ def test_late_ride_beyond_the_watermark_is_dropped_and_counted(spark, tmp_path):
     assert dropped == 1
     late_window = [row.rides for row in emitted if row.window_start == datetime(2020, 10, 1, 9, 0)]
     assert late_window == [1]  # emitted once, from the first batch: the late ride never counted
+
+
+def test_the_window_queries_to_run_are_chosen_on_the_command_line_and_a_wrong_kind_is_refused():
+    from jobs.catalog import JOBS
+    from jobs.settings import overrides_from
+    from pipeline_config.settings import SettingsError
+
+    job = JOBS["vendor_counts"]
+    assert job.load_settings().window_kinds == ["sliding", "tumbling"]
+    chosen = job.load_settings(overrides_from(job.parser().parse_args(["--window-kinds", "tumbling"])))
+    assert chosen.window_kinds == ["tumbling"]
+    with pytest.raises(SettingsError, match="window_kinds"):
+        job.load_settings({"window_kinds": "hopping"})
