@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import venv
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from benchmarks.side_by_side import delete_topic, ride_topic
+from benchmarks.side_by_side import delete_topic, peer_venv, ride_topic
 from cluster.topic_snapshot import read_all
 from pipeline_config.settings import StackSettings
 from rides.tlc import read_rides
@@ -101,19 +100,8 @@ def prepared_input(settings: StackSettings, source: str, folder: Path, copies: i
     return Input(path, topic, sum(expected.values()), expected)
 
 
-def _peer_venv(home: Path, packages: list[str]) -> str:
-    python = home / "bin" / "python"
-    marker = home / "installed.txt"
-    if not marker.is_file() or marker.read_text() != "\n".join(packages):
-        print(f"installing {', '.join(packages)} into {home}", flush=True)
-        venv.EnvBuilder(with_pip=True, clear=True).create(home)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
-        marker.write_text("\n".join(packages))
-    return str(python)
-
-
 def flink_python(state_dir: Path) -> str:
-    return _peer_venv(state_dir / "peers" / "flink-venv", [FLINK_PACKAGE])
+    return peer_venv(state_dir / "peers" / "flink-venv", (FLINK_PACKAGE,))
 
 
 def flink_connector(state_dir: Path) -> Path:

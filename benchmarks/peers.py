@@ -25,14 +25,13 @@ import subprocess
 import sys
 import time
 import uuid
-import venv
 from functools import partial
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks import peer_windows
-from benchmarks.side_by_side import delete_topic, interleaved_runs, print_rates, ride_topic
+from benchmarks.side_by_side import delete_topic, interleaved_runs, peer_venv, print_rates, ride_topic
 from pipeline_config.settings import load_settings
 from rides.tlc import read_rides
 
@@ -44,16 +43,8 @@ PEER_PACKAGES = ("kafka-python==2.2.15", "pandas==2.3.3", "quixstreams==3.28.1")
 
 
 def peer_python(state_dir: Path) -> str:
-    """The peers' interpreter, its environment made and filled on first use."""
-    home = state_dir / "peers" / "venv"
-    python = home / "bin" / "python"
-    marker = home / "installed.txt"
-    if not marker.is_file() or marker.read_text() != "\n".join(PEER_PACKAGES):
-        print(f"installing the peers' packages into {home}: {', '.join(PEER_PACKAGES)}", flush=True)
-        venv.EnvBuilder(with_pip=True, clear=True).create(home)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEER_PACKAGES], check=True)
-        marker.write_text("\n".join(PEER_PACKAGES))
-    return str(python)
+    """The interpreter of the course's producer and the Quix Streams application."""
+    return peer_venv(state_dir / "peers" / "venv", PEER_PACKAGES)
 
 
 def records_in(bootstrap: str, topic: str) -> int:

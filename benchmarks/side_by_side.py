@@ -1,11 +1,14 @@
-"""What the benchmarks share: interleaved rounds of every variant, a table of rates side by side, and a topic to
-produce into."""
+"""What the benchmarks share: interleaved rounds of every variant, a table of rates side by side, a topic to
+produce into, and the peers' own virtual environments."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 import uuid
+import venv
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from confluent_kafka.admin import NewTopic
 
@@ -46,3 +49,16 @@ def ride_topic(bootstrap: str, prefix: str, partitions: int = 3) -> str:
 def delete_topic(bootstrap: str, topic: str) -> None:
     admin = admin_client(bootstrap)
     admin.delete_topics([topic])[topic].result(30)
+
+
+def peer_venv(home: Path, packages: tuple[str, ...]) -> str:
+    """A peer's interpreter: a virtual environment of its own under the state folder, made and filled with the
+    packages on first use (and again when they change), never the project's."""
+    python = home / "bin" / "python"
+    marker = home / "installed.txt"
+    if not marker.is_file() or marker.read_text() != "\n".join(packages):
+        print(f"installing {', '.join(packages)} into {home}", flush=True)
+        venv.EnvBuilder(with_pip=True, clear=True).create(home)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
+        marker.write_text("\n".join(packages))
+    return str(python)

@@ -49,3 +49,10 @@ def test_the_offsets_a_batch_read_up_to_are_those_of_kafka_sources_only():
     ]
     for other in (None, "42", "not json", '{"logOffset": 3}', '{"t": {"0": "x"}}'):
         assert list(processed_offsets(other)) == []
+
+
+def test_a_batch_is_read_in_at_least_min_partitions_tasks_and_zero_is_refused():
+    assert _settings().min_partitions is None  # one task per Kafka partition, Spark's default
+    assert _settings(min_partitions=4).min_partitions == 4
+    with pytest.raises(SettingsError, match="min_partitions"):
+        _settings(min_partitions=0)
