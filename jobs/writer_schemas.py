@@ -25,11 +25,13 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from cluster.clients import registry_client
 from rides.events import RIDE_EVENT_SCHEMA
 from rides.serialization import (
+    DeserializationError,
     RegistryUnavailableError,
     SchemaRefusedError,
     TransportError,
     avro_versions,
     register,
+    writer_schema_text,
 )
 
 # The message of a batch failed on a newer writer schema id, and how the runner finds the id in it.
@@ -132,24 +134,12 @@ class WriterSchemaBook:
         """Look the id up in the registry; says what was found. Raises RegistryUnavailableError when the
         registry does not answer (the id is then not marked absent: its records must not be dead-lettered for
         the registry's fault)."""
-        client = registry_client(registry_url)
         try:
-            registered = client.get_schema(schema_id)
-        except SchemaRegistryError as exc:
-            if (exc.http_status_code or 0) >= 500:
-                raise RegistryUnavailableError(
-                    f"the schema registry at {registry_url} answered HTTP {exc.http_status_code} for schema id "
-                    f"{schema_id}"
-                ) from None
-            return self._absent(schema_id, f"the registry does not know it ({exc.error_message})")
-        except TransportError as exc:
-            raise RegistryUnavailableError(
-                f"cannot reach the schema registry at {registry_url} to look up schema id {schema_id} ({exc})"
-            ) from None
-        if registered.schema_type not in (None, "AVRO") or not registered.schema_str:
-            return self._absent(schema_id, f"it is a {registered.schema_type} schema, not Avro")
+            text = writer_schema_text(registry_client(registry_url), schema_id)
+        except DeserializationError as exc:
+            return self._absent(schema_id, str(exc))
         with self._lock:
-            self.learned[schema_id] = registered.schema_str
+            self.learned[schema_id] = text
         return "found in the registry: decoding with it"
 
     def _absent(self, schema_id: int, why: str) -> str:

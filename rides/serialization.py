@@ -215,6 +215,22 @@ def avro_serializers(
     return AvroWireSerializer(key_id, key_schema), AvroWireSerializer(value_id, value_schema)
 
 
+def writer_schema_text(client: SchemaRegistryClient, schema_id: int) -> str:
+    """The Avro schema the registry holds under this id. DeserializationError when it holds none (or not Avro): the
+    record's fault; RegistryUnavailableError when it does not answer: not the record's fault."""
+    try:
+        registered = client.get_schema(schema_id)
+    except SchemaRegistryError as exc:
+        if _server_failed(exc):
+            raise _unavailable(exc) from None
+        raise DeserializationError(f"unknown schema id {schema_id}: {exc.error_message}") from None
+    except TransportError as exc:
+        raise _unavailable(exc) from None
+    if registered.schema_type not in (None, "AVRO") or not registered.schema_str:
+        raise DeserializationError(f"schema id {schema_id} is a {registered.schema_type} schema, not Avro")
+    return registered.schema_str
+
+
 def is_avro_wire(payload: bytes | None) -> bool:
     return payload is not None and len(payload) >= WIRE_HEADER.size and payload[0] == MAGIC_BYTE
 
@@ -234,15 +250,7 @@ class AvroWireDeserializer:
 
     def writer_schema(self, schema_id: int) -> dict[str, Any]:
         if schema_id not in self.writers:
-            try:
-                registered = self.client.get_schema(schema_id)
-            except SchemaRegistryError as exc:
-                if _server_failed(exc):  # not the record's fault: the caller stops before it
-                    raise _unavailable(exc) from None
-                raise DeserializationError(f"unknown schema id {schema_id}: {exc.error_message}") from None
-            except TransportError as exc:
-                raise _unavailable(exc) from None
-            writer = fastavro.parse_schema(json.loads(registered.schema_str or '"null"'))
+            writer = fastavro.parse_schema(json.loads(writer_schema_text(self.client, schema_id)))
             if not isinstance(writer, dict):
                 raise DeserializationError(f"schema id {schema_id} is not an Avro record schema")
             self.writers[schema_id] = writer
