@@ -99,7 +99,7 @@ topics: venv ## apply conf/topics.yaml and list topics
 connectors: venv ## create or update the Kafka Connect connectors of conf/connectors.yaml (CONNECT=1 make up first)
 	@$(STACK) connectors
 
-stream: venv jars ## run the pipeline and watch results (DURATION=60 stops by itself, SPEED=120 replay speed)
+stream: venv jars ## run the pipeline and watch results (DURATION=60 stops by itself, SPEED=600 replay speed)
 	@$(STACK) stream $(if $(DURATION),--duration $(DURATION)) $(if $(SPEED),--speed $(SPEED)) $(STREAM_ARGS)
 
 data: venv ## download real TLC trip files and the zone lookup into data/ (DATA_ARGS="--kind yellow --month 2024-02")

@@ -147,7 +147,9 @@ def run_flink(python: str, jar: Path, settings: StackSettings, data: Input) -> t
     return took, _printed_counts(out)
 
 
-def run_ours(settings: StackSettings, data: Input) -> tuple[float, Counts]:
+def run_ours(settings: StackSettings, data: Input, conf: dict[str, str] | None = None) -> tuple[float, Counts]:
+    """Our vendor_counts job over the input to its end (Spark properties over conf/spark-defaults.conf in `conf`):
+    its wall time from submit to exit, and its counts."""
     bootstrap = settings.kafka.bootstrap_servers
     output = ride_topic(bootstrap, "bench_windows_out")
     try:
@@ -157,7 +159,7 @@ def run_ours(settings: StackSettings, data: Input) -> tuple[float, Counts]:
                 *("--trigger", "available-now", "--sinks", "kafka", "--checkpoint-root", checkpoints),
                 *("--lag-group-prefix", "bench-windows-", "--min-partitions", str(MIN_PARTITIONS)),
             ]
-            command = submit_command(settings, str(REPO_ROOT / "jobs" / "vendor_counts.py"), arguments)
+            command = submit_command(settings, str(REPO_ROOT / "jobs" / "vendor_counts.py"), arguments, conf=conf)
             took, _ = _timed(command, submit_environment(settings))
         counts: Counts = {}
         for message in sorted(read_all(bootstrap, output), key=lambda m: (m.partition(), m.offset())):

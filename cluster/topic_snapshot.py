@@ -58,6 +58,18 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60, auth: dict[str, 
         consumer.close()
 
 
+def end_offsets(
+    bootstrap: str, topic: str, timeout_s: float = 30, auth: dict[str, str] | None = None
+) -> dict[int, int]:
+    """Each partition's end offset now (the offset its next message will get)."""
+    consumer = _reader(bootstrap, auth)
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: _watermarks(consumer, TopicPartition(topic, p), timeout_s)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
 Place = tuple[str, int, int]  # topic, partition, offset
 
 

@@ -191,6 +191,9 @@ class SparkSettings(_Frozen):
     worker_cores: int = Field(2, ge=1)
     worker_memory: str = Field("2g", pattern=r"^\d+[mg]$")
     daemon_memory: str = Field("256m", pattern=r"^\d+[mg]$")
+    # How long the master waits for a worker's heartbeat before it counts the worker lost and gives its
+    # applications' cores to other workers (Spark's spark.worker.timeout, 60 s by default).
+    worker_timeout_s: int = Field(20, ge=4)
     ui_host: str = "127.0.0.1"  # where the master's web UI answers; SPARK_UI_HOST=spark-master inside compose
     # A cluster other than the local stack's (SPARK_MASTER): spark://host:7077, k8s://https://..., yarn.
     master: str | None = None

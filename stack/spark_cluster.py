@@ -24,7 +24,8 @@ def spark_environment(settings: StackSettings) -> dict[str, str]:
             "SPARK_DAEMON_MEMORY": settings.spark.daemon_memory,
             "SPARK_LOG_DIR": str(settings.log_dir),
             # Spark's own Prometheus endpoints on the master's and workers' web UIs.
-            "SPARK_DAEMON_JAVA_OPTS": f"-Dspark.metrics.conf={CONF_DIR / 'spark-metrics.properties'}",
+            "SPARK_DAEMON_JAVA_OPTS": f"-Dspark.metrics.conf={CONF_DIR / 'spark-metrics.properties'}"
+            f" -Dspark.worker.timeout={settings.spark.worker_timeout_s}",
         }
     )
     return env

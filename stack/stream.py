@@ -8,6 +8,7 @@ Each run starts from the end of the ride topic with checkpoints of its own, so w
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import psutil
 
+from cluster.topic_snapshot import end_offsets
 from pipeline_config.client_defaults import load_client_defaults
 from pipeline_config.settings import StackSettings
 from stack.service import CHECKOUT_DIR, StackError
@@ -39,8 +41,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speed",
         type=float,
-        default=120.0,
-        help="replay speed of the real file, times real time (default 120: an hour in 30 s)",
+        default=600.0,
+        help="replay speed of the real file, times real time (default 600: an hour of rides in 6 s, so that the "
+        "10-minute windows fill within seconds)",
     )
     parser.add_argument("--rate", type=float, default=200.0, help="generator rides per second (without a file)")
     parser.add_argument("--source", type=Path, help="a TLC file to replay (default: the green October 2020 file)")
@@ -73,6 +76,13 @@ def _relay(stream, ready: threading.Event, marker: str) -> None:
         sys.stdout.flush()
 
 
+def starting_offsets(settings: StackSettings, topic: str) -> str:
+    """The topic's end now, as the jobs' starting offsets: the jobs read every ride produced from this moment,
+    those sent while they are still starting included, and none from before."""
+    ends = end_offsets(settings.kafka.bootstrap_servers, topic)
+    return json.dumps({topic: {str(partition): offset for partition, offset in sorted(ends.items())}})
+
+
 def run(settings: StackSettings, argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
     checkpoints = settings.state_dir / "checkpoints" / f"stream-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -85,7 +95,7 @@ def run(settings: StackSettings, argv: list[str] | None = None) -> int:
             "--input-topics",
             options.topic,
             "--starting-offsets",
-            "latest",
+            starting_offsets(settings, options.topic),
             "--checkpoint-root",
             str(checkpoints),
             "--trigger",
@@ -109,16 +119,19 @@ def run(settings: StackSettings, argv: list[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, lambda *_: interrupted.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
     began = time.monotonic()
     try:
-        while not ready.wait(1):
-            if jobs.poll() is not None:
-                raise StackError("the jobs exited before they started; their output is above")
-            if interrupted or time.monotonic() - began > JOBS_READY_TIMEOUT_S:
-                raise StackError("the jobs did not start in time" if not interrupted else "interrupted")
-        time.sleep(3)  # the queries' first (empty) batch fixes their start offsets at the topic's end
+        # The producer starts at once: the jobs start from the offsets above, so the rides it sends while Spark
+        # starts are in their first micro-batch rather than lost or waited for.
         producer = subprocess.Popen(
             [sys.executable, "-m", "producers.produce", *_source(options), "--topic", options.topic],
             start_new_session=True,
         )
+        while not ready.wait(1):
+            if jobs.poll() is not None:
+                raise StackError("the jobs exited before they started; their output is above")
+            if producer.poll() not in (None, 0):
+                break  # said and handled below
+            if interrupted or time.monotonic() - began > JOBS_READY_TIMEOUT_S:
+                raise StackError("the jobs did not start in time" if not interrupted else "interrupted")
         print("Results appear below as windows fill up. Ctrl-C stops everything.", flush=True)
         deadline = began + options.duration if options.duration else None
         while not interrupted and jobs.poll() is None:

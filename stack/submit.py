@@ -41,6 +41,23 @@ def job_application(job: str) -> str:
     return spec.origin
 
 
+def spark_default(key: str) -> str | None:
+    """A property of conf/spark-defaults.conf (Java properties as Spark writes them: `key  value` per line)."""
+    for line in SPARK_DEFAULTS.read_text().splitlines():
+        name, _, value = line.strip().partition(" ")
+        if name == key and not name.startswith("#"):
+            return value.strip()
+    return None
+
+
+def driver_java_options(conf: dict[str, str] | None) -> str:
+    """spark.driver.extraJavaOptions (from `conf`, else conf/spark-defaults.conf) with the drivers' log4j
+    configuration added: --driver-java-options would otherwise replace the defaults' JVM flags."""
+    key = "spark.driver.extraJavaOptions"
+    flags = (conf or {}).get(key, spark_default(key) or "")
+    return f"{flags} -Dlog4j2.configurationFile=file:{CONF_DIR / 'log4j2-driver.properties'}".strip()
+
+
 def submit_environment(settings: StackSettings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -82,8 +99,9 @@ def submit_command(
         "--conf",
         f"spark.metrics.conf={CONF_DIR / 'spark-metrics.properties'}",
         "--driver-java-options",
-        f"-Dlog4j2.configurationFile=file:{CONF_DIR / 'log4j2-driver.properties'}",
+        driver_java_options(conf),
     ]
     for key, value in (conf or {}).items():
-        command += ["--conf", f"{key}={value}"]
+        if key != "spark.driver.extraJavaOptions":
+            command += ["--conf", f"{key}={value}"]
     return [*command, application, *application_args]

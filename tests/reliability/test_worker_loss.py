@@ -42,7 +42,8 @@ def _kill_tree(pid: int) -> list[int]:
 def test_a_job_survives_the_loss_of_a_worker_and_its_output_is_complete(local_stack, topic_factory, tmp_path, request):
     source, output = topic_factory(prefix="worker_loss_in"), topic_factory(prefix="worker_loss_out")
     reference = topic_factory(prefix="worker_loss_ref")
-    assert produce.main(["--source", str(GREEN_FILE), "--topic", source, "--quiet"]) == 0
+    # 60,000 rides in four micro-batches: the worker dies after the second, and two are left for the survivor
+    assert produce.main(["--source", str(GREEN_FILE), "--topic", source, "--limit", "60000", "--quiet"]) == 0
     common = ["--input-topics", source, "--max-offsets-per-trigger", "15000"]
     run_job(local_stack, "vendor_counts", tmp_path / "reference", *common, "--output-topic", reference)
 

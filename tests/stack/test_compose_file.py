@@ -283,6 +283,11 @@ def test_compose_brokers_and_spark_daemons_carry_the_local_stacks_metrics_settin
         volumes = SERVICES[broker]["volumes"]
         assert "./.stack/lib/jmx-exporter:/opt/jmx-exporter:ro" in volumes, broker
         assert "./conf/prometheus:/opt/pipeline-conf/prometheus:ro" in volumes, broker
-    metrics_conf = COMPOSE["x-spark"]["environment"]["SPARK_DAEMON_JAVA_OPTS"].split("=", 1)[1]
-    assert (REPO_ROOT / metrics_conf.removeprefix("/opt/pipeline/")).is_file()
+    daemon_options = dict(
+        option.removeprefix("-D").split("=", 1)
+        for option in COMPOSE["x-spark"]["environment"]["SPARK_DAEMON_JAVA_OPTS"].split()
+    )
+    assert (REPO_ROOT / daemon_options["spark.metrics.conf"].removeprefix("/opt/pipeline/")).is_file()
+    # the master counts a silent worker lost as soon as the local stack's does
+    assert int(daemon_options["spark.worker.timeout"]) == load_settings(env={}).spark.worker_timeout_s
     assert all("./:/opt/pipeline" in SERVICES[name]["volumes"] for name in ("spark-master", "spark-worker-1"))
