@@ -4,6 +4,7 @@ Examples:
   python -m producers.produce --source ../shared/data/green_tripdata_2020-10.csv.gz --topic rides_green
   python -m producers.produce --source generator --limit 10000 --rate 200 --format json --topic rides_green
   python -m producers.produce --source FILE --replay-speed 60          # paced by event time, 60x real time
+  python -m producers.produce --source FILE --replay-speed 600 --replay-from 07:00   # the night sent at once
   python -m producers.produce --source FILE --lifecycle                # "ride started"/"ride ended" events
 
 Each ride is one message; its Kafka timestamp is the ride's event time (pickup; dropoff for "ride ended")
@@ -23,6 +24,8 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -110,15 +113,25 @@ def lifecycle_messages(events: Iterable[dict], started_topic: str, ended_topic: 
 
 
 class Pacer:
-    """Paces sending: a fixed rate in events per second, or event time replayed N times faster."""
+    """Paces sending: a fixed rate in events per second, or event time replayed N times faster.
+
+    A replay's clock starts at its first event, or at `replay_from`: a time of day on the first event's day
+    ("07:00") or a moment ("2020-10-01T07:00"). Events before it are due at once, so a replay can skip ahead to
+    the busy hours without leaving any ride out."""
 
     def __init__(
-        self, rate: float | None = None, replay_speed: float | None = None, clock=time.monotonic, sleep=time.sleep
+        self,
+        rate: float | None = None,
+        replay_speed: float | None = None,
+        clock=time.monotonic,
+        sleep=time.sleep,
+        replay_from: dt_time | datetime | None = None,
     ):
         self.rate, self.replay_speed = rate, replay_speed
         self.clock, self.sleep = clock, sleep
         self.started = clock()
         self.sent = 0
+        self.replay_from = replay_from
         self.first_event_ms: int | None = None
 
     @property
@@ -130,7 +143,7 @@ class Pacer:
             due = self.started + self.sent / self.rate
         elif self.replay_speed:
             if self.first_event_ms is None:
-                self.first_event_ms = event_time_ms
+                self.first_event_ms = replay_start_ms(self.replay_from, event_time_ms)
             # Out-of-order events are due at once; the replay never goes back in time.
             due = self.started + max(0, event_time_ms - self.first_event_ms) / 1000 / self.replay_speed
         else:
@@ -139,6 +152,29 @@ class Pacer:
         delay = due - self.clock()
         if delay > 0:
             self.sleep(delay)
+
+
+def replay_start_ms(replay_from: dt_time | datetime | None, first_event_ms: int) -> int:
+    """Where a replay's clock starts: the first event, a time of day on its day (UTC), or a moment."""
+    if replay_from is None:
+        return first_event_ms
+    if isinstance(replay_from, dt_time):
+        first_day = datetime.fromtimestamp(first_event_ms / 1000, UTC).date()
+        replay_from = datetime.combine(first_day, replay_from, UTC)
+    return int(replay_from.timestamp() * 1000)
+
+
+def replay_from_argument(text: str) -> dt_time | datetime:
+    """--replay-from: a time of day (07:00) or a moment (2020-10-01T07:00, UTC unless it says otherwise)."""
+    try:
+        if "T" in text or "-" in text:
+            moment = datetime.fromisoformat(text)
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return dt_time.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a time of day (07:00) or a moment (2020-10-01T07:00), got {text!r}"
+        ) from None
 
 
 # ---- sending -------------------------------------------------------------------------------------------------
@@ -335,6 +371,12 @@ def _parser(defaults: ProducerDefaults) -> argparse.ArgumentParser:
     exclusive = pace.add_mutually_exclusive_group()
     exclusive.add_argument("--rate", type=float, help="events per second")
     exclusive.add_argument("--replay-speed", type=float, help="replay by event time, N times faster than real time")
+    pace.add_argument(
+        "--replay-from",
+        type=replay_from_argument,
+        help="with --replay-speed: start the replay's clock at this time of the first ride's day (07:00) or at this "
+        "moment (2020-10-01T07:00); the rides before it are sent at once",
+    )
 
     kafka = parser.add_argument_group("producer settings")
     kafka.add_argument("--acks", choices=("0", "1", "all"), default=defaults.acks)
@@ -566,6 +608,8 @@ def run(options: argparse.Namespace) -> int:
     bootstrap = options.bootstrap_servers or settings.kafka.bootstrap_servers
     registry_url = options.registry_url or settings.registry.url
     topics = [options.started_topic, options.ended_topic] if options.lifecycle else [options.topic]
+    if options.replay_from is not None and not options.replay_speed:
+        raise ProducerError("--replay-from sets where a replay starts: it needs --replay-speed")
     if options.key_field not in field_names():
         raise ProducerError(
             f"--key-field {options.key_field!r} is not a ride event field; one of: {', '.join(field_names())}"
@@ -602,7 +646,13 @@ def run(options: argparse.Namespace) -> int:
     interrupts = _Interrupts()
     previous = {sig: signal.signal(sig, interrupts) for sig in (signal.SIGINT, signal.SIGTERM)}
     sending = _Sending(
-        senders, limits, now_ms, Pacer(options.rate, options.replay_speed), interrupts, stats, options.quiet
+        senders,
+        limits,
+        now_ms,
+        Pacer(options.rate, options.replay_speed, replay_from=options.replay_from),
+        interrupts,
+        stats,
+        options.quiet,
     )
     try:
         if options.metrics_port >= 0:

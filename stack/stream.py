@@ -45,6 +45,12 @@ def parser() -> argparse.ArgumentParser:
         help="replay speed of the real file, times real time (default 600: an hour of rides in 6 s, so that the "
         "10-minute windows fill within seconds)",
     )
+    parser.add_argument(
+        "--replay-from",
+        default="07:00",
+        help="the replay starts at this time of the file's first day, when rides pick up (default 07:00); the "
+        "rides before it are sent at once",
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="generator rides per second (without a file)")
     parser.add_argument("--source", type=Path, help="a TLC file to replay (default: the green October 2020 file)")
     parser.add_argument(
@@ -59,8 +65,11 @@ def parser() -> argparse.ArgumentParser:
 def _source(options) -> list[str]:
     path = options.source or next((p for p in GREEN_CANDIDATES if p.exists()), None)
     if path is not None:
-        print(f"Replaying {path} at {options.speed:g}x real time into {options.topic}.", flush=True)
-        return ["--source", str(path), "--replay-speed", str(options.speed)]
+        print(
+            f"Replaying {path} at {options.speed:g}x real time from {options.replay_from} into {options.topic}.",
+            flush=True,
+        )
+        return ["--source", str(path), "--replay-speed", str(options.speed), "--replay-from", options.replay_from]
     print(f"No TLC file found (make data fetches one): generating {options.rate:g} rides/s into {options.topic}.")
     return ["--source", "generator", "--rate", str(options.rate)]
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import argparse
+from datetime import UTC, datetime, timedelta
 
-from producers.produce import Pacer, lifecycle_messages
+import pytest
+
+from producers import produce
+from producers.produce import Pacer, lifecycle_messages, replay_from_argument
 from rides.events import event_time_millis
 
 
@@ -77,3 +81,38 @@ def test_no_pacing_means_no_waiting():
     for i in range(100):
         pacer.wait(i * 1_000_000)
     assert fake.sleeps == []
+
+
+def _ms(year: int, month: int, day: int, hour: int, minute: int) -> int:
+    return int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_a_replay_from_a_time_of_day_sends_what_comes_before_at_once_and_paces_from_there():
+    fake = FakeClock()
+    pacer = Pacer(replay_speed=60, clock=fake.clock, sleep=fake.sleep, replay_from=replay_from_argument("07:00"))
+    pacer.wait(_ms(2020, 10, 1, 0, 31))  # the night's rides: before the replay's start, sent at once
+    pacer.wait(_ms(2020, 10, 1, 6, 59))
+    assert fake.sleeps == []
+    pacer.wait(_ms(2020, 10, 1, 7, 2))  # two minutes after 07:00 on the first ride's day: two seconds at 60x
+    assert fake.now == 2.0
+
+
+def test_a_replay_from_a_moment_starts_there_whatever_the_first_ride():
+    fake = FakeClock()
+    pacer = Pacer(
+        replay_speed=60, clock=fake.clock, sleep=fake.sleep, replay_from=replay_from_argument("2020-10-02T08:00")
+    )
+    pacer.wait(_ms(2020, 10, 1, 23, 0))
+    pacer.wait(_ms(2020, 10, 2, 8, 10))
+    assert fake.now == 10.0
+
+
+@pytest.mark.parametrize("text", ["7am", "25:00", "2020-13-01T07:00"])
+def test_a_replay_start_that_is_no_time_is_refused_naming_the_forms_it_takes(text):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"a time of day \(07:00\) or a moment"):
+        replay_from_argument(text)
+
+
+def test_a_replay_start_without_a_replay_is_refused(capsys):
+    assert produce.main(["--source", "generator", "--limit", "1", "--replay-from", "07:00"]) == 2
+    assert "--replay-from sets where a replay starts: it needs --replay-speed" in capsys.readouterr().err
