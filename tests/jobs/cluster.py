@@ -46,10 +46,17 @@ def run_job(
 
 
 def start_job(
-    settings: StackSettings, job: str, checkpoint_root, *args: str, sinks: str = "kafka", env: dict | None = None
+    settings: StackSettings,
+    job: str,
+    checkpoint_root,
+    *args: str,
+    sinks: str = "kafka",
+    env: dict | None = None,
+    with_errors: bool = False,
 ) -> subprocess.Popen:
     """spark-submit jobs/<job>.py in the background, in a process group of its own (so that a test can kill
-    the driver and its JVM together), its output readable line by line from .stdout."""
+    the driver and its JVM together), its output readable line by line from .stdout (with its error output
+    too when `with_errors`)."""
     command = submit_command(
         settings,
         str(REPO_ROOT / "jobs" / f"{job}.py"),
@@ -59,7 +66,7 @@ def start_job(
         command,
         env={**submit_environment(settings), **(env or {})},
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if with_errors else subprocess.DEVNULL,
         text=True,
         start_new_session=True,
     )

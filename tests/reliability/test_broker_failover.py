@@ -195,7 +195,7 @@ def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(
     vendor_counts ends equal to the batch computation over the same rides (a watermark of a day, so that no
     ride becomes late because one partition stalled while its leader moved)."""
     from tests.jobs.batch_answers import expected_vendor_counts, vendor_count_mismatches
-    from tests.jobs.cluster import latest_per_key, start_job
+    from tests.jobs.cluster import collect_output, latest_per_key, start_job
 
     cluster, stack = three_broker_cluster, spark_beside_the_cluster
     bootstrap = cluster.kafka.bootstrap_servers
@@ -215,7 +215,15 @@ def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(
     ]
     jobs = [
         start_job(
-            stack, "vendor_counts", tmp_path / "checkpoints", *common, "--output-topic", counts, "--watermark", "1 day"
+            stack,
+            "vendor_counts",
+            tmp_path / "checkpoints",
+            *common,
+            "--output-topic",
+            counts,
+            "--watermark",
+            "1 day",
+            with_errors=True,
         ),
         start_job(
             stack,
@@ -228,8 +236,10 @@ def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(
             leaders,
             "--output-format",
             "json",
+            with_errors=True,
         ),
     ]
+    outputs = [collect_output(job) for job in jobs]
     rides = 12_000
     killed: list = []
     stop = threading.Event()
@@ -276,7 +286,8 @@ def test_jobs_on_the_cluster_keep_going_through_leader_kills_and_lose_no_ride(
             merged_ids = [json.loads(m.value())["ride_id"] for m in read_all(bootstrap, merged)]
             if set(merged_ids) >= sent:
                 break
-            assert all(job.poll() is None for job in jobs), "a job died"
+            for job, output in zip(jobs, outputs, strict=True):
+                assert job.poll() is None, "a job died:\n" + "\n".join(output[-60:])
             time.sleep(5)
         assert set(merged_ids) == sent, f"{len(sent - set(merged_ids))} rides missing from rides_all"
         time.sleep(10)  # vendor_counts' last batch

@@ -15,6 +15,8 @@ import uuid
 
 import pytest
 
+from cluster.clients import admin_client
+from cluster.groups import group_lags
 from stack import lifecycle
 from tests.jobs.cluster import collect_output, produce_generated, run_job_unchecked, start_job
 from tests.paths import REPO_ROOT
@@ -50,6 +52,17 @@ def test_a_killed_job_and_a_failed_query_fire_their_alerts(local_stack, topic_fa
         lines = collect_output(job)
         try:
             wait_for(lambda: any(f"[{copying}] batch 0:" in line for line in lines), "the job's first batch", 180)
+            # its consumer group holds the offsets of that batch (committed after the line above is printed): the
+            # lag the alert watches is measured from them
+            admin = admin_client(local_stack.kafka.bootstrap_servers)
+            wait_for(
+                lambda: any(
+                    lag.group == f"spark-job-{copying}"
+                    for lag in group_lags(admin, local_stack.kafka.bootstrap_servers, in_time=False)
+                ),
+                "the job's committed offsets",
+                60,
+            )
         finally:
             os.killpg(job.pid, signal.SIGKILL)  # the driver and its JVM, as a crash or the OOM killer would
             job.wait(30)

@@ -10,8 +10,9 @@ import zipfile
 
 import pytest
 
+from pipeline_config.settings import CONF_DIR
 from stack import job_package
-from stack.submit import submit_command, submit_environment
+from stack.submit import spark_default, submit_command, submit_environment
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.stack
@@ -19,16 +20,20 @@ pytestmark = pytest.mark.stack
 APP = str(REPO_ROOT / "tests" / "apps" / "where_code_runs.py")
 
 
-def _reports(settings, command: list[str]) -> list[dict]:
+def _submitted(settings, command: list[str]) -> tuple[list[dict], list[str]]:
+    """The application's reports from its executors, and its driver JVM's arguments."""
     result = subprocess.run(command, env=submit_environment(settings), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    return [
-        json.loads(line.removeprefix("RESULT ")) for line in result.stdout.splitlines() if line.startswith("RESULT ")
-    ]
+    lines = result.stdout.splitlines()
+    reports = [json.loads(line.removeprefix("RESULT ")) for line in lines if line.startswith("RESULT ")]
+    driver = next(
+        (json.loads(line.removeprefix("DRIVER_JVM ")) for line in lines if line.startswith("DRIVER_JVM ")), []
+    )
+    return reports, driver
 
 
 def test_executors_import_the_jobs_from_the_shipped_package_only(local_stack):
-    reports = _reports(local_stack, submit_command(local_stack, APP))
+    reports, driver_jvm = _submitted(local_stack, submit_command(local_stack, APP))
     assert len(reports) == 2
     for report in reports:
         assert "import_error" not in report, report
@@ -38,6 +43,11 @@ def test_executors_import_the_jobs_from_the_shipped_package_only(local_stack):
         # schema (package data) was read from it too.
         assert report["jobs_file"] == f"./{local_stack.job_package.name}/jobs/vendor_counts.py", report
         assert report["required_fields"] == ["ride_id", "ride_type", "pickup_datetime"]
+        # the executor JVM runs with the flags of conf/spark-defaults.conf
+        assert set(spark_default("spark.executor.extraJavaOptions").split()) <= set(report["jvm_flags"]), report
+    # and so does the driver's, with the drivers' log4j configuration added rather than in their place
+    assert set(spark_default("spark.driver.extraJavaOptions").split()) <= set(driver_jvm), driver_jvm
+    assert f"-Dlog4j2.configurationFile=file:{CONF_DIR / 'log4j2-driver.properties'}" in driver_jvm, driver_jvm
 
 
 def test_without_the_package_the_executors_cannot_see_the_code(local_stack):
@@ -45,7 +55,7 @@ def test_without_the_package_the_executors_cannot_see_the_code(local_stack):
     command = submit_command(local_stack, APP)
     at = command.index("--py-files")
     del command[at : at + 2]
-    reports = _reports(local_stack, command)
+    reports, _ = _submitted(local_stack, command)
     assert reports and all(
         report.get("import_error") == "ModuleNotFoundError: No module named 'jobs'" for report in reports
     ), reports
