@@ -61,10 +61,11 @@ def read_all(bootstrap: str, topic: str, timeout_s: float = 60, auth: dict[str, 
 def end_offsets(
     bootstrap: str, topic: str, timeout_s: float = 30, auth: dict[str, str] | None = None
 ) -> dict[int, int]:
-    """Each partition's end offset now (the offset its next message will get)."""
+    """Each partition's end offset now (the offset its next message will get); none for a topic that is not there."""
     consumer = _reader(bootstrap, auth)
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        found = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        partitions = found.partitions if found is not None and found.error is None else {}
         return {p: _watermarks(consumer, TopicPartition(topic, p), timeout_s)[1] for p in partitions}
     finally:
         consumer.close()

@@ -89,6 +89,10 @@ def starting_offsets(settings: StackSettings, topic: str) -> str:
     """The topic's end now, as the jobs' starting offsets: the jobs read every ride produced from this moment,
     those sent while they are still starting included, and none from before."""
     ends = end_offsets(settings.kafka.bootstrap_servers, topic)
+    if not ends:
+        raise StackError(
+            f"no topic {topic} on {settings.kafka.bootstrap_servers}: `make topics` creates the pipeline's"
+        )
     return json.dumps({topic: {str(partition): offset for partition, offset in sorted(ends.items())}})
 
 
