@@ -14,12 +14,12 @@ import argparse
 from functools import partial
 
 from benchmarks import peer_windows
+from benchmarks.peers import GREEN_FILE
 from benchmarks.side_by_side import delete_topic, interleaved_runs, print_rates
 from pipeline_config.settings import load_settings
 from stack.submit import spark_default
 
 FLAGS = ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions")
-GREEN_FILE = peer_windows.REPO_ROOT.parent / "shared" / "data" / "green_tripdata_2020-10.csv.gz"
 
 
 def main(argv=None) -> int:

@@ -132,7 +132,7 @@ class Pacer:
         self.started = clock()
         self.sent = 0
         self.replay_from = replay_from
-        self.first_event_ms: int | None = None
+        self.clock_start_ms: int | None = None  # the event time the replay clock starts at
 
     @property
     def paced(self) -> bool:
@@ -142,10 +142,10 @@ class Pacer:
         if self.rate:
             due = self.started + self.sent / self.rate
         elif self.replay_speed:
-            if self.first_event_ms is None:
-                self.first_event_ms = replay_start_ms(self.replay_from, event_time_ms)
+            if self.clock_start_ms is None:
+                self.clock_start_ms = replay_start_ms(self.replay_from, event_time_ms)
             # Out-of-order events are due at once; the replay never goes back in time.
-            due = self.started + max(0, event_time_ms - self.first_event_ms) / 1000 / self.replay_speed
+            due = self.started + max(0, event_time_ms - self.clock_start_ms) / 1000 / self.replay_speed
         else:
             return
         self.sent += 1

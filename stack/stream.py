@@ -145,7 +145,8 @@ def run(settings: StackSettings, argv: list[str] | None = None) -> int:
                 break  # said and handled below
             if interrupted or time.monotonic() - began > JOBS_READY_TIMEOUT_S:
                 raise StackError("the jobs did not start in time" if not interrupted else "interrupted")
-        print("Results appear below as windows fill up. Ctrl-C stops everything.", flush=True)
+        if producer.poll() in (None, 0):
+            print("Results appear below as windows fill up. Ctrl-C stops everything.", flush=True)
         deadline = began + options.duration if options.duration else None
         while not interrupted and jobs.poll() is None:
             if deadline and time.monotonic() > deadline:

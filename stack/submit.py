@@ -42,11 +42,11 @@ def job_application(job: str) -> str:
 
 
 def spark_default(key: str) -> str | None:
-    """A property of conf/spark-defaults.conf (Java properties as Spark writes them: `key  value` per line)."""
+    """A property of conf/spark-defaults.conf (as Spark reads it: a key, whitespace, the value, per line)."""
     for line in SPARK_DEFAULTS.read_text().splitlines():
-        name, _, value = line.strip().partition(" ")
-        if name == key and not name.startswith("#"):
-            return value.strip()
+        parts = line.split(None, 1)
+        if parts and parts[0] == key:
+            return parts[1].strip() if len(parts) > 1 else ""
     return None
 
 
