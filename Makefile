@@ -19,7 +19,7 @@ SPARK_PROVIDED := -DexcludeGroupIds=org.apache.hadoop,org.scala-lang,org.scala-l
 	-DexcludeArtifactIds=spark-tags_$(SCALA_BINARY_VERSION)
 STACK := STACK_HOME=$(STACK_HOME) $(PY) -m stack
 
-.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume consumer-groups replay-dead-letters submit sql query psql test test-unit
+.PHONY: help venv jars package lint up down status logs clean topics connectors stream data produce consume consumer-groups replay-dead-letters submit run sql query psql test test-unit
 
 help: ## this list
 	@grep -hE '^[a-z-]+:.*## ' Makefile | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -120,6 +120,10 @@ replay-dead-letters: venv ## re-send dead letters to their topics: make replay-d
 submit: venv jars ## spark-submit a job to the cluster: make submit JOB=vendor_counts ARGS=...
 	@test -n "$(JOB)" || { echo "usage: make submit JOB=<name of a module in jobs/> [ARGS=...]"; exit 2; }
 	$(STACK) submit $(JOB) $(ARGS)
+
+run: venv jars ## run a job on the stack's job server, a warm Spark application: make run JOB=vendor_counts ARGS=...
+	@test -n "$(JOB)" || { echo "usage: make run JOB=<name of a module in jobs/> [ARGS=...]"; exit 2; }
+	$(STACK) run $(JOB) $(ARGS)
 
 sql: venv jars ## run a SQL file over the streams on the cluster: make sql QUERY=queries/rides_per_zone_15m.sql
 	@test -n "$(QUERY)" || { echo "usage: make sql QUERY=<file.sql> [ARGS=...]  (examples in queries/)"; exit 2; }

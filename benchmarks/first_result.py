@@ -2,11 +2,13 @@
 
   .venv/bin/python -m benchmarks.first_result [--duration 60]
 
-1. `make stream` (python -m stack stream --duration N) on the running stack, its output timestamped: seconds to the
-   queries started, to the first windowed table on screen, and the rides the tables counted in the whole run.
-2. A job's submit over the real green file already in a topic (vendor_counts, its default trigger, results to
-   the terminal): seconds from spark-submit to the queries started and to each query's first micro-batch done,
-   with that batch's own duration from Spark's progress.
+1. A job over the real green file already in a topic (vendor_counts, its default trigger, results to the
+   terminal), started with spark-submit and then on the job server (python -m stack run): seconds from the command
+   to the queries started and to each query's first micro-batch done, with that batch's own duration from Spark's
+   progress.
+2. `make stream` (python -m stack stream --duration N) on the running stack, its output timestamped, on the job
+   server and without it (JOB_SERVER=0: spark-submit): seconds to the queries started, to the first windowed table
+   on screen, and the rides the tables counted in the whole run.
 """
 
 from __future__ import annotations
@@ -59,20 +61,22 @@ def first(lines: list[tuple[float, str]], pattern: re.Pattern | str) -> float | 
     return None
 
 
-def make_stream(duration: float) -> None:
+def make_stream(duration: float, on_server: bool) -> None:
+    env = {**os.environ, "JOB_SERVER": "1" if on_server else "0"}
     lines = timestamped_lines(
-        [sys.executable, "-m", "stack", "stream", "--duration", str(duration)], None, lambda _: False, duration + 240
+        [sys.executable, "-m", "stack", "stream", "--duration", str(duration)], env, lambda _: False, duration + 240
     )
     started, table = first(lines, "] started (id"), first(lines, TABLE_TITLE)
     tables = sum(1 for _, line in lines if TABLE_TITLE.search(line))
     rides_in = sum(int(m.group(3)) for _, line in lines if (m := BATCH_DONE.search(line)) and "tumbling" in line)
-    print(f"\nmake stream --duration {duration:g}, on the running stack:")
+    where = "on the job server" if on_server else "spark-submit (JOB_SERVER=0)"
+    print(f"\nmake stream --duration {duration:g}, on the running stack, {where}:")
     print(f"  queries started          {started:6.1f} s" if started else "  queries never started")
     print(f"  first windowed table     {table:6.1f} s" if table else "  no windowed table printed")
     print(f"  tables printed {tables}; rides read by the tumbling query in the run: {rides_in:,}")
 
 
-def job_submit(settings) -> None:
+def job_start(settings, on_server: bool) -> None:
     bootstrap = settings.kafka.bootstrap_servers
     topic = ride_topic(bootstrap, "bench_first")
     try:
@@ -82,13 +86,17 @@ def job_submit(settings) -> None:
         with tempfile.TemporaryDirectory(prefix="bench-first-") as checkpoints:
             arguments = ["--input-topics", topic, "--sinks", "terminal", "--checkpoint-root", checkpoints]
             arguments += ["--lag-group-prefix", "bench-first-"]
-            command = submit_command(settings, str(REPO_ROOT / "jobs" / "vendor_counts.py"), arguments)
+            if on_server:
+                command = [sys.executable, "-m", "stack", "run", "vendor_counts", *arguments]
+            else:
+                command = submit_command(settings, str(REPO_ROOT / "jobs" / "vendor_counts.py"), arguments)
 
             def all_first_batches(lines) -> bool:
                 return all(any(f"[{query}] batch 0:" in line for _, line in lines) for query in queries)
 
             lines = timestamped_lines(command, submit_environment(settings), all_first_batches, 600)
-        print(f"\nvendor_counts submitted over {topic} (the green file, 95,120 rides), default trigger:")
+        how = "on the job server (python -m stack run)" if on_server else "with spark-submit"
+        print(f"\nvendor_counts {how} over {topic} (the green file, 95,120 rides), default trigger:")
         print(f"  queries started          {first(lines, '] started (id') or float('nan'):6.1f} s")
         for query in queries:
             done = next(((at, m) for at, line in lines if (m := BATCH_DONE.search(line)) and m.group(1) == query), None)
@@ -103,8 +111,11 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=60)
     options = parser.parse_args(argv)
-    job_submit(load_settings())
-    make_stream(options.duration)
+    settings = load_settings()
+    for on_server in (False, True):
+        job_start(settings, on_server)
+    for on_server in (False, True):
+        make_stream(options.duration, on_server)
     return 0
 
 

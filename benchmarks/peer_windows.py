@@ -9,6 +9,8 @@ its user runs it, as a command timed from its start to its exit (interpreter, JV
   ours     spark-submit jobs/vendor_counts.py --window-kinds tumbling --trigger available-now --min-partitions 4,
            on the cluster, its results to a topic of its own (and its bad records to the dead-letter topic: a second
            query over the same input, which the peers do not have)
+  ours on the job server   the same job through `python -m stack run`, on the stack's warm application (jobs/
+           job_server.py): no JVM, executors or code to start, as a user who keeps the stack up runs a job
   quix     benchmarks/peer_apps/quix_window_counts.py (its packages in .stack/peers/venv)
   pyflink  benchmarks/peer_apps/flink_window_counts.py, a local mini-cluster with the Kafka SQL connector from
            Maven Central (.stack/peers/flink-venv, .stack/peers/jars)
@@ -147,9 +149,11 @@ def run_flink(python: str, jar: Path, settings: StackSettings, data: Input) -> t
     return took, _printed_counts(out)
 
 
-def run_ours(settings: StackSettings, data: Input, conf: dict[str, str] | None = None) -> tuple[float, Counts]:
-    """Our vendor_counts job over the input to its end (Spark properties over conf/spark-defaults.conf in `conf`):
-    its wall time from submit to exit, and its counts."""
+def run_ours(
+    settings: StackSettings, data: Input, conf: dict[str, str] | None = None, on_server: bool = False
+) -> tuple[float, Counts]:
+    """Our vendor_counts job over the input to its end (Spark properties over conf/spark-defaults.conf in `conf`),
+    with spark-submit or on the job server: its wall time from the command to its exit, and its counts."""
     bootstrap = settings.kafka.bootstrap_servers
     output = ride_topic(bootstrap, "bench_windows_out")
     try:
@@ -159,7 +163,10 @@ def run_ours(settings: StackSettings, data: Input, conf: dict[str, str] | None =
                 *("--trigger", "available-now", "--sinks", "kafka", "--checkpoint-root", checkpoints),
                 *("--lag-group-prefix", "bench-windows-", "--min-partitions", str(MIN_PARTITIONS)),
             ]
-            command = submit_command(settings, str(REPO_ROOT / "jobs" / "vendor_counts.py"), arguments, conf=conf)
+            if on_server:
+                command = [sys.executable, "-m", "stack", "run", "vendor_counts", *arguments]
+            else:
+                command = submit_command(settings, str(REPO_ROOT / "jobs" / "vendor_counts.py"), arguments, conf=conf)
             took, _ = _timed(command, submit_environment(settings))
         counts: Counts = {}
         for message in sorted(read_all(bootstrap, output), key=lambda m: (m.partition(), m.offset())):

@@ -102,6 +102,7 @@ def compare_windows(settings, file: str, repeat: int, copies: int) -> None:
         data = peer_windows.prepared_input(settings, file, folder, size, once)
         engines = {
             "ours (vendor_counts)": partial(peer_windows.run_ours, settings, data),
+            "ours on the job server": partial(peer_windows.run_ours, settings, data, on_server=True),
             "quix streams": partial(peer_windows.run_quix, quix, settings, data),
             "pyflink sql": partial(peer_windows.run_flink, flink, jar, settings, data),
         }

@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
 
 from cluster.clients import command_line_logging
+from jobs import hosting
 from jobs.group_offsets import ConsumerGroupOffsets
 from jobs.late_rides import LateRideAuditor
 from jobs.progress_topic import ProgressPublisher
@@ -30,7 +31,11 @@ log = logging.getLogger("jobs")
 
 
 def spark_session(app_name: str) -> SparkSession:
-    """The session of a job submitted with spark-submit (master, jars and defaults come from there)."""
+    """The session of a job submitted with spark-submit (master, jars and defaults come from there), or on the job
+    server a new session of its warm application."""
+    host = hosting.current()
+    if host is not None:
+        return host.new_session()
     spark = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC").getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
@@ -107,9 +112,7 @@ def run_until_done(
 
     Returns 0 when every query ended without an exception.
     """
-    stopping = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.append(True))
+    stopping = _stop_requests()
     looked_up: set[int] = set()
     restart_failed = False
     while True:
@@ -136,8 +139,35 @@ def run_until_done(
         print(f"query {query.name} failed: {query.exception()}", file=sys.stderr)
     if auditor is not None:
         auditor.drain()
-    spark.stop()
+    _end_session(spark)
     return 1 if failed or restart_failed else 0
+
+
+class _HostStop:
+    """Truthy once the job server's client asked its job to stop (the list of signals' stand-in)."""
+
+    def __init__(self, host: hosting.Host):
+        self.host = host
+
+    def __bool__(self) -> bool:
+        return self.host.stop_requested.is_set()
+
+
+def _stop_requests() -> list[bool] | _HostStop:
+    """What says the job is to stop: SIGINT/SIGTERM under spark-submit, its client on the job server."""
+    host = hosting.current()
+    if host is not None:
+        return _HostStop(host)
+    stopping: list[bool] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    return stopping
+
+
+def _end_session(spark: SparkSession) -> None:
+    """Stop the application at the job's end, unless it is the job server's, which goes on to the next job."""
+    if hosting.current() is None:
+        spark.stop()
 
 
 def _newer_schema_ids(queries: list[StreamingQuery]) -> set[int]:
@@ -160,12 +190,17 @@ def _stop_between_batches(query: StreamingQuery, patience_s: float = 30) -> None
         query.stop()
 
 
-def start_job(app_name: str, publisher: ProgressPublisher | None = None) -> tuple[SparkSession, LateRideAuditor]:
+def driver_logging() -> None:
+    """Logging of a job's driver: INFO lines to stderr, without py4j's and PySpark's chatter."""
     command_line_logging()
     logging.getLogger("py4j").setLevel(logging.WARNING)  # one line per call between Python and the JVM otherwise
     # PySpark logs each analysis error with its JVM stack as JSON; the job reports the error itself, in one line.
     for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def start_job(app_name: str, publisher: ProgressPublisher | None = None) -> tuple[SparkSession, LateRideAuditor]:
+    driver_logging()
     spark = spark_session(app_name)
     auditor = LateRideAuditor(spark, publisher)
     spark.streams.addListener(ProgressReporter(publisher, auditor))
@@ -207,7 +242,7 @@ def start_and_run(app_name: str, jobs) -> int:
         try:
             queries = start_all()
         except CannotRunError as exc:  # the registry, a schema refused, a query Spark refused, a missing file
-            spark.stop()
+            _end_session(spark)
             return refuse(exc)
         return run_until_done(spark, queries, auditor, learn_and_start_again)
     finally:
@@ -220,7 +255,7 @@ def register_driver(spark: SparkSession, app_name: str) -> Path | None:
     """The driver's web UI as a target of the stack's Prometheus while the job runs (Spark's own metrics: its
     streaming queries' rates and latency, its executors'); nothing when the stack runs no Prometheus here."""
     ui = spark.sparkContext.uiWebUrl
-    if not ui:
+    if not ui or hosting.current() is not None:  # the job server registers its application once
         return None
     labels = {"application": app_name, "app_id": spark.sparkContext.applicationId}
     return register(load_settings(), "drivers", urlparse(ui).netloc, labels)

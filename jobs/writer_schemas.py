@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from confluent_kafka.schema_registry.error import SchemaRegistryError
@@ -37,6 +38,7 @@ from rides.serialization import (
 # The message of a batch failed on a newer writer schema id, and how the runner finds the id in it.
 NEWER_SCHEMA_ID = "writer schema id {} is newer than the job's schemas"
 _NEWER_SCHEMA_ID_PATTERN = re.compile(NEWER_SCHEMA_ID.replace("{}", r"(\d+)"))
+HIGH_WATER_REQUESTS_AT_ONCE = 8
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class KnownWriters:
     those in `lookup_range` (above the highest known, up to `lookahead` above the registry's highest id at start)
     that were not looked up and found absent already. No range: every unknown id is a dead letter at once."""
 
-    schemas: list[WriterSchema]
+    schemas: tuple[WriterSchema, ...]  # a tuple: hashable, as the decoder keeps its columns per KnownWriters
     lookup_range: tuple[int, int] | None = None
     absent: frozenset[int] = frozenset()
 
@@ -92,19 +94,24 @@ def registry_high_water(registry_url: str) -> int:
     """The highest schema id among the latest versions of the registry's subjects: ids are issued in order, so a
     schema registered from now on gets a higher one."""
     client = registry_client(registry_url)
-    highest = 0
+
+    def latest_id(subject: str) -> int:
+        try:
+            return client.get_latest_version(subject).schema_id or 0
+        except SchemaRegistryError as exc:
+            if exc.http_status_code == 404:  # a subject deleted since it was listed has no latest version
+                return 0
+            raise
+
     try:
-        for subject in client.get_subjects():
-            try:
-                highest = max(highest, client.get_latest_version(subject).schema_id or 0)
-            except SchemaRegistryError as exc:
-                if exc.http_status_code != 404:  # a subject deleted since it was listed has no latest version
-                    raise
+        # One request per subject, a few at a time: a registry of hundreds of subjects answers in a tenth of the
+        # time, which a job on the job server would otherwise spend before its queries start.
+        with ThreadPoolExecutor(max_workers=HIGH_WATER_REQUESTS_AT_ONCE) as pool:
+            return max(pool.map(latest_id, client.get_subjects()), default=0)
     except (SchemaRegistryError, TransportError) as exc:
         raise RegistryUnavailableError(
             f"cannot list the subjects of the schema registry at {registry_url} ({exc})"
         ) from None
-    return highest
 
 
 @dataclass
@@ -125,10 +132,10 @@ class WriterSchemaBook:
             absent = frozenset(self.absent - every.keys())
         schemas = [WriterSchema(schema_id, text) for schema_id, text in sorted(every.items())]
         if lookahead <= 0:
-            return KnownWriters(schemas)
+            return KnownWriters(tuple(schemas))
         first = max(every, default=0) + 1
         last = max(registry_high_water(registry_url), first - 1) + lookahead
-        return KnownWriters(schemas, (first, last), absent)
+        return KnownWriters(tuple(schemas), (first, last), absent)
 
     def learn(self, registry_url: str, schema_id: int) -> str:
         """Look the id up in the registry; says what was found. Raises RegistryUnavailableError when the

@@ -215,6 +215,18 @@ class SparkSettings(_Frozen):
         return self.master or f"spark://127.0.0.1:{self.master_port}"
 
 
+class JobServerSettings(_Frozen):
+    # make up starts the job server (jobs/job_server.py), a Spark application that stays up and runs jobs one after
+    # another without a JVM start each; JOB_SERVER=0 leaves it out. Not on the secured stack, where each job logs
+    # in to Kafka with a role of its own.
+    enabled: bool = True
+    port: int = 7078
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return ("127.0.0.1", self.port)
+
+
 class StackSettings(_Frozen):
     # STACK_BROKER=redpanda: the compose profile with Redpanda (Kafka API and schema registry) in place of
     # Kafka and Apicurio; Docker only.
@@ -229,6 +241,7 @@ class StackSettings(_Frozen):
     postgres: PostgresSettings = PostgresSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     spark: SparkSettings = SparkSettings()
+    job_server: JobServerSettings = JobServerSettings()
     versions: Mapping[str, str] = Field(default_factory=dict)
 
     @property
@@ -356,6 +369,8 @@ def load_settings(
         raw.setdefault("postgres", {})["enabled"] = False
     if env.get("PROMETHEUS", "").lower() in ("0", "false", "no"):
         raw.setdefault("prometheus", {})["enabled"] = False
+    if env.get("JOB_SERVER", "").lower() in ("0", "false", "no"):
+        raw.setdefault("job_server", {})["enabled"] = False
     if env.get("CONNECT", "").lower() in ("1", "true", "yes"):
         raw.setdefault("connect", {})["enabled"] = True
     if env.get("SECURE", "").lower() in ("1", "true", "yes"):

@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     submit.add_argument("application", help="a job's name (vendor_counts, stream_sql...) or a .py file")
     submit.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the application")
     submit.add_argument("--print", action="store_true", help="print the spark-submit command instead of running it")
+    run = commands.add_parser(
+        "run",
+        help="run a job on the stack's job server (a warm Spark application): no JVM to start, same flags as submit",
+    )
+    run.add_argument("application", help="a job's name (vendor_counts, pipeline, stream_sql...)")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the job")
     commands.add_parser(
         "consumer-groups",
         add_help=False,
@@ -182,6 +188,10 @@ def _local(args: argparse.Namespace, settings) -> int:
         return 0
     if args.command == "consumer-groups":
         return subprocess.call(consumer_groups_command(settings, args.args))
+    if args.command == "run":  # `python -m stack run` goes straight to stack.run_on_server (stack/__main__.py)
+        from stack.run_on_server import run_on_server
+
+        return run_on_server(settings, args.application, args.args)
     if args.command == "submit":
         command = submit.submit_command(settings, submit.job_application(args.application), args.args)
         if args.print:

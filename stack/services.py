@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline_config.settings import StackSettings
+from stack.job_server import JobServer
 from stack.kafka_connect import KafkaConnect
 from stack.kafka_node import KafkaNode
 from stack.postgres import PostgresServer
@@ -27,6 +28,8 @@ def build_services(settings: StackSettings) -> list[Service]:
         SparkWorker(name=f"spark-worker-{n}", settings=settings, worker_id=n)
         for n in range(1, settings.spark.workers + 1)
     ]
+    if settings.job_server.enabled and not settings.kafka.secure:
+        services.append(JobServer(name="job-server", settings=settings))
     if settings.connect.enabled:
         services.append(KafkaConnect(name="kafka-connect", settings=settings))
     if settings.console.enabled:

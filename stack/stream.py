@@ -22,6 +22,7 @@ import psutil
 from cluster.topic_snapshot import end_offsets
 from pipeline_config.client_defaults import load_client_defaults
 from pipeline_config.settings import StackSettings
+from stack.run_on_server import ready_server, server_status
 from stack.service import CHECKOUT_DIR, StackError
 from stack.submit import job_application, submit_command, submit_environment
 
@@ -96,26 +97,28 @@ def starting_offsets(settings: StackSettings, topic: str) -> str:
     return json.dumps({topic: {str(partition): offset for partition, offset in sorted(ends.items())}})
 
 
+def jobs_command(settings: StackSettings, arguments: list[str]) -> tuple[list[str], str]:
+    """The command that runs the pipeline's jobs, and where: on the job server when it is up and free (a warm
+    application: no JVM to start), else spark-submit of an application of their own."""
+    status = server_status(settings) if settings.job_server.enabled else None
+    if status is not None and status.get("job") in (None, "warm-up"):
+        ready_server(settings)
+        return [sys.executable, "-m", "stack", "run", "pipeline", *arguments], "on the job server"
+    busy = f" (the job server runs {status['job']})" if status else ""
+    command = submit_command(settings, job_application("pipeline"), arguments)
+    return command, f"on {settings.spark.master_url}{busy}"
+
+
 def run(settings: StackSettings, argv: list[str] | None = None) -> int:
     options = parser().parse_args(argv)
     checkpoints = settings.state_dir / "checkpoints" / f"stream-{time.strftime('%Y%m%d-%H%M%S')}"
-    job_command = submit_command(
-        settings,
-        job_application("pipeline"),
-        [
-            "--jobs",
-            options.jobs,
-            "--input-topics",
-            options.topic,
-            "--starting-offsets",
-            starting_offsets(settings, options.topic),
-            "--checkpoint-root",
-            str(checkpoints),
-            "--trigger",
-            "5 seconds",
-        ],
-    )
-    print(f"Starting the jobs ({options.jobs}) on {settings.spark.master_url} ...", flush=True)
+    job_arguments = [
+        *("--jobs", options.jobs, "--input-topics", options.topic),
+        *("--starting-offsets", starting_offsets(settings, options.topic)),
+        *("--checkpoint-root", str(checkpoints), "--trigger", "5 seconds"),
+    ]
+    job_command, where = jobs_command(settings, job_arguments)
+    print(f"Starting the jobs ({options.jobs}) {where} ...", flush=True)
     jobs = subprocess.Popen(
         job_command,
         env=submit_environment(settings),

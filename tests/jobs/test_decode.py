@@ -114,7 +114,7 @@ def test_dead_letters_carry_reason_source_and_original_bytes(spark):
 
 def test_a_newer_schema_id_fails_the_batch_naming_it_and_an_absent_or_far_one_is_a_dead_letter(spark):
     newer = AvroWireSerializer(7)(next(RideGenerator().rides(1)))  # the registry gave id 7 after the job started
-    looking = KnownWriters(WRITERS, lookup_range=(3, 1002), absent=frozenset({5}))
+    looking = KnownWriters(tuple(WRITERS), lookup_range=(3, 1002), absent=frozenset({5}))
     with pytest.raises(Exception) as failure:
         decode_rides(_raw(spark, [GREEN_LINE, newer]), looking).collect()
     assert newer_schema_ids(str(failure.value)) == {7}
@@ -129,7 +129,7 @@ def test_a_newer_schema_id_fails_the_batch_naming_it_and_an_absent_or_far_one_is
         2: "unknown schema id 0",
         3: None,
     }
-    learned = KnownWriters([*WRITERS, WriterSchema(7, schema_text())], lookup_range=(8, 1002))
+    learned = KnownWriters((*WRITERS, WriterSchema(7, schema_text())), lookup_range=(8, 1002))
     assert decode_rides(_raw(spark, [newer]), learned).select(REASON).collect() == [(None,)]
 
 

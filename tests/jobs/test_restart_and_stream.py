@@ -49,7 +49,8 @@ def test_a_job_killed_mid_stream_resumes_to_the_same_final_output(local_stack, t
     assert latest_per_key(local_stack, resumed) == latest_per_key(local_stack, uninterrupted)
 
 
-def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stack):
+@pytest.mark.parametrize("job_server", ["1", "0"], ids=["on-the-job-server", "spark-submit"])
+def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stack, job_server):
     began = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "stack", "stream", "--duration", "60"],
@@ -57,9 +58,12 @@ def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stac
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "JOB_SERVER": job_server},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
+    where = "on the job server" if job_server == "1" else f"on {local_stack.spark.master_url}"
+    assert f"Starting the jobs (vendor_counts) {where} ..." in out
     assert "Rides per vendor, " in out and "window_start" in out
     # the replayed rides are good ones: only those the jobs' validation refuses may end up as dead letters
     # (a job that did not know the producer's schema id would send them all there)

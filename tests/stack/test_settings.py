@@ -86,3 +86,17 @@ def test_bad_line_in_versions_env_is_refused_with_its_line(tmp_path):
     path.write_text("# comment\nSPARK_VERSION=4.2.0\nnot a pair\n")
     with pytest.raises(SettingsError, match=r"versions\.env:3: expected KEY=VALUE"):
         read_env_file(path)
+
+
+@pytest.mark.parametrize(
+    ("env", "job_server_runs"),
+    [({}, True), ({"JOB_SERVER": "0"}, False), ({"SECURE": "1"}, False)],
+    ids=["default", "JOB_SERVER=0", "secured stack"],
+)
+def test_the_job_server_starts_with_the_stack_unless_left_out_or_secured(env, job_server_runs):
+    from stack.services import build_services
+
+    names = [service.name for service in build_services(load_settings(env=env))]
+    assert ("job-server" in names) is job_server_runs
+    if job_server_runs:  # after the cluster it runs on
+        assert names.index("job-server") > max(i for i, name in enumerate(names) if name.startswith("spark-"))
