@@ -115,7 +115,9 @@ def run(
 
 
 def _relay(connection: socket.socket, out: TextIO) -> int:
-    """Copy lines to `out` until the end line; its exit status (LOST_EXIT if the server went away first)."""
+    """Copy lines to `out` until the end line; its exit status (LOST_EXIT if the server went away first). Output
+    that nobody reads any more (`| head`) asks the job to stop, as Ctrl-C does."""
+    reader = _Reader(out, connection)
     pending = b""
     while True:
         try:
@@ -125,17 +127,32 @@ def _relay(connection: socket.socket, out: TextIO) -> int:
         except OSError:
             chunk = b""
         if not chunk:
-            if pending:
-                out.write(pending.decode(errors="replace"))
-            out.write("\nerror: the job server went away before the job ended\n")
-            out.flush()
+            reader.write(pending.decode(errors="replace") + "\nerror: the job server went away before the job ended\n")
             return LOST_EXIT
         pending += chunk
         *lines, pending = pending.split(b"\n")
         for line in lines:
             text = line.decode(errors="replace")
             if text.startswith(END):
-                out.flush()
+                reader.write("")
                 return int(json.loads(text[len(END) :])["exit"])
-            out.write(text + "\n")
-        out.flush()
+            reader.write(text + "\n")
+
+
+class _Reader:
+    """Where the job's output goes: `out` until it is closed, then nowhere (and the job is asked to stop)."""
+
+    def __init__(self, out: TextIO, connection: socket.socket):
+        self.out: TextIO | None = out
+        self.connection = connection
+
+    def write(self, text: str) -> None:
+        if self.out is None:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except BrokenPipeError:
+            self.out = None
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_WR)

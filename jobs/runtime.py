@@ -28,6 +28,7 @@ from pipeline_config.metrics_targets import register, unregister
 from pipeline_config.settings import load_settings
 
 log = logging.getLogger("jobs")
+POLL_INTERVAL_S = 0.1  # how soon a job notices that its queries ended (a job on the job server waits no longer)
 
 
 def spark_session(app_name: str) -> SparkSession:
@@ -119,7 +120,7 @@ def run_until_done(
         # A query that failed stops the job (exit 1): half a job running on would look alive while a result stays
         # behind; stopped, its supervisor (or a person) restarts it and it resumes from its checkpoints.
         while not stopping and any(query.isActive for query in queries) and not _any_failed(queries):
-            time.sleep(0.5)
+            time.sleep(POLL_INTERVAL_S)
         newer = set() if stopping else _newer_schema_ids(queries) - looked_up
         if not newer:
             break
