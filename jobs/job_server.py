@@ -156,6 +156,7 @@ class JobServer:
             "job": self.running or ("warm-up" if self.warming else None),
             "package": self.package_stamp,
             "app_id": self.spark.sparkContext.applicationId,
+            "ui": self.spark.sparkContext.uiWebUrl,
             "pid": os.getpid(),
         }
 

@@ -67,3 +67,9 @@ def build(target: Path) -> Path:
 def current_package(target: Path) -> Path:
     """The job package at `target`, rebuilt first if any shipped file changed since it was built."""
     return target if is_current(target) else build(target)
+
+
+def package_stamp(target: Path) -> int:
+    """What identifies the job package's build, current first: its zip's modification time. The job server records
+    the stamp of the package it started with (its executors hold that one), and a client compares."""
+    return current_package(target).stat().st_mtime_ns

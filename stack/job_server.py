@@ -1,5 +1,5 @@
 """The job server as a service of the stack (jobs/job_server.py): a Spark application on the cluster that stays up
-and runs jobs one after another, and `run_on_server`, what `python -m stack run` and `make stream` do with it."""
+and runs jobs one after another. Its client is stack/run_on_server.py (`python -m stack run`, `make stream`)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,9 @@ import sys
 from dataclasses import dataclass
 
 from cluster import job_server as protocol
-from pipeline_config.settings import StackSettings
-from stack.job_package import current_package
+from stack.job_package import package_stamp
 from stack.service import Service
 from stack.submit import job_application, submit_command, submit_environment
-
-
-def package_stamp(settings: StackSettings) -> int:
-    """What identifies the job package's build: its zip's modification time (rebuilt first when the code changed).
-    stack/run_on_server.py compares it with the running server's."""
-    return current_package(settings.job_package).stat().st_mtime_ns
 
 
 @dataclass
@@ -33,12 +26,21 @@ class JobServer(Service):
 
     @property
     def web_ui(self) -> str:
-        return "http://127.0.0.1:4040 (its Spark UI, or the next free port)"
+        """Its application's Spark UI (4040 when it started before any other application)."""
+        try:
+            return str(protocol.status(self.settings.job_server.address, timeout_s=3).get("ui") or "-")
+        except (OSError, ValueError):
+            return "-"
 
     def command(self) -> list[str]:
         # The driver runs in this Python process and pyspark starts its JVM with spark-submit's options (the
         # same as `python -m stack submit`): the service's PID is the Python driver, which a SIGTERM stops cleanly.
-        arguments = ["--port", str(self.settings.job_server.port), "--package-stamp", str(package_stamp(self.settings))]
+        arguments = [
+            "--port",
+            str(self.settings.job_server.port),
+            "--package-stamp",
+            str(package_stamp(self.settings.job_package)),
+        ]
         return [sys.executable, job_application("job_server"), *arguments]
 
     def environment(self) -> dict[str, str]:

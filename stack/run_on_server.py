@@ -15,7 +15,7 @@ from typing import TextIO
 from cluster import job_server as protocol
 from pipeline_config.errors import PipelineError, report
 from pipeline_config.settings import StackSettings, load_settings
-from stack.job_package import current_package
+from stack.job_package import package_stamp
 from stack.service import StackError
 
 
@@ -37,7 +37,7 @@ def ready_server(settings: StackSettings, say=print) -> int:
             f"no job server answers on port {settings.job_server.port}: the local stack's `make up` starts it (not "
             "docker-compose.yml, nor the secured stack); `python -m stack submit` runs a job without it"
         )
-    stamp = current_package(settings.job_package).stat().st_mtime_ns
+    stamp = package_stamp(settings.job_package)
     if status.get("package") != stamp:
         if status.get("job"):
             raise StackError(f"the job package changed, and the job server is still running {status['job']}")

@@ -38,6 +38,7 @@ def test_every_service_reports_healthy(local_stack):
         "postgres",
         "spark-master",
         "spark-worker-1",
+        "job-server",
         "console",
         "postgres-exporter",
         "prometheus",
