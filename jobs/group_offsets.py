@@ -14,12 +14,10 @@ import json
 import sys
 from collections.abc import Iterator
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from pyspark.sql.streaming import StreamingQueryListener
 
-from cluster.clients import admin_client
-
-COMMIT_TIMEOUT_S = 10
+from pipeline_config.credentials import client_auth
 
 
 def processed_offsets(end_offset: str | None) -> Iterator[TopicPartition]:
@@ -41,15 +39,18 @@ def processed_offsets(end_offset: str | None) -> Iterator[TopicPartition]:
 
 class ConsumerGroupOffsets(StreamingQueryListener):
     def __init__(self, bootstrap: str, group_prefix: str):
-        self.admin = admin_client(bootstrap)
+        self.bootstrap = bootstrap
         self.group_prefix = group_prefix
+        self._committers: dict[str, Consumer] = {}
+        self._last: dict[str, list[TopicPartition]] = {}  # per group, the offsets committed last
+        self._groups: dict[str, str] = {}  # per query id, its group
         self._complained = False
 
     def group_of(self, query_name: str) -> str:
         return f"{self.group_prefix}{query_name}"
 
     def onQueryStarted(self, event):
-        pass
+        self._groups[str(event.id)] = self.group_of(event.name or str(event.id))
 
     def onQueryProgress(self, event):
         progress = event.progress
@@ -57,17 +58,58 @@ class ConsumerGroupOffsets(StreamingQueryListener):
         if not partitions:
             return
         group = self.group_of(progress.name or str(progress.id))
+        committer = self._committer(group)
+        committer.poll(0)  # the outcome of the previous commit (on_commit below)
+        self._last[group] = partitions
         try:
-            futures = self.admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, partitions)])
-            futures[group].result(timeout=COMMIT_TIMEOUT_S)
-        except (KafkaException, TimeoutError) as exc:  # the job goes on: the group only reports
+            committer.commit(offsets=partitions, asynchronous=True)
+        except KafkaException as exc:  # the job goes on: the group only reports
             self._complain(group, str(exc))
+
+    def _committer(self, group: str) -> Consumer:
+        """A consumer of the group that never subscribes and only commits, asynchronously while the query runs (a
+        listener must not wait on Kafka). It replaces the admin client's offset change, which tripped an assertion
+        inside librdkafka when a request timed out while a broker was being killed, aborting the whole driver (the
+        leader-kill test of RELIABILITY.md found it)."""
+        committer = self._committers.get(group)
+        if committer is None:
+            committer = Consumer(
+                {
+                    "bootstrap.servers": self.bootstrap,
+                    "group.id": group,
+                    "enable.auto.commit": False,
+                    "log_level": 0,
+                    "on_commit": self._commit_outcome(group),
+                    **client_auth(),
+                }
+            )
+            self._committers[group] = committer
+        return committer
 
     def onQueryIdle(self, event):
         pass
 
     def onQueryTerminated(self, event):
-        pass
+        """The query's last offsets committed for sure (the driver may exit next), and its consumer closed."""
+        group = self._groups.pop(str(event.id), "")
+        committer = self._committers.pop(group, None)
+        if committer is None:
+            return
+        last = self._last.pop(group, [])
+        try:
+            if last:
+                committer.commit(offsets=last, asynchronous=False)
+        except KafkaException as exc:
+            self._complain(group, str(exc))
+        finally:
+            committer.close()
+
+    def _commit_outcome(self, group: str):
+        def outcome(error, _partitions) -> None:
+            if error is not None:
+                self._complain(group, str(error))
+
+        return outcome
 
     def _complain(self, group: str, why: str) -> None:
         if not self._complained:

@@ -96,3 +96,21 @@ def test_a_bad_request_line_is_refused_naming_what_is_wrong(line, reason):
         left.sendall(line)
         with pytest.raises(ValueError, match=reason.replace('"', ".")):
             protocol.read_request(right)
+
+
+class ClosedOutput(io.StringIO):
+    """A terminal whose reader went away (`| head` that had its lines)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_output_nobody_reads_asks_the_job_to_stop_and_the_client_still_ends_with_its_status():
+    def script(connection):
+        connection.sendall(b"a line nobody reads\n")
+        while connection.recv(4096):  # the client closes its side for writing: the server stops the job
+            pass
+        connection.sendall(protocol.end_line(0))
+
+    server = ScriptedServer(script)
+    assert protocol.run(server.address, "pipeline", [], "/", out=ClosedOutput(), stop_on_signals=False) == 0
