@@ -84,6 +84,7 @@ class JobServer:
         self.output = output
         self.requests: queue.Queue[Request] = queue.Queue()
         self.running: str | None = None  # the job queued or running
+        self.queueing = threading.Lock()
         self.warming = False
         self.shutting_down = threading.Event()
         self.host: hosting.Host | None = None
@@ -116,18 +117,13 @@ class JobServer:
         self._queue_job(connection, request)
 
     def _queue_job(self, connection: socket.socket, request: dict[str, Any]) -> None:
-        refusal = self._refusal(request)
-        if refusal is None:
-            self.running = str(request.get("job"))
-            self.requests.put(
-                Request(
-                    connection,
-                    self.running,
-                    [str(a) for a in request.get("args", [])],
-                    str(request.get("cwd") or os.getcwd()),
-                )
-            )
-            return
+        with self.queueing:  # two clients at once: one is taken, the other refused
+            refusal = self._refusal(request)
+            if refusal is None:
+                self.running = str(request["job"])
+                cwd = str(request.get("cwd") or os.getcwd())
+                self.requests.put(Request(connection, self.running, list(request.get("args", [])), cwd))
+                return
         message, code = refusal
         with contextlib.suppress(OSError):
             connection.sendall(f"error: {message}\n".encode() + protocol.end_line(code))
@@ -137,6 +133,9 @@ class JobServer:
         job = request.get("job")
         if not isinstance(job, str) or not job.isidentifier() or importlib.util.find_spec(f"jobs.{job}") is None:
             return f"no job named {job!r}: `python -m jobs` lists them", 2
+        arguments = request.get("args", [])
+        if not isinstance(arguments, list) or not all(isinstance(argument, str) for argument in arguments):
+            return f"a job's args must be a list of strings, got {str(arguments)[:80]}", 2
         if self.shutting_down.is_set():
             return "the job server is stopping", protocol.BUSY_EXIT
         if self.running is not None:
