@@ -249,6 +249,11 @@ class StackSettings(_Frozen):
         return self.state_dir / "lib"
 
     @property
+    def runs_job_server(self) -> bool:
+        """Whether this stack has a job server: not when turned off, nor on the secured stack."""
+        return self.job_server.enabled and not self.kafka.secure
+
+    @property
     def job_package(self) -> Path:
         """The zip of the jobs' code that spark-submit ships to the executors (stack/job_package.py)."""
         return self.state_dir / "job-package" / "pipeline-jobs.zip"

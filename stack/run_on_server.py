@@ -29,8 +29,11 @@ def server_status(settings: StackSettings) -> dict | None:
 
 def ready_server(settings: StackSettings, say=print) -> int:
     """The package stamp of a job server that runs the current code, restarting the server if its code is older."""
-    if not settings.job_server.enabled:
-        raise StackError("the job server is off (JOB_SERVER=0 or conf/stack.yaml): `python -m stack submit` runs a job")
+    if not settings.runs_job_server:
+        raise StackError(
+            "the job server is off (JOB_SERVER=0, conf/stack.yaml, or the secured stack): `python -m stack submit` "
+            "runs a job"
+        )
     status = server_status(settings)
     if status is None:
         raise StackError(

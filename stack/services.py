@@ -28,7 +28,7 @@ def build_services(settings: StackSettings) -> list[Service]:
         SparkWorker(name=f"spark-worker-{n}", settings=settings, worker_id=n)
         for n in range(1, settings.spark.workers + 1)
     ]
-    if settings.job_server.enabled and not settings.kafka.secure:
+    if settings.runs_job_server:
         services.append(JobServer(name="job-server", settings=settings))
     if settings.connect.enabled:
         services.append(KafkaConnect(name="kafka-connect", settings=settings))

@@ -100,7 +100,7 @@ def starting_offsets(settings: StackSettings, topic: str) -> str:
 def jobs_command(settings: StackSettings, arguments: list[str]) -> tuple[list[str], str]:
     """The command that runs the pipeline's jobs, and where: on the job server when it is up and free (a warm
     application: no JVM to start), else spark-submit of an application of their own."""
-    status = server_status(settings) if settings.job_server.enabled else None
+    status = server_status(settings) if settings.runs_job_server else None
     if status is not None and status.get("job") in (None, "warm-up"):
         # `python -m stack run` checks the server's code itself (and restarts it when the code changed).
         return [sys.executable, "-m", "stack", "run", "pipeline", *arguments], "on the job server"

@@ -70,11 +70,15 @@ def test_make_stream_shows_ride_counts_per_window_and_stops_by_itself(local_stac
     dead = [int(m) for m in re.findall(r"\[vendor_counts_dead_letters\] batch \d+: .* (\d+) out", out)]
     refused = sum(1 for ride in read_rides(GREEN_FILE) if not is_valid_ride(ride))
     assert sum(dead) <= refused, out[-2000:]
-    # The producer starts with the jobs, and the jobs from the topic's end at the command: the rides sent while
-    # Spark started are in the first micro-batch, and its table is on screen
-    first_batch = re.search(r"\[vendor_counts_tumbling\] batch 0: (\d+) rows", out)
-    assert first_batch and int(first_batch.group(1)) > 0, out[-3000:]
-    assert "(batch 0, latest" in out
+    # The producer starts with the jobs, and the jobs read from the topic's end at the command. The first batch that
+    # has rides shows its table. With spark-submit that is the first micro-batch: the rides sent while Spark started
+    # are in it. On the job server the queries may start before the first ride and idle meanwhile.
+    batches = re.findall(r"\[vendor_counts_tumbling\] batch (\d+): (\d+) rows in", out)
+    counted = [int(batch) for batch, rows in batches if int(rows) > 0]
+    assert counted, out[-3000:]
+    assert f"(batch {counted[0]}, latest" in out
+    if job_server == "0":
+        assert counted[0] == 0, batches
     assert "60 s are up: stopping." in out and "producer stopped." in out and "jobs stopped." in out
     assert time.monotonic() - began < 200
 

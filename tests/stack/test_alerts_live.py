@@ -63,6 +63,13 @@ def test_a_killed_job_and_a_failed_query_fire_their_alerts(local_stack, topic_fa
                 "the job's committed offsets",
                 60,
             )
+            # and the console has seen it run (its progress events are sent asynchronously: one still in the
+            # driver's buffer dies with it, and a query never seen running cannot be seen to fall silent)
+            wait_for(
+                lambda: query(prometheus, f'pipeline_streaming_query_up{{query="{copying}"}} == 1'),
+                "the console to see the job's query run",
+                60,
+            )
         finally:
             os.killpg(job.pid, signal.SIGKILL)  # the driver and its JVM, as a crash or the OOM killer would
             job.wait(30)
