@@ -6,9 +6,11 @@ order, and a month-long jump back would make every event-time engine drop half o
 times (each ride repeated in place), produced as JSON into a one-partition topic: Quix Streams keeps stream time
 per partition, and rides of several partitions read at different paces would be late for it. Each engine runs as
 its user runs it, as a command timed from its start to its exit (interpreter, JVM, start-up, the whole input):
-  ours     spark-submit jobs/vendor_counts.py --window-kinds tumbling --trigger available-now --min-partitions 4,
-           on the cluster, its results to a topic of its own (and its bad records to the dead-letter topic: a second
-           query over the same input, which the peers do not have)
+  ours     spark-submit jobs/vendor_counts.py --window-kinds tumbling --trigger available-now --min-partitions 4
+           --input-format json, on the cluster, its results to a topic of its own (and its bad records to the
+           dead-letter topic: a second query over the same input, which the peers do not have). Every engine is
+           told that its input is JSON (Quix's value_deserializer, Flink's 'format'); the jobs' default, `auto`,
+           would also try each record as Avro and as the seed's CSV lines
   ours on the job server   the same job through `python -m stack run`, on the stack's warm application (jobs/
            job_server.py): no JVM, executors or code to start, as a user who keeps the stack up runs a job
   quix     benchmarks/peer_apps/quix_window_counts.py (its packages in .stack/peers/venv)
@@ -162,6 +164,7 @@ def run_ours(
                 *("--input-topics", data.topic, "--output-topic", output, "--window-kinds", "tumbling"),
                 *("--trigger", "available-now", "--sinks", "kafka", "--checkpoint-root", checkpoints),
                 *("--lag-group-prefix", "bench-windows-", "--min-partitions", str(MIN_PARTITIONS)),
+                *("--input-format", "json"),  # as the peers are told
             ]
             if on_server:
                 command = [sys.executable, "-m", "stack", "run", "vendor_counts", *arguments]
