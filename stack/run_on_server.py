@@ -27,6 +27,11 @@ def server_status(settings: StackSettings) -> dict | None:
         return None
 
 
+def free_for_a_job(status: dict | None) -> bool:
+    """Whether a job server answered (`status`) and a job sent now runs next: none runs, or only its warm-up."""
+    return status is not None and status.get("job") in (None, "warm-up")
+
+
 def ready_server(settings: StackSettings, say=print) -> int:
     """The package stamp of a job server that runs the current code, restarting the server if its code is older."""
     if not settings.runs_job_server:

@@ -22,7 +22,7 @@ import psutil
 from cluster.topic_snapshot import end_offsets
 from pipeline_config.client_defaults import load_client_defaults
 from pipeline_config.settings import StackSettings
-from stack.run_on_server import server_status
+from stack.run_on_server import free_for_a_job, server_status
 from stack.service import CHECKOUT_DIR, StackError
 from stack.submit import job_application, submit_command, submit_environment
 
@@ -101,7 +101,7 @@ def jobs_command(settings: StackSettings, arguments: list[str]) -> tuple[list[st
     """The command that runs the pipeline's jobs, and where: on the job server when it is up and free (a warm
     application: no JVM to start), else spark-submit of an application of their own."""
     status = server_status(settings) if settings.runs_job_server else None
-    if status is not None and status.get("job") in (None, "warm-up"):
+    if free_for_a_job(status):
         # `python -m stack run` checks the server's code itself (and restarts it when the code changed).
         return [sys.executable, "-m", "stack", "run", "pipeline", *arguments], "on the job server"
     busy = f" (the job server runs {status['job']})" if status else ""

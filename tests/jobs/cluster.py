@@ -13,7 +13,7 @@ from cluster.topic_snapshot import read_all
 from pipeline_config.settings import StackSettings
 from producers import produce
 from rides.messages import MessageDecoder
-from stack.run_on_server import server_status
+from stack.run_on_server import free_for_a_job, server_status
 from stack.submit import submit_command, submit_environment
 from tests.paths import REPO_ROOT
 
@@ -26,16 +26,15 @@ def run_job_unchecked(
     timeout: float = 600,
     sinks: str = "kafka",
     env: dict | None = None,
-    spark_submit: bool = False,
 ) -> tuple[int, str, str]:
     """jobs/<job>.py with the available-now trigger: (exit code, stdout, stderr).
 
     The job runs on the stack's job server when one is up and free (`python -m stack run`, as `make stream` runs
     its jobs: a warm application, seconds instead of a JVM's start for each of the suite's jobs), and otherwise with
-    spark-submit, as it does when `spark_submit` is asked for or the job needs an environment of its own (a driver
-    of its own reads it). On the server the job's two streams come back as one, on stdout."""
+    spark-submit, as it does when the job needs an environment of its own (a driver of its own reads it). On the
+    server the job's two streams come back as one, on stdout."""
     flags = ["--trigger", "available-now", "--sinks", sinks, "--checkpoint-root", str(checkpoint_root), *args]
-    if not spark_submit and env is None and _job_server_free(settings):
+    if env is None and settings.runs_job_server and free_for_a_job(server_status(settings)):
         command = [sys.executable, "-m", "stack", "run", job, *flags]
         result = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout)
         if result.returncode != BUSY_EXIT:
@@ -45,13 +44,6 @@ def run_job_unchecked(
         command, env={**submit_environment(settings), **(env or {})}, capture_output=True, text=True, timeout=timeout
     )
     return result.returncode, result.stdout, result.stderr
-
-
-def _job_server_free(settings: StackSettings) -> bool:
-    if not settings.runs_job_server:
-        return False
-    status = server_status(settings)
-    return status is not None and status.get("job") in (None, "warm-up")
 
 
 def run_job(
