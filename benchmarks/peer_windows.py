@@ -37,7 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from benchmarks.side_by_side import delete_topic, peer_venv, ride_topic
+from benchmarks.side_by_side import PEER_CONSTRAINTS, delete_topic, peer_venv, ride_topic
 from cluster.topic_snapshot import read_all
 from pipeline_config.settings import StackSettings
 from rides.tlc import read_rides
@@ -105,7 +105,7 @@ def prepared_input(settings: StackSettings, source: str, folder: Path, copies: i
 
 
 def flink_python(state_dir: Path) -> str:
-    return peer_venv(state_dir / "peers" / "flink-venv", (FLINK_PACKAGE,))
+    return peer_venv(state_dir / "peers" / "flink-venv", (FLINK_PACKAGE,), PEER_CONSTRAINTS / "flink.txt")
 
 
 def flink_connector(state_dir: Path) -> Path:

@@ -31,7 +31,14 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks import peer_windows
-from benchmarks.side_by_side import delete_topic, interleaved_runs, peer_venv, print_rates, ride_topic
+from benchmarks.side_by_side import (
+    PEER_CONSTRAINTS,
+    delete_topic,
+    interleaved_runs,
+    peer_venv,
+    print_rates,
+    ride_topic,
+)
 from pipeline_config.settings import load_settings
 from rides.tlc import read_rides
 
@@ -44,7 +51,7 @@ PEER_PACKAGES = ("kafka-python==2.2.15", "pandas==2.3.3", "quixstreams==3.28.1")
 
 def peer_python(state_dir: Path) -> str:
     """The interpreter of the course's producer and the Quix Streams application."""
-    return peer_venv(state_dir / "peers" / "venv", PEER_PACKAGES)
+    return peer_venv(state_dir / "peers" / "venv", PEER_PACKAGES, PEER_CONSTRAINTS / "quix.txt")
 
 
 def records_in(bootstrap: str, topic: str) -> int:

@@ -14,6 +14,9 @@ from confluent_kafka.admin import NewTopic
 
 from cluster.clients import admin_client
 
+# Every package of each peer's environment, pinned (peer_venv).
+PEER_CONSTRAINTS = Path(__file__).resolve().parent / "peer_constraints"
+
 
 def interleaved_runs(variants: Mapping[str, Callable[[], float]], repeat: int) -> dict[str, list[float]]:
     """Each variant's rate in each round; a round runs every variant once, so that the machine's drift touches all
@@ -51,14 +54,17 @@ def delete_topic(bootstrap: str, topic: str) -> None:
     admin.delete_topics([topic])[topic].result(30)
 
 
-def peer_venv(home: Path, packages: tuple[str, ...]) -> str:
+def peer_venv(home: Path, packages: tuple[str, ...], constraints: Path) -> str:
     """A peer's interpreter: a virtual environment of its own under the state folder, made and filled with the
-    packages on first use (and again when they change), never the project's."""
+    packages on first use (and again when they or their constraints change), never the project's. The constraints
+    file pins every package the peer pulls in, not only the ones named, so that a run next month compares the same
+    peer as the figures in BENCHMARKS.md."""
     python = home / "bin" / "python"
     marker = home / "installed.txt"
-    if not marker.is_file() or marker.read_text() != "\n".join(packages):
+    wanted = "\n".join([*packages, constraints.read_text()])
+    if not marker.is_file() or marker.read_text() != wanted:
         print(f"installing {', '.join(packages)} into {home}", flush=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(home)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True)
-        marker.write_text("\n".join(packages))
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(constraints), *packages], check=True)
+        marker.write_text(wanted)
     return str(python)

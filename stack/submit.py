@@ -98,6 +98,8 @@ def submit_command(
         f"spark.pyspark.driver.python={sys.executable}",
         "--conf",
         f"spark.metrics.conf={CONF_DIR / 'spark-metrics.properties'}",
+        "--conf",
+        f"spark.scheduler.allocation.file={CONF_DIR / 'fair-scheduler.xml'}",
         "--driver-java-options",
         driver_java_options(conf),
     ]

@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 from cluster import job_server as protocol
 from cluster.spark_master import master_state
@@ -65,6 +66,20 @@ def applications(settings) -> tuple[int, list[str]]:
     return len(state.get("completedapps", [])), sorted(app["name"] for app in state.get("activeapps", []))
 
 
+def pools_of_queries(ui: str, app_id: str) -> dict[str, set[str]]:
+    """The fair scheduler's pools each streaming query's stages ran in, from the application's REST API (a query's
+    stages are described by its name on their first line)."""
+    response = requests.get(f"{ui}/api/v1/applications/{app_id}/stages", timeout=30)
+    response.raise_for_status()
+    stages = response.json()
+    pools: dict[str, set[str]] = {}
+    for stage in stages:
+        query = (stage.get("description") or "").split("\n")[0]
+        if query.startswith("vendor_counts_"):
+            pools.setdefault(query, set()).add(stage["schedulingPool"])
+    return pools
+
+
 def test_jobs_on_the_job_server_equal_the_batch_computation_in_one_application(
     local_stack, green_topic, green_rides, topic_factory, tmp_path, results_schema
 ):
@@ -88,6 +103,10 @@ def test_jobs_on_the_job_server_equal_the_batch_computation_in_one_application(
     # Both ran in the server's application: no application of their own started or ended on the cluster.
     assert server_status(local_stack)["app_id"] == before["app_id"]
     assert applications(local_stack) == apps_before
+    # The dead-letter query's tasks wait in a pool of their own while the result queries' run (conf/fair-scheduler.xml).
+    pools = pools_of_queries(before["ui"], before["app_id"])
+    assert pools["vendor_counts_dead_letters"] == {"dead_letters"}, pools
+    assert pools["vendor_counts_tumbling"] == pools["vendor_counts_sliding"] == {"default"}, pools
 
 
 def test_a_client_that_stops_stops_its_job_and_others_are_refused_meanwhile(
