@@ -15,8 +15,8 @@ import sys
 from collections.abc import Iterator
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
-from pyspark.sql.streaming import StreamingQueryListener
 
+from jobs.query_listener import JsonProgressListener
 from pipeline_config.credentials import client_auth
 
 
@@ -37,7 +37,7 @@ def processed_offsets(end_offset: str | None) -> Iterator[TopicPartition]:
                 yield TopicPartition(topic, int(partition), offset)
 
 
-class ConsumerGroupOffsets(StreamingQueryListener):
+class ConsumerGroupOffsets(JsonProgressListener):
     def __init__(self, bootstrap: str, group_prefix: str):
         self.bootstrap = bootstrap
         self.group_prefix = group_prefix

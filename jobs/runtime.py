@@ -15,13 +15,14 @@ from urllib.parse import urlparse
 
 from pyspark.logger import PySparkLogger
 from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+from pyspark.sql.streaming import StreamingQuery
 
 from cluster.clients import command_line_logging
 from jobs import hosting
 from jobs.group_offsets import ConsumerGroupOffsets
 from jobs.late_rides import LateRideAuditor
 from jobs.progress_topic import ProgressPublisher
+from jobs.query_listener import JsonProgressListener
 from jobs.writer_schemas import BOOK, newer_schema_ids
 from pipeline_config.errors import CannotRunError, PipelineError, report
 from pipeline_config.metrics_targets import register, unregister
@@ -42,7 +43,7 @@ def spark_session(app_name: str) -> SparkSession:
     return spark
 
 
-class ProgressReporter(StreamingQueryListener):
+class ProgressReporter(JsonProgressListener):
     """One line per micro-batch and query: what came in, what was dropped behind the watermark, what went
     out. Late rows are counted by Spark's stateful operators (numRowsDroppedByWatermark). With a publisher,
     every progress, idle and end event also goes to the progress topic for the web console."""
