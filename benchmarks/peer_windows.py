@@ -123,8 +123,12 @@ def flink_connector(state_dir: Path) -> Path:
 
 
 def _printed_counts(output: str) -> Counts:
+    """The counts a peer printed, one JSON object per line. Other lines are its engine's log on stdout (PyFlink's JVM
+    writes warnings there); they are left out, and a count they could hide would fail the check against the batch."""
     counts: Counts = {}
     for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
         row = json.loads(line)
         counts[(int(row["window_start"]), _vendor(row["VendorID"]))] = int(row["rides"])
     return counts
